@@ -1,0 +1,298 @@
+"""Structured content of an update: the contract between ingest, store, render
+and calendar.
+
+An :class:`Update` is what ingest produces from a text, Markdown or JSON file
+and what the renderer and calendar read.  ``Update.to_json()`` gives exactly
+the documented JSON shape (README, "Update JSON"); ``Update.from_json()`` reads
+it back and raises :class:`ContentError` naming the field that is wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+UK_TIMEZONE = "Europe/London"
+
+
+class ContentError(ValueError):
+    """Raised when structured content is malformed; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A paragraph of running text."""
+
+    text: str
+    type: Literal["paragraph"] = "paragraph"
+
+
+@dataclass(frozen=True)
+class Bullets:
+    """A bullet list; ``items`` are the items' texts without their markers."""
+
+    items: tuple[str, ...]
+    type: Literal["bullets"] = "bullets"
+
+
+Block = Paragraph | Bullets
+
+
+@dataclass
+class Section:
+    """A headed part of an update; ``heading`` is None for text before the first heading.
+
+    ``audiences`` holds segment slugs (``dcs``, ``lead-member``, …) the section
+    speaks to; every section is for ``dcs``.
+    """
+
+    heading: str | None
+    blocks: list[Block]
+    audiences: list[str] = field(default_factory=lambda: ["dcs"])
+
+
+@dataclass(frozen=True)
+class Tag:
+    """A website tag with the count the site showed next to it."""
+
+    name: str
+    count: int | None
+
+
+@dataclass
+class Event:
+    """An event found in an update.
+
+    ``start``/``end`` are timezone-aware.  An all-day event starts at local
+    midnight in ``timezone`` and its ``end`` (if any) is the last day's
+    midnight, inclusive: the calendar module turns it into an exclusive
+    DTEND.  ``uid`` is the stable iCalendar UID, assigned when the event is
+    stored and never changed afterwards; ``sequence`` rises with each change
+    that was sent.
+    """
+
+    title: str
+    start: datetime
+    end: datetime | None = None
+    all_day: bool = False
+    timezone: str = UK_TIMEZONE
+    location: str | None = None
+    featured: bool = False
+    source: str = ""
+    id: int | None = None
+    uid: str | None = None
+    url: str | None = None
+    sequence: int = 0
+    cancelled: bool = False
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None:
+            raise ContentError(f"event {self.title!r}: start must carry a time zone")
+        if self.end is not None and self.end.tzinfo is None:
+            raise ContentError(f"event {self.title!r}: end must carry a time zone")
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the documented JSON object of this event."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat() if self.end else None,
+            "all_day": self.all_day,
+            "timezone": self.timezone,
+            "location": self.location,
+            "featured": self.featured,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "event") -> Event:
+        """Build an event from its JSON object; raises ContentError naming the field."""
+        obj = _require_object(data, where)
+        tz_name = _optional_str(obj, "timezone", where) or UK_TIMEZONE
+        try:
+            zone = ZoneInfo(tz_name)
+        except (KeyError, ValueError) as exc:
+            raise ContentError(f"{where}.timezone: unknown time zone {tz_name!r}") from exc
+        start = _parse_datetime(_require_str(obj, "start", where), zone, f"{where}.start")
+        end_text = _optional_str(obj, "end", where)
+        end = _parse_datetime(end_text, zone, f"{where}.end") if end_text else None
+        if end is not None and end < start:
+            raise ContentError(f"{where}.end: ends before it starts")
+        event_id = obj.get("id")
+        if event_id is not None and not isinstance(event_id, int):
+            raise ContentError(f"{where}.id: must be an integer or null")
+        all_day = obj.get("all_day", False)
+        featured = obj.get("featured", False)
+        if not isinstance(all_day, bool):
+            raise ContentError(f"{where}.all_day: must be true or false")
+        if not isinstance(featured, bool):
+            raise ContentError(f"{where}.featured: must be true or false")
+        return cls(
+            id=event_id,
+            title=_require_str(obj, "title", where),
+            start=start,
+            end=end,
+            all_day=all_day,
+            timezone=tz_name,
+            location=_optional_str(obj, "location", where),
+            featured=featured,
+            source=_optional_str(obj, "source", where) or "",
+        )
+
+
+@dataclass
+class Update:
+    """One regional update, parsed."""
+
+    title: str
+    region: str | None
+    period: str | None
+    sections: list[Section]
+    tags: list[Tag] = field(default_factory=list)
+    contacts: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    id: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Return exactly the documented JSON object of this update."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "region": self.region,
+            "period": self.period,
+            "sections": [
+                {
+                    "heading": s.heading,
+                    "audiences": list(s.audiences),
+                    "blocks": [_block_to_json(b) for b in s.blocks],
+                }
+                for s in self.sections
+            ],
+            "tags": [{"name": t.name, "count": t.count} for t in self.tags],
+            "contacts": list(self.contacts),
+            "events": [e.to_json() for e in self.events],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Update:
+        """Build an update from its JSON object; raises ContentError naming the field."""
+        obj = _require_object(data, "update")
+        period = _optional_str(obj, "period", "update")
+        if period is not None and not _is_period(period):
+            raise ContentError("update.period: expected YYYY-MM")
+        sections_raw = obj.get("sections", [])
+        if not isinstance(sections_raw, list):
+            raise ContentError("update.sections: must be a list")
+        sections = [
+            _section_from_json(s, f"update.sections[{i}]") for i, s in enumerate(sections_raw)
+        ]
+        tags_raw = obj.get("tags", [])
+        if not isinstance(tags_raw, list):
+            raise ContentError("update.tags: must be a list")
+        tags = []
+        for i, t in enumerate(tags_raw):
+            tag_obj = _require_object(t, f"update.tags[{i}]")
+            count = tag_obj.get("count")
+            if count is not None and not isinstance(count, int):
+                raise ContentError(f"update.tags[{i}].count: must be an integer or null")
+            tags.append(Tag(name=_require_str(tag_obj, "name", f"update.tags[{i}]"), count=count))
+        contacts = obj.get("contacts", [])
+        if not isinstance(contacts, list) or not all(isinstance(c, str) for c in contacts):
+            raise ContentError("update.contacts: must be a list of strings")
+        events_raw = obj.get("events", [])
+        if not isinstance(events_raw, list):
+            raise ContentError("update.events: must be a list")
+        events = [Event.from_json(e, f"update.events[{i}]") for i, e in enumerate(events_raw)]
+        update_id = obj.get("id")
+        if update_id is not None and not isinstance(update_id, int):
+            raise ContentError("update.id: must be an integer or null")
+        return cls(
+            id=update_id,
+            title=_require_str(obj, "title", "update"),
+            region=_optional_str(obj, "region", "update"),
+            period=period,
+            sections=sections,
+            tags=tags,
+            contacts=list(contacts),
+            events=events,
+        )
+
+
+def _block_to_json(block: Block) -> dict[str, Any]:
+    if isinstance(block, Paragraph):
+        return {"type": "paragraph", "text": block.text}
+    return {"type": "bullets", "items": list(block.items)}
+
+
+def _section_from_json(data: Any, where: str) -> Section:
+    obj = _require_object(data, where)
+    heading = _optional_str(obj, "heading", where)
+    audiences = obj.get("audiences", ["dcs"])
+    if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
+        raise ContentError(f"{where}.audiences: must be a list of strings")
+    blocks_raw = obj.get("blocks", [])
+    if not isinstance(blocks_raw, list):
+        raise ContentError(f"{where}.blocks: must be a list")
+    blocks: list[Block] = []
+    for i, raw in enumerate(blocks_raw):
+        block_where = f"{where}.blocks[{i}]"
+        block = _require_object(raw, block_where)
+        kind = block.get("type")
+        if kind == "paragraph":
+            blocks.append(Paragraph(text=_require_str(block, "text", block_where)))
+        elif kind == "bullets":
+            items = block.get("items")
+            if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+                raise ContentError(f"{block_where}.items: must be a list of strings")
+            blocks.append(Bullets(items=tuple(items)))
+        else:
+            raise ContentError(f"{block_where}.type: expected 'paragraph' or 'bullets'")
+    if "dcs" not in audiences:
+        audiences = ["dcs", *audiences]
+    return Section(heading=heading, blocks=blocks, audiences=list(audiences))
+
+
+def _require_object(data: Any, where: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ContentError(f"{where}: expected a JSON object")
+    return data
+
+
+def _require_str(obj: dict[str, Any], key: str, where: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ContentError(f"{where}.{key}: required text is missing")
+    return value
+
+
+def _optional_str(obj: dict[str, Any], key: str, where: str) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ContentError(f"{where}.{key}: must be text or null")
+    return value
+
+
+def _is_period(text: str) -> bool:
+    return (
+        len(text) == 7
+        and text[4] == "-"
+        and text[:4].isdigit()
+        and text[5:].isdigit()
+        and 1 <= int(text[5:]) <= 12
+    )
+
+
+def _parse_datetime(text: str, zone: ZoneInfo, where: str) -> datetime:
+    """Parse ISO 8601; a value without an offset is local time in ``zone``."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ContentError(f"{where}: not an ISO 8601 date-time: {text!r}") from exc
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value
