@@ -1,0 +1,93 @@
+"""What every CLI command shares: consoles, the store, and user-facing errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from newsletter.content import ContentError
+from newsletter.db import get_engine, session_scope
+from newsletter.migrate import current_revision, head_revision, upgrade_to_head
+from newsletter.segment_rules import RuleError
+from newsletter.segments import SegmentError, ensure_builtins
+from newsletter.subscriber_csv import CsvFormatError
+from newsletter.subscribers import NotFound, SubscriberError
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+# Errors caused by what the user typed or gave us: shown as one clear line
+# (no traceback), exit status 2.  Anything else is a bug and keeps its traceback.
+USER_ERRORS: tuple[type[Exception], ...] = (
+    SubscriberError,
+    NotFound,
+    SegmentError,
+    CsvFormatError,
+    ContentError,
+    LookupError,
+    ValueError,
+    FileNotFoundError,
+    IsADirectoryError,
+    PermissionError,
+)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print ``error: message`` to stderr and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the known user errors raised inside the block into a clean exit."""
+    try:
+        yield
+    except RuleError as exc:
+        err_console.print(exc.pointer(), markup=False)
+        fail(str(exc))
+    except USER_ERRORS as exc:
+        fail(str(exc))
+
+
+def prepare_store() -> Engine:
+    """Return the engine, migrating an empty database; refuse a stale schema.
+
+    An empty database is initialised on first use (nothing can be lost); a
+    database at an older revision is left for ``newsletter init`` so that a
+    production upgrade is always a deliberate step.
+    """
+    engine = get_engine()
+    revision = current_revision(engine)
+    if revision is None:
+        initialise(engine)
+    elif revision != head_revision():
+        fail(f"the store is at schema {revision}, not {head_revision()}: run `newsletter init`")
+    return engine
+
+
+def initialise(engine: Engine) -> None:
+    """Migrate to head and create the built-in segments; idempotent."""
+    upgrade_to_head(engine)
+    with session_scope(engine) as session:
+        ensure_builtins(session)
+
+
+@contextmanager
+def store() -> Iterator[Session]:
+    """A session on the prepared store, committed on success; user errors exit cleanly."""
+    engine = prepare_store()
+    with user_errors(), session_scope(engine) as session:
+        yield session
+
+
+def print_json(value: Any) -> None:
+    """Print ``value`` as JSON on stdout, exactly (no rich markup or wrapping)."""
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2))

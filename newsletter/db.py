@@ -1,0 +1,82 @@
+"""Database engine and sessions (SQLAlchemy 2).
+
+One engine per URL per process.  SQLite gets the pragmas that make it safe for
+a store shared by a CLI, a web app and in-process workers: foreign keys on,
+WAL journal (readers don't block the writer) and a busy timeout instead of
+immediate "database is locked" errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.config import get_settings
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def normalise_url(url: str) -> str:
+    """Prefer psycopg 3 for PostgreSQL URLs given without a driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+_engines: dict[str, Engine] = {}
+
+
+def engine_for(url: str) -> Engine:
+    """Return the process's engine for ``url``, creating it on first use."""
+    url = normalise_url(url)
+    engine = _engines.get(url)
+    if engine is None:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        _engines[url] = engine
+    return engine
+
+
+def get_engine() -> Engine:
+    """Return the engine for the configured ``NEWSLETTER_DATABASE_URL``."""
+    return engine_for(get_settings().database_url)
+
+
+def reset_engines() -> None:
+    """Dispose every cached engine (tests and the demo switch databases)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+
+
+@contextmanager
+def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """Yield a session that commits on success and rolls back on any error.
+
+    Everything done inside one ``with`` block is stored whole or not at all.
+    """
+    factory = sessionmaker(bind=engine or get_engine(), expire_on_commit=False)
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,60 @@
+"""Role names: every spelling organisers use, reduced to one slug.
+
+"DCS" and "Director of Children's Services" are both ``dcs``; "Lead Member"
+is ``lead-member``; "Workforce Lead" is ``workforce-lead``; any other role is
+slugified ("Head of Virtual School" → ``head-of-virtual-school``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+BUILTIN_ROLES: dict[str, str] = {
+    "dcs": "Directors of Children's Services",
+    "lead-member": "Lead members",
+    "workforce-lead": "Workforce leads",
+}
+
+# Spellings seen in the network's lists, after slugifying, mapped to the slug.
+_ALIASES: dict[str, str] = {
+    "dcs": "dcs",
+    "dcss": "dcs",
+    "director-of-childrens-services": "dcs",
+    "directors-of-childrens-services": "dcs",
+    "director-childrens-services": "dcs",
+    "director-of-children-s-services": "dcs",
+    "lead-member": "lead-member",
+    "lead-members": "lead-member",
+    "lead-member-for-childrens-services": "lead-member",
+    "lead-member-for-children": "lead-member",
+    "workforce-lead": "workforce-lead",
+    "workforce-leads": "workforce-lead",
+    "workforce-development-lead": "workforce-lead",
+}
+
+
+def slugify(text: str) -> str:
+    """Lower-case ASCII words joined by hyphens; apostrophes vanish ("children's" → "childrens")."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    ascii_text = re.sub(r"['’`]", "", ascii_text.lower())
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")
+
+
+def normalise_role(name: str) -> str:
+    """Return the role slug for ``name``; raises ValueError for an empty name."""
+    slug = slugify(name.replace("’", "'"))
+    if not slug:
+        raise ValueError(f"role {name!r} has no letters or digits")
+    return _ALIASES.get(slug, slug)
+
+
+def parse_roles(text: str) -> list[str]:
+    """Split a ``;``-separated roles cell into unique slugs, in order."""
+    roles: list[str] = []
+    for part in text.split(";"):
+        if part.strip():
+            slug = normalise_role(part)
+            if slug not in roles:
+                roles.append(slug)
+    return roles

@@ -1,0 +1,248 @@
+"""The segment rule language: parsed into a tree, compiled to SQL expressions.
+
+Grammar (case-insensitive keywords; ``not`` binds tighter than ``and``,
+which binds tighter than ``or``)::
+
+    expr   := term ("or" term)*
+    term   := factor ("and" factor)*
+    factor := "not" factor | "(" expr ")" | match
+    match  := FIELD ":" VALUE
+    FIELD  := role | organisation | region | status | attr.NAME
+    VALUE  := bare word (no spaces, quotes, parentheses or colon) | "quoted \\"text\\""
+
+Values compare case-insensitively; ``role`` values are normalised like
+stored roles ("Lead Member" → ``lead-member``).  A value ending in ``*``
+matches by prefix (``organisation:North*``).  Rules are never evaluated as
+Python and never spliced into SQL: they compile to bound SQLAlchemy
+expressions.  Errors carry the 1-based position of the offending character.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select, true
+
+from newsletter.models import SUBSCRIBER_STATUSES, Subscriber, SubscriberRole
+from newsletter.roles import normalise_role
+
+PLAIN_FIELDS = ("role", "organisation", "region", "status")
+_BARE_STOP = set(" \t\r\n()\":")
+
+
+class RuleError(ValueError):
+    """A rule that cannot be parsed; ``position`` is 1-based within ``rule``."""
+
+    def __init__(self, message: str, rule: str, position: int) -> None:
+        self.message = message
+        self.rule = rule
+        self.position = position
+        super().__init__(f"position {position}: {message}")
+
+    def pointer(self) -> str:
+        """The rule with a caret under the offending position, for terminals."""
+        return f"{self.rule}\n{' ' * (self.position - 1)}^"
+
+
+@dataclass(frozen=True)
+class Token:
+    """A lexical token; ``pos`` is the 1-based position of its first character."""
+
+    kind: str  # "word", "string", "colon", "lparen", "rparen", "end"
+    text: str
+    pos: int
+
+
+@dataclass(frozen=True)
+class Match:
+    """``field:value``; ``prefix`` when the value ended in ``*``."""
+
+    field: str
+    value: str
+    prefix: bool
+
+
+@dataclass(frozen=True)
+class Not:
+    """Negation of a rule."""
+
+    operand: Rule
+
+
+@dataclass(frozen=True)
+class And:
+    """Conjunction of rules."""
+
+    operands: tuple[Rule, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    """Disjunction of rules."""
+
+    operands: tuple[Rule, ...]
+
+
+Rule = Match | Not | And | Or
+
+
+def tokenize(rule: str) -> list[Token]:
+    """Split ``rule`` into tokens; raises RuleError on an unterminated string."""
+    tokens: list[Token] = []
+    i = 0
+    while i < len(rule):
+        ch = rule[i]
+        if ch.isspace():
+            i += 1
+        elif ch in "():":
+            kind = {"(": "lparen", ")": "rparen", ":": "colon"}[ch]
+            tokens.append(Token(kind, ch, i + 1))
+            i += 1
+        elif ch == '"':
+            start = i
+            i += 1
+            chars: list[str] = []
+            while i < len(rule) and rule[i] != '"':
+                if rule[i] == "\\" and i + 1 < len(rule):
+                    i += 1
+                chars.append(rule[i])
+                i += 1
+            if i >= len(rule):
+                raise RuleError("unterminated quoted value", rule, start + 1)
+            tokens.append(Token("string", "".join(chars), start + 1))
+            i += 1
+        else:
+            start = i
+            while i < len(rule) and rule[i] not in _BARE_STOP:
+                i += 1
+            tokens.append(Token("word", rule[start:i], start + 1))
+    tokens.append(Token("end", "", len(rule) + 1))
+    return tokens
+
+
+class _Parser:
+    def __init__(self, rule: str) -> None:
+        self.rule = rule
+        self.tokens = tokenize(rule)
+        self.index = 0
+
+    @property
+    def current(self) -> Token:
+        return self.tokens[self.index]
+
+    def error(self, message: str, token: Token | None = None) -> RuleError:
+        return RuleError(message, self.rule, (token or self.current).pos)
+
+    def keyword(self, word: str) -> bool:
+        token = self.current
+        if token.kind == "word" and token.text.lower() == word:
+            self.index += 1
+            return True
+        return False
+
+    def parse(self) -> Rule:
+        if self.current.kind == "end":
+            raise self.error("the rule is empty")
+        rule = self.expr()
+        if self.current.kind == "rparen":
+            raise self.error("unexpected ')' with no matching '('")
+        if self.current.kind != "end":
+            raise self.error(f"expected 'and' or 'or' before {self.current.text!r}")
+        return rule
+
+    def expr(self) -> Rule:
+        operands = [self.term()]
+        while self.keyword("or"):
+            operands.append(self.term())
+        return operands[0] if len(operands) == 1 else Or(tuple(operands))
+
+    def term(self) -> Rule:
+        operands = [self.factor()]
+        while self.keyword("and"):
+            operands.append(self.factor())
+        return operands[0] if len(operands) == 1 else And(tuple(operands))
+
+    def factor(self) -> Rule:
+        if self.keyword("not"):
+            return Not(self.factor())
+        token = self.current
+        if token.kind == "lparen":
+            self.index += 1
+            inner = self.expr()
+            if self.current.kind != "rparen":
+                raise self.error(f"expected ')' to close the '(' opened at position {token.pos}")
+            self.index += 1
+            return inner
+        return self.match()
+
+    def match(self) -> Match:
+        token = self.current
+        if token.kind != "word" or token.text.lower() in ("and", "or"):
+            found = "the end of the rule" if token.kind == "end" else repr(token.text)
+            raise self.error(f"expected field:value but found {found}")
+        field = token.text.lower()
+        if field not in PLAIN_FIELDS and not (field.startswith("attr.") and len(field) > 5):
+            allowed = ", ".join((*PLAIN_FIELDS, "attr.NAME"))
+            raise self.error(f"unknown field {token.text!r} (fields: {allowed})")
+        self.index += 1
+        if self.current.kind != "colon":
+            raise self.error(f"expected ':' after {token.text!r}")
+        self.index += 1
+        value_token = self.current
+        if value_token.kind not in ("word", "string") or not value_token.text:
+            raise self.error(f"expected a value after '{token.text}:'")
+        self.index += 1
+        value = value_token.text
+        prefix = value.endswith("*") and value_token.kind == "word"
+        if prefix:
+            value = value[:-1]
+        if field == "status" and value.lower() not in SUBSCRIBER_STATUSES:
+            raise self.error(
+                f"unknown status {value!r} (one of {', '.join(SUBSCRIBER_STATUSES)})", value_token
+            )
+        if field == "role" and not prefix:
+            try:
+                value = normalise_role(value)
+            except ValueError as exc:
+                raise self.error(str(exc), value_token) from exc
+        return Match(field, value, prefix)
+
+
+def parse_rule(rule: str) -> Rule:
+    """Parse a rule; raises RuleError with the position of the first error."""
+    return _Parser(rule).parse()
+
+
+def _compare(column: ColumnElement[str], value: str, prefix: bool) -> ColumnElement[bool]:
+    lowered = func.lower(column)
+    if prefix:
+        # LIKE with the value's own wildcards escaped: only the trailing * is a wildcard.
+        escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return lowered.like(escaped + "%", escape="\\")
+    return lowered == value.lower()
+
+
+def to_sql(rule: Rule) -> ColumnElement[bool]:
+    """Compile a parsed rule to a WHERE expression over ``Subscriber``."""
+    if isinstance(rule, Not):
+        return not_(to_sql(rule.operand))
+    if isinstance(rule, And):
+        return and_(true(), *(to_sql(r) for r in rule.operands))
+    if isinstance(rule, Or):
+        return or_(*(to_sql(r) for r in rule.operands))
+    if rule.field == "role":
+        return exists(
+            select(SubscriberRole.subscriber_id).where(
+                SubscriberRole.subscriber_id == Subscriber.id,
+                _compare(SubscriberRole.role, rule.value, rule.prefix),
+            )
+        )
+    if rule.field.startswith("attr."):
+        name = rule.field[len("attr.") :]
+        return _compare(Subscriber.attributes[name].as_string(), rule.value, rule.prefix)
+    column = {
+        "organisation": Subscriber.organisation,
+        "region": Subscriber.region,
+        "status": Subscriber.status,
+    }[rule.field]
+    return _compare(column, rule.value, rule.prefix)

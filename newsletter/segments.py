@@ -1,0 +1,116 @@
+"""Named segments: stored rules over subscriber fields, and their audiences.
+
+Built-in segments ``dcs``, ``lead-member`` and ``workforce-lead`` select by
+role, and ``all`` selects everyone; they are created by ``newsletter init``
+and cannot be removed.  Only ``active`` subscribers are ever in an audience,
+whatever the rule says.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from newsletter.models import Segment, Subscriber
+from newsletter.roles import BUILTIN_ROLES
+from newsletter.segment_rules import RuleError, parse_rule, to_sql
+
+BUILTIN_SEGMENTS: dict[str, tuple[str, str]] = {
+    **{slug: (f"role:{slug}", label) for slug, label in BUILTIN_ROLES.items()},
+    "all": ("status:active", "Everyone subscribed"),
+}
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+
+
+class SegmentError(ValueError):
+    """A segment that cannot be created, found or removed."""
+
+
+def ensure_builtins(session: Session) -> None:
+    """Create the built-in segments that are missing; idempotent."""
+    existing = set(session.scalars(select(Segment.name)))
+    for name, (rule, label) in BUILTIN_SEGMENTS.items():
+        if name not in existing:
+            session.add(Segment(name=name, rule=rule, description=label, builtin=True))
+    session.flush()
+
+
+def get(session: Session, name: str) -> Segment:
+    """Return the segment called ``name``; raises SegmentError if there is none."""
+    segment = session.scalars(select(Segment).where(Segment.name == name)).first()
+    if segment is None:
+        known = ", ".join(session.scalars(select(Segment.name).order_by(Segment.name)))
+        raise SegmentError(f"no segment {name!r} (known: {known})")
+    return segment
+
+
+def list_all(session: Session) -> list[Segment]:
+    """Every segment, built-ins first, then by name."""
+    return list(session.scalars(select(Segment).order_by(Segment.builtin.desc(), Segment.name)))
+
+
+def add(session: Session, name: str, rule: str, description: str = "") -> Segment:
+    """Create a segment; raises RuleError for a bad rule, SegmentError for a bad or taken name."""
+    if not _NAME.match(name):
+        raise SegmentError(
+            f"segment name {name!r}: use lower-case letters, digits and hyphens (a slug)"
+        )
+    parse_rule(rule)
+    if session.scalars(select(Segment.id).where(Segment.name == name)).first() is not None:
+        raise SegmentError(f"segment {name!r} already exists")
+    segment = Segment(name=name, rule=rule, description=description, builtin=False)
+    session.add(segment)
+    session.flush()
+    return segment
+
+
+def update_rule(session: Session, name: str, rule: str) -> Segment:
+    """Change a custom segment's rule; raises RuleError or SegmentError."""
+    segment = get(session, name)
+    if segment.builtin:
+        raise SegmentError(f"segment {name!r} is built in and cannot be changed")
+    parse_rule(rule)
+    segment.rule = rule
+    return segment
+
+
+def remove(session: Session, name: str) -> None:
+    """Delete a custom segment; raises SegmentError for built-ins and unknown names."""
+    segment = get(session, name)
+    if segment.builtin:
+        raise SegmentError(f"segment {name!r} is built in and cannot be removed")
+    session.delete(segment)
+
+
+def audience(rule: str) -> Select[tuple[int]]:
+    """SELECT of the ids of active subscribers matching ``rule``; raises RuleError."""
+    return select(Subscriber.id).where(Subscriber.status == "active", to_sql(parse_rule(rule)))
+
+
+def count(session: Session, name: str) -> int:
+    """Number of active subscribers in the segment called ``name``."""
+    return count_rule(session, get(session, name).rule)
+
+
+def count_rule(session: Session, rule: str) -> int:
+    """Number of active subscribers matching ``rule``; raises RuleError."""
+    query = select(func.count()).select_from(audience(rule).subquery())
+    return int(session.scalar(query) or 0)
+
+
+__all__ = [
+    "BUILTIN_SEGMENTS",
+    "RuleError",
+    "SegmentError",
+    "add",
+    "audience",
+    "count",
+    "count_rule",
+    "ensure_builtins",
+    "get",
+    "list_all",
+    "remove",
+    "update_rule",
+]

@@ -1,0 +1,225 @@
+"""CSV import and export of subscribers.
+
+Format: a header row; columns ``email,name,organisation,region,roles`` (roles
+separated by ``;``), an optional ``status`` column, and any other column kept
+as a free attribute.  Every rejected row is reported as ``line N: reason``
+where N is the row's first line in the file (quoted fields may span lines).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy.orm import Session
+
+from newsletter.subscribers import (
+    SubscriberError,
+    SubscriberInput,
+    UpsertResult,
+    iter_all,
+    upsert,
+)
+
+PROFILE_COLUMNS = ("email", "name", "organisation", "region", "roles")
+KNOWN_COLUMNS = (*PROFILE_COLUMNS, "status")
+EXPORT_COLUMNS = (*PROFILE_COLUMNS, "status")
+
+
+_Reader = Any  # csv.reader objects have no public type
+
+
+class CsvFormatError(ValueError):
+    """The file as a whole cannot be imported (no header, no email column, not text)."""
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    """A row that was not imported, with its line number in the file."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+@dataclass
+class ImportReport:
+    """The outcome of an import; ``stored`` is False when ``--strict`` refused it."""
+
+    rows: int = 0
+    rejected: list[RejectedRow] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    result: UpsertResult = field(default_factory=UpsertResult)
+    stored: bool = True
+
+    @property
+    def ok(self) -> bool:
+        """True when every row was good."""
+        return not self.rejected
+
+
+@dataclass
+class _ParsedFile:
+    inputs: list[SubscriberInput] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    rejected: list[RejectedRow] = field(default_factory=list)
+    rows: int = 0
+
+
+def read_text(path: Path) -> str:
+    """Read a CSV file as UTF-8 (a BOM is dropped); raises CsvFormatError if not text."""
+    data = path.read_bytes()
+    if b"\x00" in data:
+        raise CsvFormatError(f"{path}: binary data, not a CSV file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CsvFormatError(
+            f"{path}: not UTF-8 (byte {exc.start}); save the file as CSV UTF-8"
+        ) from exc
+
+
+def parse_rows(
+    text: str, *, source: str = "<csv>", progress: Callable[[int], None] | None = None
+) -> _ParsedFile:
+    """Validate every row; raises CsvFormatError when the header is unusable."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise CsvFormatError(f"{source}: the file is empty (a header row is needed)") from None
+    except csv.Error as exc:
+        raise CsvFormatError(f"{source}: line 1: {exc}") from exc
+    if "email" not in header:
+        raise CsvFormatError(f"{source}: line 1: the header has no 'email' column")
+    duplicates = sorted({h for h in header if header.count(h) > 1})
+    if duplicates:
+        raise CsvFormatError(f"{source}: line 1: repeated columns {', '.join(duplicates)}")
+
+    parsed = _ParsedFile()
+    first_line_of: dict[str, int] = {}
+    for cells, line in _rows_with_lines(reader):
+        parsed.rows += 1
+        if progress is not None:
+            progress(1)
+        if isinstance(cells, RejectedRow):
+            parsed.rejected.append(cells)
+            continue
+        try:
+            row = _row_to_input(header, cells)
+        except SubscriberError as exc:
+            parsed.rejected.append(RejectedRow(line, str(exc)))
+            continue
+        earlier = first_line_of.get(row.email_key)
+        if earlier is not None:
+            parsed.rejected.append(
+                RejectedRow(line, f"email: {row.email} already appears on line {earlier}")
+            )
+            continue
+        first_line_of[row.email_key] = line
+        parsed.inputs.append(row)
+        parsed.lines.append(line)
+    return parsed
+
+
+def _rows_with_lines(reader: _Reader) -> Iterator[tuple[list[str] | RejectedRow, int]]:
+    """Yield each non-blank row with the number of its first line in the file.
+
+    ``reader.line_num`` counts physical lines read so far, so a row starts on
+    the line after the previous row ended (quoted fields may span lines).
+    A malformed row (for example an unclosed quote) ends the reading: the
+    rest of the file cannot be split into rows reliably.
+    """
+    while True:
+        start = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield RejectedRow(start, f"malformed CSV, reading stopped here: {exc}"), start
+            return
+        if any(c.strip() for c in cells):
+            yield cells, start
+
+
+def _row_to_input(header: list[str], cells: list[str]) -> SubscriberInput:
+    if len(cells) > len(header):
+        raise SubscriberError("row", f"{len(cells)} fields but the header has {len(header)}")
+    values = dict(zip(header, cells, strict=False))
+    attributes = {k: v for k, v in values.items() if k not in KNOWN_COLUMNS and k and v != ""}
+    return SubscriberInput.build(
+        values.get("email", ""),
+        name=values.get("name", ""),
+        organisation=values.get("organisation", ""),
+        region=values.get("region", ""),
+        roles=values.get("roles", "").split(";"),
+        attributes=attributes,
+        status=values.get("status") or None,
+    )
+
+
+def import_csv(
+    session: Session,
+    text: str,
+    *,
+    source: str,
+    pending: bool = False,
+    strict: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Validate and upsert the rows of a CSV text; the caller commits.
+
+    Valid rows are stored and bad ones reported, unless ``strict``: then any
+    bad row means nothing is stored.  New subscribers are ``active`` (or
+    ``pending`` when ``pending``), unless the row has a status.
+    """
+    parsed = parse_rows(text, source=source, progress=progress)
+    report = ImportReport(rows=parsed.rows, rejected=parsed.rejected)
+    if strict and parsed.rejected:
+        report.stored = False
+        return report
+    report.result = upsert(
+        session,
+        parsed.inputs,
+        default_status="pending" if pending else "active",
+        consent_source=f"import:{Path(source).name}",
+    )
+    for index in report.result.kept_opted_out:
+        row = parsed.inputs[index]
+        report.warnings.append(
+            f"line {parsed.lines[index]}: {row.email} has opted out; import does not "
+            "resubscribe (status kept)"
+        )
+    return report
+
+
+def export_csv(session: Session, out: TextIO) -> int:
+    """Write every subscriber as CSV (the import columns plus attributes); returns the count."""
+    attribute_names: set[str] = set()
+    for subscriber in iter_all(session):
+        attribute_names.update(subscriber.attributes)
+    extra = sorted(attribute_names - set(EXPORT_COLUMNS))
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*EXPORT_COLUMNS, *extra])
+    count = 0
+    for subscriber in iter_all(session):
+        writer.writerow(
+            [
+                subscriber.email,
+                subscriber.name,
+                subscriber.organisation,
+                subscriber.region,
+                ";".join(subscriber.role_names),
+                subscriber.status,
+                *(str(subscriber.attributes.get(name, "")) for name in extra),
+            ]
+        )
+        count += 1
+    return count

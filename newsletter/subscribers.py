@@ -1,0 +1,327 @@
+"""Subscribers: validation, the status lifecycle, consent, and batched upserts.
+
+Addresses are validated and normalised with email-validator (syntax only, no
+DNS look-ups) and are unique case-insensitively through ``email_key``.  The
+status lifecycle is ``pending → active → unsubscribed | bounced | complained``;
+nothing here ever moves an opted-out subscriber back to ``active`` except an
+explicit re-confirmation (double opt-in) or an organiser's explicit command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from newsletter.models import SUBSCRIBER_STATUSES, Subscriber, SubscriberRole, utcnow
+from newsletter.roles import normalise_role
+
+OPTED_OUT = frozenset({"unsubscribed", "bounced", "complained"})
+# How many rows one upsert batch handles: keeps IN (...) lists and memory small.
+UPSERT_BATCH = 1000
+
+
+class SubscriberError(ValueError):
+    """Bad subscriber data; ``field`` names what is wrong."""
+
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(f"{field_name}: {reason}")
+        self.field = field_name
+        self.reason = reason
+
+
+class NotFound(LookupError):
+    """No subscriber with that address."""
+
+
+def normalise_email(raw: str) -> tuple[str, str]:
+    """Return ``(email, email_key)``: the normalised address and its lower-cased key.
+
+    Raises SubscriberError("email", …) when the address is empty or invalid.
+    """
+    text = raw.strip()
+    if not text:
+        raise SubscriberError("email", "is empty")
+    try:
+        result = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise SubscriberError("email", f"{text!r} is not a valid address: {exc}") from exc
+    return result.normalized, result.normalized.lower()
+
+
+def check_status(status: str) -> str:
+    """Return ``status`` if it is a known subscriber status; raises SubscriberError."""
+    value = status.strip().lower()
+    if value not in SUBSCRIBER_STATUSES:
+        expected = ", ".join(SUBSCRIBER_STATUSES)
+        raise SubscriberError("status", f"unknown status {status!r} (expected one of {expected})")
+    return value
+
+
+@dataclass
+class SubscriberInput:
+    """Validated data for one subscriber, as a form, the CLI or a CSV row gives it."""
+
+    email: str
+    email_key: str
+    name: str = ""
+    organisation: str = ""
+    region: str = ""
+    roles: list[str] = field(default_factory=list)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    status: str | None = None
+
+    @classmethod
+    def build(
+        cls,
+        email: str,
+        *,
+        name: str = "",
+        organisation: str = "",
+        region: str = "",
+        roles: Iterable[str] = (),
+        attributes: dict[str, Any] | None = None,
+        status: str | None = None,
+    ) -> SubscriberInput:
+        """Validate and normalise every field; raises SubscriberError naming the field."""
+        address, key = normalise_email(email)
+        slugs: list[str] = []
+        for role in roles:
+            if role.strip():
+                try:
+                    slug = normalise_role(role)
+                except ValueError as exc:
+                    raise SubscriberError("roles", str(exc)) from exc
+                if slug not in slugs:
+                    slugs.append(slug)
+        return cls(
+            email=address,
+            email_key=key,
+            name=name.strip(),
+            organisation=organisation.strip(),
+            region=region.strip(),
+            roles=slugs,
+            attributes=dict(attributes or {}),
+            status=check_status(status) if status and status.strip() else None,
+        )
+
+
+def set_status(subscriber: Subscriber, status: str, *, now: datetime | None = None) -> bool:
+    """Move ``subscriber`` to ``status``, stamping the times; returns False if unchanged."""
+    status = check_status(status)
+    if subscriber.status == status:
+        return False
+    when = now or utcnow()
+    subscriber.status = status
+    subscriber.status_changed_at = when
+    if status == "active" and subscriber.confirmed_at is None:
+        subscriber.confirmed_at = when
+    if status == "unsubscribed":
+        subscriber.unsubscribed_at = when
+    return True
+
+
+def record_consent(
+    subscriber: Subscriber, source: str, *, ip: str | None = None, now: datetime | None = None
+) -> None:
+    """Record where and when the subscriber consented (GDPR Art. 7(1) evidence)."""
+    subscriber.consent_source = source[:200]
+    subscriber.consent_at = now or utcnow()
+    subscriber.consent_ip = ip
+
+
+def find(session: Session, email: str) -> Subscriber:
+    """Return the subscriber with ``email`` (any case); raises NotFound."""
+    _, key = normalise_email(email)
+    found = session.scalars(select(Subscriber).where(Subscriber.email_key == key)).first()
+    if found is None:
+        raise NotFound(f"no subscriber {email!r}")
+    return found
+
+
+def to_json(subscriber: Subscriber) -> dict[str, Any]:
+    """The subscriber as the CLI and API print it."""
+    return {
+        "id": subscriber.id,
+        "email": subscriber.email,
+        "name": subscriber.name,
+        "organisation": subscriber.organisation,
+        "region": subscriber.region,
+        "roles": subscriber.role_names,
+        "status": subscriber.status,
+        "attributes": subscriber.attributes,
+        "reminders_enabled": subscriber.reminders_enabled,
+        "created_at": subscriber.created_at.isoformat(),
+        "status_changed_at": subscriber.status_changed_at.isoformat(),
+        "consent": {
+            "source": subscriber.consent_source,
+            "at": subscriber.consent_at.isoformat() if subscriber.consent_at else None,
+            "ip": subscriber.consent_ip,
+        },
+    }
+
+
+@dataclass
+class UpsertResult:
+    """What an upsert did; ``kept_opted_out`` lists inputs whose opt-out was kept."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    kept_opted_out: list[int] = field(default_factory=list)
+
+
+def upsert(
+    session: Session,
+    rows: Sequence[SubscriberInput],
+    *,
+    default_status: str,
+    consent_source: str,
+) -> UpsertResult:
+    """Create or update subscribers by address, in batches; the caller commits.
+
+    New subscribers get ``row.status`` or ``default_status`` and a consent
+    record.  Existing ones get the row's name, organisation, region, roles and
+    attributes; their status changes only if the row names one, and never from
+    an opt-out back to pending or active (``kept_opted_out`` lists the indexes
+    of those rows).  Re-applying the same rows changes nothing.
+
+    Raises ValueError if two rows share an address: callers report duplicates
+    to the user first (a CSV import names both lines).
+    """
+    if len({row.email_key for row in rows}) != len(rows):
+        raise ValueError("upsert rows must have distinct addresses")
+    result = UpsertResult()
+    for start in range(0, len(rows), UPSERT_BATCH):
+        _upsert_batch(
+            session, rows[start : start + UPSERT_BATCH], start, default_status, consent_source, result
+        )
+    return result
+
+
+def _upsert_batch(
+    session: Session,
+    batch: Sequence[SubscriberInput],
+    offset: int,
+    default_status: str,
+    consent_source: str,
+    result: UpsertResult,
+) -> None:
+    keys = [row.email_key for row in batch]
+    existing = {
+        s.email_key: s
+        for s in session.scalars(select(Subscriber).where(Subscriber.email_key.in_(keys)))
+    }
+    now = utcnow()
+    new_rows: list[SubscriberInput] = []
+    for index, row in enumerate(batch, start=offset):
+        current = existing.get(row.email_key)
+        if current is None:
+            new_rows.append(row)
+            continue
+        changed = _apply(current, row, now)
+        if row.status and row.status != current.status:
+            if current.status in OPTED_OUT and row.status in ("pending", "active"):
+                result.kept_opted_out.append(index)
+            else:
+                changed = set_status(current, row.status, now=now) or changed
+        if changed:
+            result.updated += 1
+        else:
+            result.unchanged += 1
+    if new_rows:
+        _insert_new(session, new_rows, default_status, consent_source, now)
+        result.created += len(new_rows)
+    session.flush()
+
+
+def _apply(subscriber: Subscriber, row: SubscriberInput, now: datetime) -> bool:
+    """Copy the row's profile fields onto ``subscriber``; True if anything changed."""
+    changed = False
+    for name in ("email", "name", "organisation", "region"):
+        value = getattr(row, name)
+        if getattr(subscriber, name) != value:
+            setattr(subscriber, name, value)
+            changed = True
+    if subscriber.attributes != row.attributes:
+        subscriber.attributes = dict(row.attributes)
+        changed = True
+    if subscriber.role_names != sorted(row.roles):
+        subscriber.roles = [SubscriberRole(role=r) for r in row.roles]
+        changed = True
+    if changed:
+        subscriber.updated_at = now
+    return changed
+
+
+def _insert_new(
+    session: Session,
+    rows: Sequence[SubscriberInput],
+    default_status: str,
+    consent_source: str,
+    now: datetime,
+) -> None:
+    """Insert new subscribers with one multi-row INSERT … RETURNING (fast on both databases)."""
+    values = []
+    for row in rows:
+        status = row.status or default_status
+        values.append(
+            {
+                "email": row.email,
+                "email_key": row.email_key,
+                "name": row.name,
+                "organisation": row.organisation,
+                "region": row.region,
+                "status": status,
+                "attributes": row.attributes,
+                "reminders_enabled": True,
+                "created_at": now,
+                "updated_at": now,
+                "status_changed_at": now,
+                "confirmed_at": now if status == "active" else None,
+                "unsubscribed_at": now if status == "unsubscribed" else None,
+                "consent_source": consent_source[:200],
+                "consent_at": now,
+                "consent_ip": None,
+            }
+        )
+    returned = session.execute(
+        insert(Subscriber).returning(Subscriber.id, Subscriber.email_key, sort_by_parameter_order=True),
+        values,
+    ).all()
+    ids = {key: sub_id for sub_id, key in returned}
+    role_values = [
+        {"subscriber_id": ids[row.email_key], "role": role} for row in rows for role in row.roles
+    ]
+    if role_values:
+        session.execute(insert(SubscriberRole), role_values)
+
+
+def remove(session: Session, email: str) -> None:
+    """Delete the subscriber with ``email`` and their roles; raises NotFound.
+
+    Deliveries and event recipients go with them (GDPR erasure).  To stop
+    mail but keep the record, unsubscribe instead.
+    """
+    subscriber = find(session, email)
+    session.execute(delete(SubscriberRole).where(SubscriberRole.subscriber_id == subscriber.id))
+    session.delete(subscriber)
+
+
+def iter_all(session: Session, batch: int = 1000) -> Iterator[Subscriber]:
+    """Every subscriber in id order, fetched by keyset pagination (flat memory)."""
+    last_id = 0
+    while True:
+        page = session.scalars(
+            select(Subscriber).where(Subscriber.id > last_id).order_by(Subscriber.id).limit(batch)
+        ).all()
+        if not page:
+            return
+        yield from page
+        last_id = page[-1].id
+        session.expunge_all()
