@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     )
     smtp_url: str | None = Field(
         default=None,
-        description="smtp://user:pass@host:port or smtps://…; unset writes .eml files to OUTBOX_DIR.",
+        description="smtp://user:pass@host:port or smtps://…; unset writes .eml to OUTBOX_DIR.",
     )
     outbox_dir: str = Field(default="outbox", description="Folder for .eml files.")
     base_url: str = Field(

@@ -61,4 +61,3 @@ class CalendarPart:
     method: str
     filename: str
     ics: bytes
-

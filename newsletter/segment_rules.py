@@ -22,12 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select, true
+from sqlalchemy.orm import InstrumentedAttribute
 
 from newsletter.models import SUBSCRIBER_STATUSES, Subscriber, SubscriberRole
 from newsletter.roles import normalise_role
 
 PLAIN_FIELDS = ("role", "organisation", "region", "status")
-_BARE_STOP = set(" \t\r\n()\":")
+_BARE_STOP = set(' \t\r\n()":')
 
 
 class RuleError(ValueError):
@@ -213,7 +214,9 @@ def parse_rule(rule: str) -> Rule:
     return _Parser(rule).parse()
 
 
-def _compare(column: ColumnElement[str], value: str, prefix: bool) -> ColumnElement[bool]:
+def _compare(
+    column: ColumnElement[str] | InstrumentedAttribute[str], value: str, prefix: bool
+) -> ColumnElement[bool]:
     lowered = func.lower(column)
     if prefix:
         # LIKE with the value's own wildcards escaped: only the trailing * is a wildcard.

@@ -84,7 +84,7 @@ def remove(session: Session, name: str) -> None:
     session.delete(segment)
 
 
-def audience(rule: str) -> Select[tuple[int]]:
+def audience(rule: str) -> Select[int]:
     """SELECT of the ids of active subscribers matching ``rule``; raises RuleError."""
     return select(Subscriber.id).where(Subscriber.status == "active", to_sql(parse_rule(rule)))
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from newsletter.models import SUBSCRIBER_STATUSES, Subscriber, SubscriberRole, utcnow
@@ -35,7 +35,7 @@ class SubscriberError(ValueError):
         self.reason = reason
 
 
-class NotFound(LookupError):
+class SubscriberNotFoundError(LookupError):
     """No subscriber with that address."""
 
 
@@ -136,11 +136,11 @@ def record_consent(
 
 
 def find(session: Session, email: str) -> Subscriber:
-    """Return the subscriber with ``email`` (any case); raises NotFound."""
+    """Return the subscriber with ``email`` (any case); raises SubscriberNotFoundError."""
     _, key = normalise_email(email)
     found = session.scalars(select(Subscriber).where(Subscriber.email_key == key)).first()
     if found is None:
-        raise NotFound(f"no subscriber {email!r}")
+        raise SubscriberNotFoundError(f"no subscriber {email!r}")
     return found
 
 
@@ -199,7 +199,12 @@ def upsert(
     result = UpsertResult()
     for start in range(0, len(rows), UPSERT_BATCH):
         _upsert_batch(
-            session, rows[start : start + UPSERT_BATCH], start, default_status, consent_source, result
+            session,
+            rows[start : start + UPSERT_BATCH],
+            start,
+            default_status,
+            consent_source,
+            result,
         )
     return result
 
@@ -291,7 +296,9 @@ def _insert_new(
             }
         )
     returned = session.execute(
-        insert(Subscriber).returning(Subscriber.id, Subscriber.email_key, sort_by_parameter_order=True),
+        insert(Subscriber).returning(
+            Subscriber.id, Subscriber.email_key, sort_by_parameter_order=True
+        ),
         values,
     ).all()
     ids = {key: sub_id for sub_id, key in returned}
@@ -303,14 +310,12 @@ def _insert_new(
 
 
 def remove(session: Session, email: str) -> None:
-    """Delete the subscriber with ``email`` and their roles; raises NotFound.
+    """Delete the subscriber with ``email`` and their roles; raises SubscriberNotFoundError.
 
     Deliveries and event recipients go with them (GDPR erasure).  To stop
     mail but keep the record, unsubscribe instead.
     """
-    subscriber = find(session, email)
-    session.execute(delete(SubscriberRole).where(SubscriberRole.subscriber_id == subscriber.id))
-    session.delete(subscriber)
+    session.delete(find(session, email))
 
 
 def iter_all(session: Session, batch: int = 1000) -> Iterator[Subscriber]:

@@ -18,7 +18,7 @@ from newsletter.migrate import current_revision, head_revision, upgrade_to_head
 from newsletter.segment_rules import RuleError
 from newsletter.segments import SegmentError, ensure_builtins
 from newsletter.subscriber_csv import CsvFormatError
-from newsletter.subscribers import NotFound, SubscriberError
+from newsletter.subscribers import SubscriberError, SubscriberNotFoundError
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -27,7 +27,7 @@ err_console = Console(stderr=True, highlight=False)
 # (no traceback), exit status 2.  Anything else is a bug and keeps its traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (
     SubscriberError,
-    NotFound,
+    SubscriberNotFoundError,
     SegmentError,
     CsvFormatError,
     ContentError,
@@ -41,7 +41,9 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``error: message`` to stderr and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    err_console.print(
+        f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True
+    )
     raise typer.Exit(code)
 
 

@@ -18,10 +18,7 @@ def list_command(json_output: bool = typer.Option(False, "--json")) -> None:
         rows = [(s, segments.count_rule(session, s.rule)) for s in segments.list_all(session)]
     if json_output:
         print_json(
-            [
-                {"name": s.name, "rule": s.rule, "builtin": s.builtin, "count": n}
-                for s, n in rows
-            ]
+            [{"name": s.name, "rule": s.rule, "builtin": s.builtin, "count": n} for s, n in rows]
         )
         return
     table = Table(title="Segments")
@@ -48,7 +45,7 @@ def show_command(name: str) -> None:
 @app.command("add")
 def add_command(
     name: str,
-    rule: str = typer.Option(..., "--rule", help='e.g. \'role:dcs and region:"North East"\''),
+    rule: str = typer.Option(..., "--rule", help="e.g. 'role:dcs and region:\"North East\"'"),
     description: str = typer.Option("", "--description"),
 ) -> None:
     """Create a segment from a rule."""
