@@ -1,0 +1,170 @@
+"""Lines of running text into sections of paragraphs and bullet lists.
+
+The rules, for text copied from the region's website (one paragraph a line,
+paragraphs separated by blank lines — one or more):
+
+* a *bullet item* is a line starting with "•", "-", "*", "–", "◦", "▪", "‣",
+  "·", "●" (then a space), "1." / "1)" or "(a)" / "a)"; the marker is dropped.
+  Consecutive items form one bullet block even when blank lines separate
+  them; a line after an item in the same chunk continues that item; a marker
+  alone on its line takes the next line as its text.  Numbered lists become
+  bullet blocks too (the content model has one list type).
+* a *heading* is a short line (at most 12 words, 90 characters) starting
+  with a capital or digit, without closing punctuation (".", ":", ";", ",",
+  "!", "…"), no address or link, not a date — and followed by body text
+  (a paragraph or a bullet).  A question ("What happens next?") of up to 10
+  words may be a heading: website headings often are questions, whereas a
+  one-line question paragraph directly followed by more text is rare.
+  A heading candidate not followed by body (a sign-off, a name, the first of
+  two stacked short lines) stays a paragraph, so no text is ever lost.
+* in a chunk of several lines the first line is a heading when it is heading
+  shaped and clearly shorter than the next line (hard-wrapped paragraphs have
+  lines of similar length) or the next line is a bullet; other lines join
+  into one paragraph with single spaces.
+* text before the first heading is a section whose heading is None.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Literal
+
+from newsletter.content import Block, Bullets, Paragraph, Section
+from newsletter.ingest.dates import FEATURED_RE
+from newsletter.ingest.events import DATE_RE
+
+BULLET_RE = re.compile(r"^(?:[•\-*–◦▪‣·●]|\d{1,2}[.)]|\(?[a-z]\))(?:\s+(?P<text>.*))?$", re.DOTALL)
+_CLOSING = tuple(".:;,!…")
+_TRAILING_WRAPPERS = "\"'”’)]»"
+_MAX_HEADING_WORDS = 12
+_MAX_QUESTION_WORDS = 10
+_MAX_HEADING_CHARS = 90
+
+Kind = Literal["candidate", "paragraph", "item", "heading"]
+
+
+def chunks(lines: Sequence[str]) -> list[list[str]]:
+    """Group stripped lines into runs separated by blank lines."""
+    out: list[list[str]] = []
+    current: list[str] = []
+    for line in lines:
+        if line:
+            current.append(line)
+        elif current:
+            out.append(current)
+            current = []
+    if current:
+        out.append(current)
+    return out
+
+
+def is_heading_shaped(line: str) -> bool:
+    """True when ``line`` looks like a heading by itself (before the body test)."""
+    words = line.split()
+    if not words or len(words) > _MAX_HEADING_WORDS or len(line) > _MAX_HEADING_CHARS:
+        return False
+    if BULLET_RE.match(line):
+        return False
+    core = line.rstrip(_TRAILING_WRAPPERS)
+    if not core or core.endswith(_CLOSING):
+        return False
+    if core.endswith("?") and len(words) > _MAX_QUESTION_WORDS:
+        return False
+    first = line.lstrip("\"'“‘(")[:1]
+    if not (first.isupper() or (first.isdigit() and any(c.isalpha() for c in line))):
+        return False
+    if "@" in line or "://" in line or "www." in line.lower():
+        return False
+    return not (FEATURED_RE.match(line) or DATE_RE.fullmatch(line))
+
+
+def units(chunk_list: Sequence[Sequence[str]]) -> list[tuple[Kind, str]]:
+    """Classify chunks into (kind, text) units; headings resolved (see module docs)."""
+    raw: list[tuple[Kind, str]] = []
+    for chunk in chunk_list:
+        raw.extend(_chunk_units(_join_lone_markers(chunk)))
+    resolved: list[tuple[Kind, str]] = []
+    for index, (kind, text) in enumerate(raw):
+        if kind == "candidate":
+            following = raw[index + 1][0] if index + 1 < len(raw) else None
+            kind = "heading" if following in ("paragraph", "item") else "paragraph"
+        resolved.append((kind, text))
+    return resolved
+
+
+def sections(unit_list: Sequence[tuple[Kind, str]]) -> list[Section]:
+    """Build sections from resolved units; empty sections are dropped."""
+    out: list[Section] = []
+    heading: str | None = None
+    blocks: list[Block] = []
+    items: list[str] = []
+
+    def flush_items() -> None:
+        if items:
+            blocks.append(Bullets(items=tuple(items)))
+            items.clear()
+
+    for kind, text in unit_list:
+        if kind == "item":
+            items.append(text)
+            continue
+        if kind == "heading":
+            flush_items()
+            if blocks:
+                out.append(Section(heading=heading, blocks=list(blocks)))
+            heading, blocks = text, []
+        else:
+            flush_items()
+            blocks.append(Paragraph(text=text))
+    flush_items()
+    if blocks:
+        out.append(Section(heading=heading, blocks=blocks))
+    return out
+
+
+def _join_lone_markers(chunk: Sequence[str]) -> list[str]:
+    """ "•" alone on a line, its text on the next: make them one item line."""
+    out: list[str] = []
+    for line in chunk:
+        if out and BULLET_RE.match(out[-1]) and not _item_text(out[-1]):
+            out[-1] = f"{out[-1]} {line}"
+        else:
+            out.append(line)
+    return out
+
+
+def _item_text(line: str) -> str:
+    m = BULLET_RE.match(line)
+    return (m.group("text") or "").strip() if m else ""
+
+
+def _chunk_units(chunk: Sequence[str]) -> list[tuple[Kind, str]]:
+    out: list[tuple[Kind, str]] = []
+    start = 0
+    if len(chunk) == 1 and is_heading_shaped(chunk[0]):
+        return [("candidate", chunk[0])]
+    if len(chunk) > 1 and is_heading_shaped(chunk[0]):
+        nxt = chunk[1]
+        if BULLET_RE.match(nxt) or len(chunk[0]) <= 0.6 * len(nxt):
+            out.append(("candidate", chunk[0]))
+            start = 1
+    paragraph: list[str] = []
+    in_item = False
+    for line in chunk[start:]:
+        if BULLET_RE.match(line):
+            if paragraph:
+                out.append(("paragraph", " ".join(paragraph)))
+                paragraph = []
+            text = _item_text(line)
+            if text:
+                out.append(("item", text))
+                in_item = True
+        elif in_item:
+            kind, text = out[-1]
+            out[-1] = (kind, f"{text} {line}")
+        else:
+            paragraph.append(line)
+    if paragraph:
+        out.append(("paragraph", " ".join(paragraph)))
+    return out

@@ -1,0 +1,32 @@
+"""Contact email addresses found in an update's text.
+
+Contract of :func:`find_contacts`: every address-shaped string, in order of
+first appearance, once each (compared case-insensitively, spelt as first
+written), without a "mailto:" prefix or trailing sentence punctuation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# Deliberately simpler than RFC 5322: the addresses in updates are ordinary
+# "first.last@council.gov.uk" ones, and a looser pattern would catch
+# punctuation around them.
+_EMAIL_RE = re.compile(
+    r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}(?![\w-])"
+)
+
+
+def find_contacts(texts: Iterable[str]) -> list[str]:
+    """Email addresses in ``texts``, deduplicated, in order of appearance."""
+    seen: set[str] = set()
+    found: list[str] = []
+    for text in texts:
+        for m in _EMAIL_RE.finditer(text):
+            address = m.group(0)
+            if address.lower() not in seen:
+                seen.add(address.lower())
+                found.append(address)
+    return found

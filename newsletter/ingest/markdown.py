@@ -1,0 +1,131 @@
+"""Markdown updates written by organisers (parsed with markdown-it-py, CommonMark).
+
+Contract of :func:`parse_markdown`: returns the Update (audiences default;
+the caller applies the rules) and warnings; raises :class:`IngestError` for
+bad front matter (see :mod:`newsletter.ingest.frontmatter`) or when there is
+no title (neither front matter ``title`` nor a ``#`` heading).
+
+* title: front matter ``title``, else the first ``#`` heading; region and
+  period: front matter, else read from the title as for the text family;
+* every other heading (``#`` to ``######``) starts a section — the content
+  model has one heading level; text before the first one is the None section;
+* paragraphs, block quotes and code blocks become paragraphs; bullet and
+  numbered lists become bullet blocks (nested items are flattened in order);
+* inline markup becomes plain text: emphasis dropped, a link keeps its URL in
+  brackets after its text ("Book (https://…)") so the text email still
+  carries it, an image its alt text;
+* events: the front matter ``events`` list when given (the organiser was
+  explicit), else events found in the prose as for the text family;
+* contacts: front matter ``contacts``, then any address in the body.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from newsletter.content import Update
+from newsletter.ingest import blocks
+from newsletter.ingest.blocks import Kind
+from newsletter.ingest.contacts import find_contacts
+from newsletter.ingest.errors import IngestError
+from newsletter.ingest.events import find_events, section_pieces
+from newsletter.ingest.frontmatter import read_front_matter, split_front_matter
+from newsletter.ingest.titles import region_and_period
+
+_MD = MarkdownIt("commonmark")
+_MdKind = Literal["title", "heading", "paragraph", "item"]
+
+
+def parse_markdown(text: str, source_name: str) -> tuple[Update, list[str]]:
+    """Parse a Markdown update; raises IngestError (front matter, no title)."""
+    warnings: list[str] = []
+    yaml_text, body = split_front_matter(text)
+    fm = read_front_matter(yaml_text, source_name, warnings) if yaml_text is not None else None
+    try:
+        tokens = _MD.parse(body)
+    except RecursionError as exc:
+        raise IngestError(source_name, "Markdown nested too deeply") from exc
+    title = fm.title if fm else None
+    units: list[tuple[Kind, str]] = []
+    for kind, content in _walk(tokens):
+        if kind != "title":
+            units.append((kind, content))
+        elif title is None:
+            title = content
+        elif content != title:
+            # A second "#" heading, or one besides a front-matter title.
+            units.append(("heading", content))
+    if not title:
+        raise IngestError(source_name, "no title: add 'title:' front matter or a '# Title' line")
+    title = " ".join(title.split())
+    sections = blocks.sections(units)
+    region, period = region_and_period(title)
+    region = (fm.region if fm else None) or region
+    period = (fm.period if fm else None) or period
+    if fm is not None and fm.events is not None:
+        events = fm.events
+    else:
+        events = find_events(section_pieces(sections), period, warnings)
+    body_texts = [content for _, content in units]
+    update = Update(
+        title=title,
+        region=region,
+        period=period,
+        sections=sections,
+        tags=fm.tags if fm else [],
+        contacts=find_contacts([*(fm.contacts if fm else []), *body_texts]),
+        events=events,
+    )
+    return update, warnings
+
+
+def _walk(tokens: list[Token]) -> list[tuple[_MdKind, str]]:
+    """("title" for h1 | "heading" | "paragraph" | "item", text) in document order."""
+    out: list[tuple[_MdKind, str]] = []
+    list_depth = 0
+    heading: str | None = None
+    for token in tokens:
+        if token.type in ("bullet_list_open", "ordered_list_open"):
+            list_depth += 1
+        elif token.type in ("bullet_list_close", "ordered_list_close"):
+            list_depth -= 1
+        elif token.type == "heading_open":
+            heading = token.tag
+        elif token.type == "heading_close":
+            heading = None
+        elif token.type == "inline":
+            content = _plain(token.children or []).strip()
+            if not content:
+                continue
+            if heading is not None:
+                out.append(("title" if heading == "h1" else "heading", content))
+            else:
+                out.append(("item" if list_depth else "paragraph", content))
+        elif token.type in ("fence", "code_block", "html_block") and token.content.strip():
+            out.append(("item" if list_depth else "paragraph", token.content.strip()))
+    return out
+
+
+def _plain(children: list[Token]) -> str:
+    """Inline tokens as plain text (see the module docstring for links and images)."""
+    parts: list[str] = []
+    links: list[tuple[str, int]] = []
+    for child in children:
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type == "softbreak" or child.type == "hardbreak":
+            parts.append(" ")
+        elif child.type == "image":
+            parts.append(child.content)
+        elif child.type == "link_open":
+            links.append((str(child.attrs.get("href", "")), len(parts)))
+        elif child.type == "link_close" and links:
+            href, began = links.pop()
+            label = "".join(parts[began:]).strip()
+            target = href.removeprefix("mailto:")
+            if target and target != label:
+                parts.append(f" ({target})")
+    return "".join(parts)
