@@ -174,8 +174,14 @@ def _vevent(
         # then keep the event at 10:00 if the organiser's zone is what matters,
         # and Outlook shows the zone name.  The instant is the same.
         for name, instant in (("dtstart", start), ("dtend", end)):
-            local = instant.astimezone(LONDON).replace(tzinfo=None)
-            vevent.add(name, local, parameters={"TZID": LONDON_TZID})
+            local = instant.astimezone(LONDON)
+            if _repeated(local):
+                # 01:00-02:00 on the October change night happens twice: RFC
+                # 5545 §3.3.5 says readers take the first, ical.js takes the
+                # second.  UTC is unambiguous, and DTEND may differ in zone.
+                vevent.add(name, instant)
+            else:
+                vevent.add(name, local.replace(tzinfo=None), parameters={"TZID": LONDON_TZID})
         vevent.add("transp", "OPAQUE")
     vevent.add("summary", event.title)
     if event.location:
@@ -191,6 +197,11 @@ def _vevent(
     if alarm_minutes is not None:
         vevent.add_component(_alarm(event, alarm_minutes))
     return vevent
+
+
+def _repeated(local: datetime) -> bool:
+    """Whether this wall-clock time occurs twice (the hour the clocks go back)."""
+    return local.replace(fold=0).utcoffset() != local.replace(fold=1).utcoffset()
 
 
 def _organizer() -> vCalAddress:
