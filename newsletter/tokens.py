@@ -26,6 +26,7 @@ import hmac
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Final
 from urllib.parse import quote
 
@@ -45,6 +46,7 @@ __all__ = [
     "make_token",
     "preferences_url",
     "read_token",
+    "unsubscribe_links",
     "unsubscribe_token",
     "unsubscribe_url",
 ]
@@ -118,9 +120,16 @@ def _now(now: datetime | None) -> datetime:
     return now
 
 
+@lru_cache(maxsize=8)
+def _keyed(secret: str) -> hmac.HMAC:
+    # Keying HMAC hashes the key pads; copying a keyed object skips that per token.
+    return hmac.new(secret.encode("utf-8"), _DOMAIN, hashlib.sha256)
+
+
 def _tag(secret: str, purpose: str, body: bytes) -> bytes:
-    message = _DOMAIN + purpose.encode("ascii") + b"\x00" + body
-    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).digest()[:_TAG_BYTES]
+    mac = _keyed(secret).copy()
+    mac.update(purpose.encode("ascii") + b"\x00" + body)
+    return mac.digest()[:_TAG_BYTES]
 
 
 def _secret(secret: str | None) -> str:
@@ -240,11 +249,18 @@ def mailto_unsubscribe(
     subscriber_id: int, send_id: int | None = None, *, settings: Settings | None = None
 ) -> str:
     """Return the RFC 2369 mailto unsubscribe URL carrying a token in its subject."""
+    return unsubscribe_links(subscriber_id, send_id, settings=settings)[1]
+
+
+def unsubscribe_links(
+    subscriber_id: int, send_id: int | None = None, *, settings: Settings | None = None
+) -> tuple[str, str]:
+    """Return ``(https_url, mailto_url)`` for List-Unsubscribe, sharing one token."""
     s = settings or get_settings()
     token = unsubscribe_token(subscriber_id, send_id, settings=s)
     # RFC 6068: the subject is percent-encoded; tokens are URL-safe already.
     subject = quote(f"unsubscribe {token}", safe="")
-    return f"mailto:unsubscribe@{s.sending_domain}?subject={subject}"
+    return f"{_base(s)}/u/{token}", f"mailto:unsubscribe@{s.sending_domain}?subject={subject}"
 
 
 def preferences_url(subscriber_id: int, *, settings: Settings | None = None) -> str:

@@ -1,0 +1,32 @@
+"""Transports: SMTP (persistent, pooled), an outbox folder of .eml files, and in-memory."""
+
+from __future__ import annotations
+
+from newsletter.config import Settings, get_settings
+from newsletter.transports.base import OutgoingMessage, Transport, TransportError
+from newsletter.transports.memory import InMemoryTransport
+from newsletter.transports.outbox import OutboxTransport
+from newsletter.transports.smtp import SMTPPool, SMTPTransport
+
+__all__ = [
+    "InMemoryTransport",
+    "OutboxTransport",
+    "OutgoingMessage",
+    "SMTPPool",
+    "SMTPTransport",
+    "Transport",
+    "TransportError",
+    "transport_from_settings",
+]
+
+
+def transport_from_settings(settings: Settings | None = None) -> Transport:
+    """Return an SMTPTransport when ``smtp_url`` is set, else an OutboxTransport on ``outbox_dir``.
+
+    One persistent SMTP connection per call (per worker process); wrap in
+    SMTPPool for threads.  Raises ValueError for a malformed SMTP URL.
+    """
+    s = settings or get_settings()
+    if s.smtp_url:
+        return SMTPTransport(s.smtp_url)
+    return OutboxTransport(s.outbox_dir)
