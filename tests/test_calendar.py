@@ -561,3 +561,17 @@ def test_node_parser_is_really_installed(js_dir: Path) -> None:
     assert (js_dir / "node_modules" / "ical.js" / "package.json").is_file()
     assert (js_dir / "node_modules" / "mailparser" / "package.json").is_file()
     assert os.access(js_dir / "ical_times.mjs", os.R_OK)
+
+
+def test_text_with_line_breaks_cannot_inject_properties(ical_js: IcalJs) -> None:
+    title = "Meeting\r\nMETHOD:CANCEL\nATTENDEE:mailto:x@evil.example"
+    ics = build_calendar([make_event(title=title, location="Room\r2")], "PUBLISH", now=NOW)
+    assert_wire_format(ics)
+    names = {line.split(b":", 1)[0].split(b";", 1)[0] for line in unfolded_lines(ics)}
+    assert b"ATTENDEE" not in names
+    js = ical_js(ics)
+    assert js["method"] == "PUBLISH"
+    assert js["events"][0]["attendees"] == []
+    assert "METHOD:CANCEL" in js["events"][0]["summary"]  # kept as text, escaped
+    with pytest.raises(ValueError):
+        build_calendar([make_event(url="https://x.example/\r\nX-INJECTED:1")], "PUBLISH")

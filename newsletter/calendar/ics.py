@@ -67,8 +67,9 @@ def build_calendar(
     """Serialise ``events`` as one VCALENDAR with ``METHOD:method``.
 
     ``method`` is PUBLISH, REQUEST or CANCEL.  An iTIP REQUEST or CANCEL
-    concerns exactly one UID (RFC 5546 §1.4), so it takes exactly one event;
-    PUBLISH takes any number (none gives an empty feed).  ``update_url`` is
+    schedules one event (RFC 5546 §3.2.2, §3.2.5; clients act on the first
+    VEVENT only), so it takes exactly one event; PUBLISH takes any number
+    (none gives an empty feed).  ``update_url`` is
     linked from DESCRIPTION (and is the URL when the event has none).
     ``alarm_minutes`` adds a DISPLAY VALARM that many minutes before the start
     (not to CANCEL).  ``now`` is the DTSTAMP (default: the current time).

@@ -80,9 +80,9 @@ def cancel_part(
 ) -> CalendarPart:
     """METHOD:CANCEL with STATUS:CANCELLED, same UID, SEQUENCE as the event holds.
 
-    The caller raises ``Event.sequence`` before building (RFC 5546 §3.2.5:
-    a cancellation is a change).  :func:`with_attendee` may add the recipient
-    for those who had a REQUEST.
+    The caller decides SEQUENCE; raising it as for any change is what Outlook
+    does itself (MS-OXOCAL §3.1.5.4) and makes every client apply the cancel.
+    :func:`with_attendee` may add the recipient for those who had a REQUEST.
     """
     ics = build_calendar([event], "CANCEL", update_url=update_url, now=now)
     return CalendarPart(method="CANCEL", filename=ics_filename(event.title), ics=ics)
