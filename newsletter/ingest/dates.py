@@ -3,11 +3,11 @@
 Everything here is local UK time (Europe/London): the network meets in the
 North East, and the site prints wall-clock times without an offset.
 
-Year inference (:func:`resolve_year`): a date written without a year takes
-the update's period year, except that a month more than
-:data:`ROLL_FORWARD_MONTHS` months *before* the period month rolls to the next
-year — a September update mentioning "5 March" means the coming March, while
-"in July we held…" in a September update is the July just gone.  When the
+Year inference (:func:`resolve_year`): a date written without a year is put
+in the twelve-month window that starts :data:`ROLL_FORWARD_MONTHS` months
+before the period month — a September 2019 update's "5 March" is March 2020
+(coming), its "5 July" July 2019 (just gone), and a January 2020 update's
+"14 October" is October 2019 (three months back, not nine ahead).  When the
 text names a weekday we prefer the nearby year on which that date falls on
 that weekday.
 """
@@ -23,8 +23,8 @@ from newsletter.ingest.titles import MONTH_PATTERN, MONTHS
 
 UK = ZoneInfo(UK_TIMEZONE)
 
-#: How far before the period month a yearless date may fall and still be in
-#: the period's year (see the module docstring).
+#: How many months before the period month a yearless date may fall; later
+#: months are ahead (see the module docstring).
 ROLL_FORWARD_MONTHS = 3
 
 WEEKDAYS: dict[str, int] = {
@@ -112,7 +112,13 @@ def resolve_year(month: int, day: int, period: str | None, weekday: int | None) 
     if period is None:
         return None
     year, period_month = int(period[:4]), int(period[5:7])
-    base = year + 1 if period_month - month > ROLL_FORWARD_MONTHS else year
+    ahead = month - period_month
+    if ahead < -ROLL_FORWARD_MONTHS:
+        base = year + 1
+    elif ahead > 11 - ROLL_FORWARD_MONTHS:
+        base = year - 1
+    else:
+        base = year
     if weekday is not None:
         for candidate in (base, base + 1, base - 1):
             if valid_date(candidate, month, day) and date(candidate, month, day).weekday() == (

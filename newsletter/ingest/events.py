@@ -69,7 +69,7 @@ _NOT_PLACES = frozenset(MONTHS) | frozenset(
     ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "noon", "midday"]
 )
 _SUBJECT_RE = re.compile(
-    r"\s+(?:will\s+(?:take\s+place|be\s+held|be\s+hosted|run|meet|be\s+on)|takes\s+place"
+    r"\s+(?:will\s+(?:take\s+place|be\s+held|be\s+hosted|run|meet|be\s+on)|takes\s+place|runs"
     r"|took\s+place|is\s+taking\s+place|is\s+being\s+held|was\s+held|were\s+held|is\s+on"
     r"|is\s+scheduled|are\s+scheduled|is\s+planned|meets)\b"
 )
@@ -139,7 +139,11 @@ def _events_in_sentence(
         after = sentence[m.end() : window_end]
         before = sentence[window_start : m.start()]
         location = _location(after, before)
-        title = _title(sentence, heading)
+        # "…at 2pm; a workshop runs…": name each date after its own clause.
+        clause_start = sentence.rfind(";", 0, m.start()) + 1
+        clause_end = sentence.find(";", m.end())
+        clause = sentence[clause_start : clause_end if clause_end >= 0 else None].strip()
+        title = _title(clause, heading)
         for first, last in spans:
             start, end, all_day = _when(first, last, after, before[-25:])
             events.append(

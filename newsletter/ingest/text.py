@@ -73,7 +73,11 @@ def parse_plain_text(text: str, source_name: str) -> tuple[Update, list[str]]:
     ]
     if any(content[:title_at]):
         warnings.append("text before the title was kept as the opening section")
-    sections = blocks.sections(blocks.units(blocks.chunks(content)))
+    # The title is a hard boundary: a short line before it never becomes a
+    # heading of the text after it.
+    before, after = content[:title_at], content[title_at + 1 :]
+    units = blocks.units(blocks.chunks(before)) + blocks.units(blocks.chunks(after))
+    sections = blocks.sections(units)
     if not sections:
         warnings.append("no content after the title")
     events = featured + find_events(section_pieces(sections), title.period, warnings)

@@ -1,0 +1,144 @@
+"""Markdown updates: front matter, headings, lists, inline markup, events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from newsletter.content import Bullets, Paragraph, Tag
+from newsletter.ingest import IngestError, parse_file, parse_text
+
+UPDATE_MD = """\
+---
+title: North East Update October 2019
+period: 2019-10
+tags:
+  - SLI
+  - {name: NORTH EAST, count: 16}
+contacts: [network@example.org]
+events:
+  - title: Regional DCS meeting
+    start: 2019-11-14 10:00
+    end: 2019-11-14T12:30:00
+    location: Durham County Hall
+    featured: true
+  - title: Lead member away day
+    start: 2019-12-02
+---
+
+# North East Update October 2019
+
+Welcome to the **October** update. See [the site](https://example.org/ne) or
+write to <jane@example.gov.uk>.
+
+## Workforce / Recruitment
+
+The apprentice scheme opens on 5 November.
+
+- First *item*
+- Second item
+  - nested item
+
+1. Numbered one
+2. Numbered two
+
+### Lead members
+
+> Lead member network notes.
+"""
+
+
+def test_markdown_update_field_by_field(tmp_path: Path) -> None:
+    path = tmp_path / "october.md"
+    path.write_text(UPDATE_MD, encoding="utf-8")
+    result = parse_file(path)
+    u = result.update
+    assert result.format == "markdown"
+    assert u.title == "North East Update October 2019"
+    assert u.region == "North East"
+    assert u.period == "2019-10"
+    assert [s.heading for s in u.sections] == [None, "Workforce / Recruitment", "Lead members"]
+    assert u.sections[0].blocks == [
+        Paragraph(
+            "Welcome to the October update. See the site (https://example.org/ne) or "
+            "write to jane@example.gov.uk."
+        )
+    ]
+    assert u.sections[1].blocks == [
+        Paragraph("The apprentice scheme opens on 5 November."),
+        Bullets(("First item", "Second item", "nested item", "Numbered one", "Numbered two")),
+    ]
+    assert u.sections[2].blocks == [Paragraph("Lead member network notes.")]
+    assert u.sections[1].audiences == ["dcs", "workforce-lead"]
+    assert u.sections[2].audiences == ["dcs", "lead-member"]
+    assert u.tags == [Tag("SLI", None), Tag("NORTH EAST", 16)]
+    assert u.contacts == ["network@example.org", "jane@example.gov.uk"]
+    # Front-matter events replace the ones found in prose ("5 November").
+    first, second = u.events
+    assert (first.title, first.start.isoformat(), first.featured) == (
+        "Regional DCS meeting",
+        "2019-11-14T10:00:00+00:00",
+        True,
+    )
+    assert first.end is not None and first.end.isoformat() == "2019-11-14T12:30:00+00:00"
+    assert first.location == "Durham County Hall"
+    assert (second.all_day, second.start.isoformat(), second.featured) == (
+        True,
+        "2019-12-02T00:00:00+00:00",
+        False,
+    )
+
+
+def test_markdown_without_front_matter_uses_h1_and_prose_events() -> None:
+    text = "# South West Update May 2021\n\n## Events\n\nWe meet on 3 June at 2pm in Exeter.\n"
+    u = parse_text(text, "auto", "sw")
+    assert (u.title, u.region, u.period) == ("South West Update May 2021", "South West", "2021-05")
+    assert [e.start.isoformat() for e in u.events] == ["2021-06-03T14:00:00+01:00"]
+    assert u.events[0].location == "Exeter"
+
+
+def test_markdown_title_need_not_follow_the_family_pattern() -> None:
+    u = parse_text("# Autumn round-up\n\nBody text.\n", "markdown", "r.md")
+    assert (u.title, u.region, u.period) == ("Autumn round-up", None, None)
+
+
+def test_markdown_front_matter_region_and_period_win() -> None:
+    text = "---\ntitle: Special\nregion: London\nperiod: 2022-03\n---\nText.\n"
+    u = parse_text(text, "markdown", "s.md")
+    assert (u.title, u.region, u.period) == ("Special", "London", "2022-03")
+    assert u.sections[0].heading is None
+
+
+@pytest.mark.parametrize(
+    ("front", "field"),
+    [
+        ("title: [a, b]", "title"),
+        ("period: October", "period"),
+        ("events: {a: 1}", "events"),
+        ("events:\n  - start: 2019-01-01", "events[0].title"),
+        ("events:\n  - title: X", "events[0].start"),
+        ("events:\n  - title: X\n    start: soon", "events[0].start"),
+        ("events:\n  - title: X\n    start: 2019-01-02\n    end: 2019-01-01", "events[0].end"),
+        ("events:\n  - title: X\n    start: 2019-01-02\n    featured: maybe", "featured"),
+        ("tags: [{count: 3}]", "tags[0]"),
+        ("title: [unclosed", "not valid YAML"),
+        ("- a list", "front matter"),
+    ],
+)
+def test_bad_front_matter_names_the_field(front: str, field: str) -> None:
+    with pytest.raises(IngestError) as caught:
+        parse_text(f"---\n{front}\n---\n# T\n\nBody.\n", "markdown", "bad.md")
+    assert caught.value.path == "bad.md"
+    assert field in caught.value.reason
+
+
+def test_markdown_without_title_is_an_error() -> None:
+    with pytest.raises(IngestError, match="no title"):
+        parse_text("## Only a section\n\nBody.\n", "markdown", "n.md")
+
+
+def test_unknown_front_matter_key_is_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "w.md"
+    path.write_text("---\ntitle: T\nauthor: me\n---\nBody.\n", encoding="utf-8")
+    assert any("author" in w for w in parse_file(path).warnings)
