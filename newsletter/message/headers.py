@@ -89,20 +89,30 @@ def addr_spec(address: str) -> str:
 def _encoded_words(text: str) -> list[str]:
     """Split ``text`` into RFC 2047 base64 encoded-words of at most 75 characters.
 
-    Splits between characters, never inside a UTF-8 sequence (RFC 2047 section 5).
+    Splits between characters, never inside a UTF-8 sequence (RFC 2047 section 5),
+    and where it can just after a space, which stays inside the earlier word:
+    RFC 2047 section 6.2 has decoders drop the whitespace *between* adjacent
+    encoded-words.  (CPython's address parser wrongly keeps that whitespace; a
+    break after a space turns its error into a doubled space, not a split word.)
     """
     words: list[str] = []
-    chunk: list[bytes] = []
+    chunk = ""
     size = 0
     for char in text:
-        octets = char.encode("utf-8")
-        if size + len(octets) > _EW_OCTETS:
-            words.append(_b_word(b"".join(chunk)))
-            chunk, size = [], 0
-        chunk.append(octets)
-        size += len(octets)
+        octets = len(char.encode("utf-8"))
+        if size + octets > _EW_OCTETS:
+            cut = chunk.rfind(" ") + 1
+            if 0 < cut < len(chunk):
+                words.append(_b_word(chunk[:cut].encode("utf-8")))
+                chunk = chunk[cut:]
+            else:
+                words.append(_b_word(chunk.encode("utf-8")))
+                chunk = ""
+            size = len(chunk.encode("utf-8"))
+        chunk += char
+        size += octets
     if chunk:
-        words.append(_b_word(b"".join(chunk)))
+        words.append(_b_word(chunk.encode("utf-8")))
     return words
 
 
@@ -135,11 +145,28 @@ def encode_address(name: str | None, address: str) -> str:
 
 
 def mime_param(name: str, value: str) -> str:
-    """Return ``; name="value"`` for a MIME header, using RFC 2231 for non-ASCII values."""
+    """Return ``;`` + folded ``name="value"`` for a MIME header.
+
+    Non-ASCII or long values use RFC 2231 (``name*=utf-8''…``, split into
+    ``name*0*``, ``name*1*``… continuations) so every line stays under 78.
+    """
     check_value(name, value)
-    if value.isascii() and value.isprintable():
-        return '; {}="{}"'.format(name, value.replace("\\", "\\\\").replace('"', '\\"'))
-    return f"; {name}*=utf-8''{quote(value, safe='')}"
+    if value.isascii() and value.isprintable() and len(value) <= 60:
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f';\r\n {name}="{escaped}"'
+    encoded = quote(value, safe="")
+    if len(encoded) <= 50:
+        return f";\r\n {name}*=utf-8''{encoded}"
+    pieces: list[str] = []
+    while encoded:
+        cut = 50
+        # Never split a %XX escape between continuations.
+        if "%" in encoded[cut - 2 : cut]:
+            cut = encoded.rindex("%", 0, cut)
+        pieces.append(encoded[:cut])
+        encoded = encoded[cut:]
+    first = f";\r\n {name}*0*=utf-8''{pieces[0]}"
+    return first + "".join(f";\r\n {name}*{i}*={p}" for i, p in enumerate(pieces[1:], 1))
 
 
 _date_cache: tuple[int, str] = (0, "")

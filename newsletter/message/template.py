@@ -118,6 +118,7 @@ class MessageTemplate:
         is_suppressed: Callable[[str], bool] | None = None,
         envelope_from: Callable[[Recipient], str] | None = None,
         with_attendee: AttendeeFunction | None = None,
+        attendee_methods: frozenset[str] = frozenset({"REQUEST"}),
         template_steps: Sequence[TemplateStep] = TEMPLATE_STEPS,
         recipient_steps: Sequence[RecipientStep] = RECIPIENT_STEPS,
     ) -> MessageTemplate:
@@ -127,7 +128,9 @@ class MessageTemplate:
         ``list_name`` to the From display name; ``feedback_id`` to
         ``{update}:{segment}:newsletter:{sending domain}`` (pass "" for none).
         ``with_attendee`` defaults to ``newsletter.calendar.with_attendee`` and is
-        called per recipient only for METHOD:REQUEST parts.
+        called per recipient only for parts whose method is in ``attendee_methods``
+        (REQUEST: RFC 5546 section 3.2.2 lists the invitee; add CANCEL to name
+        the recipient in cancellations of invitations they received).
 
         Raises HeaderInjectionError when a header value holds CR or LF, and
         MessageError when a CalendarPart's method disagrees with its METHOD line.
@@ -154,10 +157,10 @@ class MessageTemplate:
 
         methods = [_calendar_method(part) for part in calendar_parts]
         attendee = None
-        if "REQUEST" in methods:
+        if attendee_methods.intersection(methods):
             attendee = with_attendee or _load_with_attendee()
         calendars = [
-            _CalendarSlot(part, attendee if method == "REQUEST" else None)
+            _CalendarSlot(part, attendee if method in attendee_methods else None)
             for part, method in zip(calendar_parts, methods, strict=True)
         ]
 
