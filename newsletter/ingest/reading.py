@@ -8,6 +8,7 @@ copied on Windows often arrive as cp1252, so we fall back to it and warn.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from pathlib import Path
 
@@ -21,6 +22,8 @@ MAX_BYTES = 1024 * 1024
 _MAX_NON_TEXT_SHARE = 0.05
 # Whitespace controls that plain text legitimately contains.
 _TEXT_CONTROLS = frozenset("\t\n\r\f\v")
+_ASCII_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def read_file(path: Path) -> tuple[str, list[str]]:
@@ -74,7 +77,10 @@ def check_text(text: str, name: str) -> None:
         raise IngestError(name, "file is empty")
     if "\x00" in text:
         raise IngestError(name, "binary data: the text contains NUL characters")
-    bad = sum(1 for ch in text if _is_non_text(ch))
+    # ASCII controls by regex, then the category lookup only for non-ASCII
+    # characters: per-character lookups over the whole text cost ~0.3 µs each.
+    bad = len(_ASCII_CONTROLS.findall(text))
+    bad += sum(1 for ch in _NON_ASCII.findall(text) if _is_non_text(ch))
     if bad > max(1, len(text) * _MAX_NON_TEXT_SHARE):
         raise IngestError(name, f"binary data: {bad} of {len(text)} characters are not text")
 
