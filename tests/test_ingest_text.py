@@ -370,3 +370,36 @@ def test_tags_line(line: str, tags: list[Tag]) -> None:
 def test_tags_on_the_label_line() -> None:
     text = "North East Update April 2017\n\nNews\n\nBody.\n\nTags assigned to this article: SLI 7\n"
     assert parse_text(text, "text", "t.txt").tags == [Tag("SLI", 7)]
+
+
+def test_featured_block_after_the_title_and_odd_whitespace() -> None:
+    text = (
+        "North\xa0East Update   November 2019  \n\nRegional News\n\nBody text.\n\n"
+        "Featured Event\n\nWed, 4 Dec 19 14:00\n\nEvents\n\n"
+        "Join us on Tuesday 3rd December 2019, 9:30am to 1pm, at Durham County Hall. "
+        "Email events@ne.example.org to book.\n"
+    )
+    u = parse_text(text, "auto", "nov.txt")
+    assert u.title == "North East Update November 2019"
+    # The stamp ends the block, so the "Events" heading after it survives.
+    assert headings(u) == ["Regional News", "Events"]
+    featured, prose = u.events
+    assert (featured.featured, iso(featured)) == (True, "2019-12-04T14:00:00+00:00")
+    assert (prose.title, iso(prose), prose.location) == (
+        "Events",
+        "2019-12-03T09:30:00+00:00",
+        "Durham County Hall",
+    )
+    assert prose.end is not None and prose.end.isoformat() == "2019-12-03T13:00:00+00:00"
+    assert prose.source.endswith("at Durham County Hall.")
+    assert u.contacts == ["events@ne.example.org"]
+
+
+def test_long_question_is_a_paragraph_short_one_a_heading() -> None:
+    text = (
+        "North East Update May 2019\n\n"
+        "Have you thought about how the region could work better together on this?\n\n"
+        "Body one.\n\nWhat next?\n\nBody two.\n"
+    )
+    u = parse_text(text, "text", "q.txt")
+    assert headings(u) == [None, "What next?"]
