@@ -31,7 +31,7 @@ from newsletter.render import build_edition, render, render_edition, segment_nam
 from newsletter.render.editions import ALSO_HEADING, segment_heading
 from newsletter.render.environment import email_environment
 from newsletter.render.formatting import TEXT_WIDTH, truncate, when_label
-from newsletter.render.render import inline_css
+from newsletter.render.render import PlaceholderError, inline_css
 
 SEGMENTS = ("dcs", "lead-member", "workforce-lead", "north-tyneside-staff")
 SETTINGS = Settings(
@@ -495,6 +495,13 @@ def test_hostile_content_renders_as_inert_text(segment: str) -> None:
     mailtos = [a.get("href") for a in doc.iter("a") if str(a.get("href")).startswith("mailto:")]
     assert mailtos == ["mailto:x@example.org", "mailto:jo@example.org"]
     assert "<script>" not in edition.subject or edition.subject == squash(update.title)
+
+
+def test_content_holding_a_placeholder_is_refused() -> None:
+    update = december_2018()
+    update.sections[0].blocks.append(Paragraph(f"Click {parts.UNSUBSCRIBE_URL} now"))
+    with pytest.raises(PlaceholderError):
+        render_edition(update, "dcs", settings=SETTINGS)
 
 
 # --- environment -----------------------------------------------------------------------

@@ -9,6 +9,13 @@ counts Jinja2 and premailer runs.
 from __future__ import annotations
 
 from newsletter.render.editions import Edition, SectionGroup, build_edition, segment_name
-from newsletter.render.render import render_edition
+from newsletter.render.render import PlaceholderError, render_edition
 
-__all__ = ["Edition", "SectionGroup", "build_edition", "render_edition", "segment_name"]
+__all__ = [
+    "Edition",
+    "PlaceholderError",
+    "SectionGroup",
+    "build_edition",
+    "render_edition",
+    "segment_name",
+]

@@ -125,7 +125,8 @@ def render_edition(
     doctype and ``@media`` rules kept) and ``text`` (lines of at most 78
     characters except lone URLs) each contain every placeholder of
     :data:`~newsletter.parts.PLACEHOLDERS` exactly once.  ``subject`` is one
-    line.  Raises ``jinja2.UndefinedError`` if a template uses an unknown name.
+    line.  Raises ``jinja2.UndefinedError`` if a template uses an unknown name
+    and :class:`PlaceholderError` if the content itself holds a placeholder.
     """
     settings = settings or get_settings()
     edition = build_edition(update, segment, segment_name)
@@ -138,6 +139,7 @@ def render_edition(
     context["subject"] = squash(subject)
     html = inline_css(env.get_template(HTML_TEMPLATE).render(context))
     text = tidy_text(env.get_template(TEXT_TEMPLATE).render(context))
+    _check_placeholders(html, text)
     stats.count(editions=1, template_renders=renders)
     return RenderedEdition(
         update_id=update.id,
@@ -176,6 +178,19 @@ def inline_css(html: str) -> str:
     result: str = inliner.transform()
     stats.count(premailer_runs=1)
     return result
+
+
+class PlaceholderError(ValueError):
+    """The update's content contains a per-recipient placeholder such as ``%%NL_GREETING%%``."""
+
+
+def _check_placeholders(html: str, text: str) -> None:
+    # Splicing replaces every occurrence: a placeholder smuggled into the
+    # content would put one reader's unsubscribe link wherever the author
+    # chose.  Ingest never produces one, so finding one is refused loudly.
+    for placeholder in parts.PLACEHOLDERS:
+        if html.count(placeholder) != 1 or text.count(placeholder) != 1:
+            raise PlaceholderError(f"update content contains the placeholder {placeholder}")
 
 
 def tidy_text(text: str) -> str:
