@@ -253,8 +253,8 @@ class SMTPPool(Transport):
             return sum(t.connections_opened for t in self._all)
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (idle ones now; a later send opens afresh)."""
         with self._lock:
-            transports, self._all = self._all, []
+            transports = list(self._all)
         for transport in transports:
             transport.close()
