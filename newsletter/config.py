@@ -65,6 +65,15 @@ class Settings(BaseSettings):
     pause_after_failures: int = Field(
         default=50, ge=1, description="Consecutive failures after which a send pauses itself."
     )
+    retry_base_seconds: float = Field(
+        default=60.0, gt=0, description="First retry delay after a 4xx; doubles per try."
+    )
+    claim_timeout_seconds: float = Field(
+        default=900.0, gt=0, description="A claimed delivery older than this is taken back."
+    )
+    requeue_after_seconds: float = Field(
+        default=300.0, gt=0, description="Pending rows queued longer ago are re-enqueued."
+    )
     rate_per_second: float | None = Field(
         default=None, description="Transport rate limit, messages per second (shared)."
     )

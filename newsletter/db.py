@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from newsletter.config import get_settings
 
@@ -80,3 +81,21 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def insert_ignore(
+    session: Session, model: type[DeclarativeBase], rows: list[dict[str, Any]]
+) -> None:
+    """INSERT rows, silently skipping those that clash with a unique key.
+
+    Both SQLite and PostgreSQL spell this ``ON CONFLICT DO NOTHING``; the
+    dialect's own ``insert`` construct is needed to say it.
+    """
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    table = model.__table__
+    if dialect == "postgresql":
+        session.execute(postgresql.insert(table).on_conflict_do_nothing(), rows)
+    else:
+        session.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)

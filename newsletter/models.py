@@ -220,6 +220,30 @@ class Send(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class SendEdition(Base):
+    """A send's message for one segment, rendered once (Jinja2 + premailer) at planning.
+
+    Workers build the MIME template from this row and splice each recipient
+    in, so rendering cost depends on segments, never on recipients.
+    ``calendar`` lists the attached calendars as ``{method, filename, ics}``.
+    """
+
+    __tablename__ = "send_editions"
+
+    send_id: Mapped[int] = mapped_column(
+        ForeignKey("sends.id", ondelete="CASCADE"), primary_key=True
+    )
+    segment: Mapped[str] = mapped_column(String(100), primary_key=True)
+    segment_name: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(300))
+    preheader: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    calendar: Mapped[list[Any]] = mapped_column(default=list)
+    event_ids: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Delivery(Base):
     """One email to one subscriber within a send: it exists before it is sent."""
 
@@ -238,6 +262,12 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
     claimed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The task that claimed the row: a task redelivered after its worker died
+    # (acks_late) has the same id and takes its own rows back at once.
+    claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    # When a task for this row was last enqueued: recovery re-enqueues rows
+    # whose task was lost (a broker restart) only after a quiet period.
+    enqueued_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     message_id: Mapped[str | None] = mapped_column(String(300), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from newsletter.models import Segment, Subscriber
@@ -84,9 +84,14 @@ def remove(session: Session, name: str) -> None:
     session.delete(segment)
 
 
+def audience_condition(rule: str) -> ColumnElement[bool]:
+    """WHERE condition over ``Subscriber``: active and matching ``rule``; raises RuleError."""
+    return and_(Subscriber.status == "active", to_sql(parse_rule(rule)))
+
+
 def audience(rule: str) -> Select[int]:
     """SELECT of the ids of active subscribers matching ``rule``; raises RuleError."""
-    return select(Subscriber.id).where(Subscriber.status == "active", to_sql(parse_rule(rule)))
+    return select(Subscriber.id).where(audience_condition(rule))
 
 
 def count(session: Session, name: str) -> int:
@@ -106,6 +111,7 @@ __all__ = [
     "SegmentError",
     "add",
     "audience",
+    "audience_condition",
     "count",
     "count_rule",
     "ensure_builtins",

@@ -1,0 +1,80 @@
+"""Enqueueing a send's pending deliveries in batches, and finishing a send.
+
+Pending rows are read in id order with keyset pagination (never OFFSET,
+never all at once: DESIGN rule 3) and handed to ``deliver_batch`` tasks a few
+hundred at a time.  Enqueueing twice is harmless: a batch claims its rows
+with a conditional UPDATE and skips rows someone else holds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import exists, or_, select, update
+
+from newsletter.config import get_settings
+from newsletter.db import session_scope
+from newsletter.dispatch.queue import get_queue
+from newsletter.models import Delivery, Send, utcnow
+
+
+def enqueue_pending(send_id: int, *, older_than: datetime | None = None) -> int:
+    """Enqueue every pending delivery of the send in batches; returns rows enqueued.
+
+    With ``older_than``, only rows last enqueued before then (or never) are
+    taken: recovery uses it to re-enqueue what a lost broker forgot.  The
+    rows' ``enqueued_at`` is stamped before the tasks are sent, in committed
+    transactions, so a task never runs before its rows say they are queued.
+    """
+    batch_size = get_settings().batch_size
+    queue = get_queue()
+    last_id = 0
+    total = 0
+    while True:
+        now = utcnow()
+        with session_scope() as session:
+            query = (
+                select(Delivery.id)
+                .where(
+                    Delivery.send_id == send_id,
+                    Delivery.status == "pending",
+                    Delivery.id > last_id,
+                )
+                .order_by(Delivery.id)
+                .limit(batch_size)
+            )
+            if older_than is not None:
+                query = query.where(
+                    or_(Delivery.enqueued_at.is_(None), Delivery.enqueued_at < older_than)
+                )
+            ids = list(session.scalars(query))
+            if not ids:
+                return total
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids))
+                .values(enqueued_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        queue.enqueue("deliver_batch", send_id, ids)
+        total += len(ids)
+        last_id = ids[-1]
+
+
+def finish_if_done(send_id: int) -> bool:
+    """Mark a sending send finished when no delivery is pending or claimed.
+
+    One conditional UPDATE, so concurrent batches cannot both finish it or
+    finish it early.  Returns True if this call finished the send.
+    """
+    open_rows = exists().where(
+        Delivery.send_id == send_id, Delivery.status.in_(("pending", "claimed"))
+    )
+    with session_scope() as session:
+        result = session.execute(
+            update(Send)
+            .where(Send.id == send_id, Send.status == "sending", ~open_rows)
+            .values(status="finished", finished_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,48 @@
+"""Organiser actions that change a send and then wake the workers.
+
+Each opens its own transaction, commits, and only then enqueues tasks
+(DESIGN rule 1): a worker never sees a task before the rows it names.
+"""
+
+from __future__ import annotations
+
+from newsletter import sends
+from newsletter.db import session_scope
+from newsletter.dispatch.batches import enqueue_pending
+from newsletter.dispatch.queue import get_queue
+from newsletter.models import utcnow
+
+
+def start_if_due(send_id: int) -> bool:
+    """Enqueue planning if the send is scheduled and due now; True if enqueued."""
+    with session_scope() as session:
+        send = sends.get_send(session, send_id)
+        is_due = send.status == "scheduled" and (
+            send.scheduled_at is None or send.scheduled_at <= utcnow()
+        )
+    if is_due:
+        get_queue().enqueue("plan_send", send_id)
+    return is_due
+
+
+def pause(send_id: int) -> None:
+    """Pause the send; raises SendError if it cannot be paused."""
+    with session_scope() as session:
+        sends.pause(session, send_id)
+
+
+def resume(send_id: int) -> str:
+    """Resume a paused send and re-enqueue what it still has to send."""
+    with session_scope() as session:
+        status = sends.resume(session, send_id)
+    if status == "sending":
+        enqueue_pending(send_id)
+    else:
+        start_if_due(send_id)
+    return status
+
+
+def cancel(send_id: int) -> int:
+    """Cancel the send; returns how many pending deliveries were skipped."""
+    with session_scope() as session:
+        return sends.cancel(session, send_id)

@@ -1,0 +1,138 @@
+"""Rendering a send's editions once, at planning, and storing them.
+
+A newsletter is rendered per segment with its featured events attached as
+METHOD:PUBLISH.  Event notices are built from a short synthetic update about
+the one event: an invitation (METHOD:REQUEST, the recipient added as
+ATTENDEE per message), an update ("Updated: …", same UID, raised SEQUENCE)
+or a cancellation (METHOD:CANCEL), and reminders (no calendar: the event is
+already in the recipient's calendar).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from newsletter.calendar import cancel_part, publish_part, request_part
+from newsletter.config import get_settings
+from newsletter.content import Event, Paragraph, Section, Update
+from newsletter.dispatch.runtime import calendar_json
+from newsletter.models import Send, SendEdition
+from newsletter.parts import CalendarPart
+from newsletter.render import render_edition
+from newsletter.render.formatting import when_label
+from newsletter.updates import event_from_record, get_event, load_update
+
+NOTICE_AUDIENCE_NAME = "people who have this event in their calendar"
+
+
+def archive_url(update_id: int | None) -> str | None:
+    """The web archive page of an update (the view-in-browser link)."""
+    if update_id is None:
+        return None
+    return f"{get_settings().base_url.rstrip('/')}/archive/{update_id}"
+
+
+def render_send_editions(session: Session, send: Send) -> None:
+    """Render and store one :class:`SendEdition` per edition label of the send."""
+    if send.kind == "newsletter":
+        _newsletter_editions(session, send)
+    else:
+        _notice_edition(session, send)
+    session.flush()
+
+
+def _newsletter_editions(session: Session, send: Send) -> None:
+    if send.update_id is None:
+        raise ValueError(f"send {send.id}: a newsletter needs an update")
+    update = load_update(session, send.update_id)
+    featured = [e for e in update.events if e.featured and not e.cancelled]
+    url = archive_url(update.id)
+    parts = [publish_part(e, update_url=url) for e in featured]
+    for segment in send.segments:
+        edition = render_edition(update, segment, subject=send.subject)
+        session.add(
+            SendEdition(
+                send_id=send.id,
+                segment=segment,
+                segment_name=edition.segment_name,
+                subject=edition.subject,
+                preheader=edition.preheader,
+                html=edition.html,
+                text=edition.text,
+                calendar=calendar_json(parts),
+                event_ids=[e.id for e in featured],
+            )
+        )
+
+
+def _notice_edition(session: Session, send: Send) -> None:
+    if send.event_id is None:
+        raise ValueError(f"send {send.id}: an event notice needs an event")
+    record = get_event(session, send.event_id)
+    event = event_from_record(record)
+    url = archive_url(record.update_id)
+    update, subject, part = _notice(session, send, event, url)
+    labels = send.segments if send.kind == "invitation" else ["event-recipients"]
+    for label in labels:
+        name = None if send.kind == "invitation" else NOTICE_AUDIENCE_NAME
+        edition = render_edition(update, label, segment_name=name, subject=send.subject or subject)
+        session.add(
+            SendEdition(
+                send_id=send.id,
+                segment=label,
+                segment_name=edition.segment_name,
+                subject=edition.subject,
+                preheader=edition.preheader,
+                html=edition.html,
+                text=edition.text,
+                calendar=calendar_json([part] if part else []),
+                event_ids=[event.id] if send.kind == "invitation" else [],
+            )
+        )
+
+
+def _notice(
+    session: Session, send: Send, event: Event, url: str | None
+) -> tuple[Update, str, CalendarPart | None]:
+    """The synthetic update, default subject and calendar part of an event notice."""
+    when = when_label(event)
+    where = f" at {event.location}" if event.location else ""
+    if send.kind == "invitation":
+        intro = f"You are invited to {event.title}, {when}{where}."
+        subject, part = f"Invitation: {event.title}", request_part(event, update_url=url)
+    elif send.kind == "event_update":
+        intro = f"{event.title} has changed. It now takes place {when}{where}."
+        subject = f"Updated: {event.title}"
+        part = (
+            request_part(event, update_url=url)
+            if _was_invited(session, send)
+            else publish_part(event, update_url=url)
+        )
+    elif send.kind == "event_cancel":
+        intro = f"{event.title}, planned for {when}{where}, has been cancelled."
+        subject, part = f"Cancelled: {event.title}", cancel_part(event, update_url=url)
+    else:
+        intro = f"A reminder: {event.title} takes place {when}{where}."
+        subject, part = f"Reminder: {event.title}", None
+    paragraphs = [Paragraph(intro)]
+    if event.source and send.kind in ("invitation", "reminder"):
+        paragraphs.append(Paragraph(event.source))
+    shown = replace(event, featured=True)
+    update = Update(
+        id=None,
+        title=subject,
+        region=None,
+        period=None,
+        sections=[Section(heading=None, blocks=list(paragraphs))],
+        events=[shown] if send.kind != "event_cancel" else [],
+    )
+    return update, subject, part
+
+
+def _was_invited(session: Session, send: Send) -> bool:
+    """Whether the event went out as an invitation (then changes go as REQUEST too)."""
+    invited = exists().where(Send.event_id == send.event_id, Send.kind == "invitation")
+    return bool(session.scalar(select(invited)))

@@ -1,0 +1,109 @@
+"""Periodic work run by Celery beat (or the embedded worker loop).
+
+* ``dispatch_due``: start scheduled sends whose time has come.
+* ``recover``: take back deliveries claimed by a worker that died, re-enqueue
+  pending rows whose task a broker restart lost, and finish sends whose last
+  batch ended without noticing.
+* ``send_reminders``: create reminder sends for events, once per (event,
+  offset), never after the event has started.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.exc import IntegrityError
+
+from newsletter.config import get_settings
+from newsletter.db import session_scope
+from newsletter.dispatch.batches import enqueue_pending, finish_if_done
+from newsletter.dispatch.queue import get_queue
+from newsletter.models import Delivery, EventRecipient, EventRecord, Send, utcnow
+from newsletter.sends import create_send, due
+
+log = logging.getLogger(__name__)
+
+
+def dispatch_due() -> list[int]:
+    """Enqueue planning for every due scheduled send; returns their ids."""
+    with session_scope() as session:
+        ids = due(session)
+    for send_id in ids:
+        get_queue().enqueue("plan_send", send_id)
+    return ids
+
+
+def recover(now: datetime | None = None) -> dict[str, int]:
+    """Repair what crashes and broker restarts left behind; returns what it did."""
+    settings = get_settings()
+    now = now or utcnow()
+    stale_claim = now - timedelta(seconds=settings.claim_timeout_seconds)
+    with session_scope() as session:
+        reclaimed = session.execute(
+            update(Delivery)
+            .where(Delivery.status == "claimed", Delivery.claimed_at < stale_claim)
+            .values(status="pending", claimed_by=None, enqueued_at=None)
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        sending = list(session.scalars(select(Send.id).where(Send.status == "sending")))
+    requeued = 0
+    quiet = now - timedelta(seconds=settings.requeue_after_seconds)
+    for send_id in sending:
+        requeued += enqueue_pending(send_id, older_than=quiet)
+        finish_if_done(send_id)
+    if reclaimed or requeued:
+        log.warning("recovery: %s claims taken back, %s rows re-enqueued", reclaimed, requeued)
+    return {"reclaimed": int(reclaimed), "requeued": requeued}
+
+
+def due_reminder_offset(event: EventRecord, now: datetime) -> int | None:
+    """The reminder offset (minutes) due now for ``event``, or None.
+
+    Of the offsets whose moment has passed, the smallest is the one due (a
+    7-day reminder is not sent when the 1-day one is already due); none is
+    due once the event has started or if it is cancelled.
+    """
+    if event.cancelled or now >= event.start:
+        return None
+    passed = [
+        int(m) for m in event.reminder_offsets if event.start - timedelta(minutes=int(m)) <= now
+    ]
+    return min(passed) if passed else None
+
+
+def send_reminders(now: datetime | None = None) -> list[int]:
+    """Create and enqueue due reminder sends; returns the new send ids."""
+    now = now or utcnow()
+    created: list[int] = []
+    with session_scope() as session:
+        has_recipients = exists().where(EventRecipient.event_id == EventRecord.id)
+        events = list(
+            session.scalars(
+                select(EventRecord).where(
+                    EventRecord.start > now, EventRecord.cancelled.is_(False), has_recipients
+                )
+            )
+        )
+        candidates = [(e.id, due_reminder_offset(e, now), e.update_id) for e in events]
+    for event_id, offset, update_id in candidates:
+        if offset is None:
+            continue
+        try:
+            with session_scope() as session:
+                send = create_send(
+                    session,
+                    update_id=update_id,
+                    segments=[],
+                    kind="reminder",
+                    event_id=event_id,
+                    reminder_offset=offset,
+                    created_by="reminders",
+                )
+                created.append(send.id)
+        except IntegrityError:
+            continue  # this (event, offset) reminder exists already: never twice
+    for send_id in created:
+        get_queue().enqueue("plan_send", send_id)
+    return created

@@ -1,0 +1,110 @@
+"""Planning a send: take it, render its editions once, snapshot its audience.
+
+``plan_send`` runs when a send is due.  In one transaction it moves the send
+from ``scheduled`` to ``sending`` (a conditional UPDATE: exactly one planner
+wins), renders one edition per segment (Jinja2 + premailer run here and
+nowhere else), and inserts one Delivery row per recipient with a set-based
+``INSERT … SELECT`` (unique per send and subscriber; a subscriber in several
+segments gets the edition of the first segment listed).  Subscribers who
+join later are not in the snapshot.  After the commit it enqueues the rows.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, and_, exists, insert, literal, select, update
+from sqlalchemy.orm import Session
+
+from newsletter import segments as segment_store
+from newsletter.db import session_scope
+from newsletter.dispatch.batches import enqueue_pending, finish_if_done
+from newsletter.dispatch.editions import render_send_editions
+from newsletter.models import Delivery, EventRecipient, Send, Subscriber, utcnow
+
+# Deliveries of event notices (updates, cancellations, reminders) are labelled so.
+EVENT_AUDIENCE = "event-recipients"
+
+
+def plan_send(send_id: int) -> None:
+    """Start a due send: editions, delivery rows, then enqueue its batches.
+
+    Idempotent: a send already ``sending`` is only re-enqueued (its snapshot
+    was committed with the state change); a paused, cancelled, finished or
+    not-yet-due send is left alone.
+    """
+    now = utcnow()
+    with session_scope() as session:
+        send = session.get(Send, send_id)
+        if send is None or send.status not in ("scheduled", "sending"):
+            return
+        if send.status == "scheduled":
+            if send.scheduled_at is not None and send.scheduled_at > now:
+                return
+            taken = session.execute(
+                update(Send)
+                .where(Send.id == send_id, Send.status == "scheduled")
+                .values(status="sending", started_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if not taken.rowcount:  # type: ignore[attr-defined]
+                return
+            session.refresh(send)
+            render_send_editions(session, send)
+            send.planned = snapshot_audience(session, send)
+    enqueue_pending(send_id)
+    finish_if_done(send_id)  # a send with nobody in its audience ends at once
+
+
+def snapshot_audience(session: Session, send: Send) -> int:
+    """Insert the send's Delivery rows; returns how many there are."""
+    for label, condition in audience_conditions(session, send):
+        already = exists().where(
+            Delivery.send_id == send.id, Delivery.subscriber_id == Subscriber.id
+        )
+        rows = (
+            select(
+                literal(send.id),
+                Subscriber.id,
+                literal(label),
+                literal("pending"),
+                literal(0),
+            )
+            .where(condition, ~already)
+            .order_by(Subscriber.id)
+        )
+        session.execute(
+            insert(Delivery).from_select(
+                ["send_id", "subscriber_id", "segment", "status", "attempts"], rows
+            )
+        )
+    total = session.scalar(
+        select(Delivery.id).where(Delivery.send_id == send.id).with_only_columns(_count())
+    )
+    return int(total or 0)
+
+
+def _count() -> ColumnElement[int]:
+    from sqlalchemy import func
+
+    return func.count(Delivery.id)
+
+
+def audience_conditions(session: Session, send: Send) -> list[tuple[str, ColumnElement[bool]]]:
+    """(edition label, WHERE over Subscriber) pairs, in priority order.
+
+    Newsletters and invitations go to their segments' active subscribers;
+    event updates and cancellations to exactly those who received the event;
+    reminders to those of them who still want reminders.
+    """
+    if send.kind in ("newsletter", "invitation"):
+        return [
+            (name, segment_store.audience_condition(segment_store.get(session, name).rule))
+            for name in send.segments
+        ]
+    had_event = exists().where(
+        EventRecipient.event_id == send.event_id,
+        EventRecipient.subscriber_id == Subscriber.id,
+    )
+    condition = and_(Subscriber.status == "active", had_event)
+    if send.kind == "reminder":
+        condition = and_(condition, Subscriber.reminders_enabled.is_(True))
+    return [(EVENT_AUDIENCE, condition)]

@@ -1,0 +1,125 @@
+"""Per-process state of a worker: the transport, the rate limiter and message templates.
+
+A worker process keeps one transport (so SMTP connections persist across
+batches) and builds each (send, segment) message template once from the
+stored edition.  Everything is created lazily, after Celery forks.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import OrderedDict
+
+from sqlalchemy.orm import Session
+
+from newsletter.dispatch.ratelimit import RateLimiter, limiter_from_settings
+from newsletter.message import MessageTemplate
+from newsletter.models import SendEdition
+from newsletter.parts import CalendarPart, RenderedEdition
+from newsletter.transports import Transport, transport_from_settings
+
+# Templates kept per process; a worker rarely serves more than a few sends at once.
+TEMPLATE_CACHE_SIZE = 64
+
+
+class Runtime:
+    """The transport, limiter and template cache of this process."""
+
+    def __init__(self, transport: Transport | None = None) -> None:
+        self._transport = transport
+        self._limiter: RateLimiter | None = None
+        self._templates: OrderedDict[tuple[int, str], MessageTemplate] = OrderedDict()
+
+    @property
+    def transport(self) -> Transport:
+        """The process's transport, created from settings on first use."""
+        if self._transport is None:
+            self._transport = transport_from_settings()
+        return self._transport
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The shared rate limiter, created from settings on first use."""
+        if self._limiter is None:
+            self._limiter = limiter_from_settings()
+        return self._limiter
+
+    def template(self, session: Session, send_id: int, segment: str) -> MessageTemplate:
+        """The message template of (send, segment), built once from its stored edition.
+
+        Raises LookupError when the send has no edition for ``segment``.
+        """
+        key = (send_id, segment)
+        cached = self._templates.get(key)
+        if cached is not None:
+            self._templates.move_to_end(key)
+            return cached
+        row = session.get(SendEdition, {"send_id": send_id, "segment": segment})
+        if row is None:
+            raise LookupError(f"send {send_id} has no edition for segment {segment!r}")
+        template = MessageTemplate.build(edition_of(row), calendar_parts_of(row))
+        self._templates[key] = template
+        if len(self._templates) > TEMPLATE_CACHE_SIZE:
+            self._templates.popitem(last=False)
+        return template
+
+    def close(self) -> None:
+        """Close the transport (ends SMTP sessions politely)."""
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+
+def edition_of(row: SendEdition) -> RenderedEdition:
+    """The rendered edition stored in ``row``."""
+    return RenderedEdition(
+        update_id=None,
+        segment=row.segment,
+        segment_name=row.segment_name,
+        subject=row.subject,
+        preheader=row.preheader,
+        html=row.html,
+        text=row.text,
+    )
+
+
+def calendar_parts_of(row: SendEdition) -> list[CalendarPart]:
+    """The calendar parts stored in ``row`` (ics kept base64 in JSON)."""
+    return [
+        CalendarPart(
+            method=str(item["method"]),
+            filename=str(item["filename"]),
+            ics=base64.b64decode(item["ics"]),
+        )
+        for item in row.calendar
+    ]
+
+
+def calendar_json(parts: list[CalendarPart]) -> list[dict[str, str]]:
+    """Calendar parts as JSON-able dicts for :class:`SendEdition`."""
+    return [
+        {
+            "method": p.method,
+            "filename": p.filename,
+            "ics": base64.b64encode(p.ics).decode("ascii"),
+        }
+        for p in parts
+    ]
+
+
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    """This process's runtime."""
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime()
+    return _runtime
+
+
+def set_runtime(runtime: Runtime | None) -> Runtime | None:
+    """Replace this process's runtime (tests inject a memory transport); returns the old one."""
+    global _runtime
+    old, _runtime = _runtime, runtime
+    return old

@@ -1,0 +1,227 @@
+"""The send lifecycle: draft → scheduled → sending → paused | cancelled → finished.
+
+A :class:`~newsletter.models.Send` names an update, the segments it goes to
+(in order: a subscriber in several gets the edition of the first listed) and
+when.  Workers plan it into Delivery rows and deliver them
+(``newsletter.dispatch``); this module creates sends and moves them between
+states with conditional UPDATEs, so that two actors never both win a change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from newsletter import segments as segment_store
+from newsletter.config import get_settings
+from newsletter.models import Delivery, Send, utcnow
+from newsletter.updates import get_event, get_record
+
+
+class SendError(ValueError):
+    """A send that cannot be created or cannot make the asked change."""
+
+
+@dataclass(frozen=True)
+class SendCounts:
+    """Where a send stands; when finished, planned = sent + failed + skipped."""
+
+    planned: int
+    sent: int
+    failed: int
+    skipped: int
+    pending: int
+
+
+def parse_uk_time(text: str, zone: str | None = None) -> datetime:
+    """Parse "2026-12-01 09:00" (or ISO 8601) as local time in ``zone`` (default UK).
+
+    A value with its own UTC offset keeps it.  Raises SendError naming the text.
+    """
+    tz = ZoneInfo(zone or get_settings().timezone)
+    cleaned = text.strip().replace("T", " ")
+    try:
+        value = datetime.fromisoformat(cleaned)
+    except ValueError as exc:
+        raise SendError(f"--at {text!r}: expected a time like '2026-12-01 09:00'") from exc
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value
+
+
+def create_send(
+    session: Session,
+    *,
+    update_id: int | None,
+    segments: list[str],
+    at: datetime | None = None,
+    subject: str | None = None,
+    kind: str = "newsletter",
+    event_id: int | None = None,
+    reminder_offset: int | None = None,
+    created_by: str | None = None,
+    draft: bool = False,
+) -> Send:
+    """Create a send, scheduled for ``at`` (default now) unless ``draft``.
+
+    Raises SendError when the update, an event or a segment does not exist,
+    when no segment is given for a segment-targeted send, or when the subject
+    holds a line break.
+    """
+    if update_id is not None:
+        get_record(session, update_id)
+    if event_id is not None:
+        get_event(session, event_id)
+    if kind in ("newsletter", "invitation") and not segments:
+        raise SendError("name at least one segment (--segment)")
+    unique: list[str] = []
+    for name in segments:
+        segment_store.get(session, name)
+        if name not in unique:
+            unique.append(name)
+    if subject is not None and ("\r" in subject or "\n" in subject):
+        raise SendError("subject: must be one line")
+    send = Send(
+        kind=kind,
+        update_id=update_id,
+        event_id=event_id,
+        reminder_offset=reminder_offset,
+        segments=unique,
+        subject=subject,
+        status="draft" if draft else "scheduled",
+        scheduled_at=None if draft else (at or utcnow()),
+        created_by=created_by,
+    )
+    session.add(send)
+    session.flush()
+    return send
+
+
+def get_send(session: Session, send_id: int) -> Send:
+    """The send ``send_id``; raises SendError if there is none."""
+    send = session.get(Send, send_id)
+    if send is None:
+        raise SendError(f"no send with id {send_id}")
+    return send
+
+
+def _transition(
+    session: Session, send_id: int, allowed: tuple[str, ...], to: str, **values: Any
+) -> bool:
+    """Move the send to ``to`` if it is in one of ``allowed``; True if this call did it."""
+    result = session.execute(
+        update(Send)
+        .where(Send.id == send_id, Send.status.in_(allowed))
+        .values(status=to, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def schedule(session: Session, send_id: int, at: datetime | None = None) -> None:
+    """Schedule a draft (or re-time a scheduled send); raises SendError otherwise."""
+    if not _transition(
+        session, send_id, ("draft", "scheduled"), "scheduled", scheduled_at=at or utcnow()
+    ):
+        raise SendError(f"send {send_id} is {get_send(session, send_id).status}; cannot schedule")
+
+
+def pause(session: Session, send_id: int, reason: str = "paused by an organiser") -> None:
+    """Pause a scheduled or running send; in-flight batches stop at their next record."""
+    if not _transition(session, send_id, ("scheduled", "sending"), "paused", status_reason=reason):
+        raise SendError(f"send {send_id} is {get_send(session, send_id).status}; cannot pause")
+
+
+def resume(session: Session, send_id: int) -> str:
+    """Resume a paused send; returns the new status (``sending`` or ``scheduled``).
+
+    A send paused before it started goes back to ``scheduled``; the caller
+    enqueues its pending deliveries (``newsletter.dispatch.enqueue_pending``).
+    """
+    send = get_send(session, send_id)
+    target = "sending" if send.started_at is not None else "scheduled"
+    if not _transition(
+        session, send_id, ("paused",), target, status_reason=None, consecutive_failures=0
+    ):
+        raise SendError(f"send {send_id} is {send.status}; only a paused send can resume")
+    return target
+
+
+def cancel(session: Session, send_id: int) -> int:
+    """Cancel a send that has not finished; pending deliveries become skipped.
+
+    Returns how many deliveries were skipped.  In-flight batches notice at
+    their next record and skip what they had not sent.
+    """
+    if not _transition(
+        session,
+        send_id,
+        ("draft", "scheduled", "sending", "paused"),
+        "cancelled",
+        status_reason="cancelled by an organiser",
+        finished_at=utcnow(),
+    ):
+        raise SendError(f"send {send_id} is {get_send(session, send_id).status}; cannot cancel")
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.send_id == send_id, Delivery.status == "pending")
+        .values(status="skipped", error="send cancelled", finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def counts(session: Session, send_id: int) -> SendCounts:
+    """Delivery counts by outcome; ``pending`` includes rows claimed by a worker."""
+    rows = session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.send_id == send_id)
+        .group_by(Delivery.status)
+    ).all()
+    by_status = {status: int(n) for status, n in rows}
+    return SendCounts(
+        planned=sum(by_status.values()),
+        sent=by_status.get("sent", 0),
+        failed=by_status.get("failed", 0),
+        skipped=by_status.get("skipped", 0),
+        pending=by_status.get("pending", 0) + by_status.get("claimed", 0),
+    )
+
+
+def to_json(session: Session, send: Send) -> dict[str, Any]:
+    """The documented JSON of a send: id, status and its counts (plus context)."""
+    return {
+        "id": send.id,
+        "status": send.status,
+        **asdict(counts(session, send.id)),
+        "kind": send.kind,
+        "update_id": send.update_id,
+        "event_id": send.event_id,
+        "segments": list(send.segments),
+        "subject": send.subject,
+        "scheduled_at": send.scheduled_at.isoformat() if send.scheduled_at else None,
+        "started_at": send.started_at.isoformat() if send.started_at else None,
+        "finished_at": send.finished_at.isoformat() if send.finished_at else None,
+        "reason": send.status_reason,
+    }
+
+
+def due(session: Session, now: datetime | None = None) -> list[int]:
+    """Ids of scheduled sends whose time has come, oldest first."""
+    return list(
+        session.scalars(
+            select(Send.id)
+            .where(Send.status == "scheduled", Send.scheduled_at <= (now or utcnow()))
+            .order_by(Send.scheduled_at, Send.id)
+        )
+    )
+
+
+def list_sends(session: Session, limit: int = 50) -> list[Send]:
+    """The most recent sends, newest first."""
+    return list(session.scalars(select(Send).order_by(Send.id.desc()).limit(limit)))

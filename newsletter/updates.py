@@ -1,0 +1,135 @@
+"""Stored updates and their events: content objects in, content objects out.
+
+``store_update`` saves an ingested :class:`~newsletter.content.Update` whole
+(one transaction, with its events, each given a permanent iCalendar UID);
+``load_update`` gives it back with ids filled in.  Events are rows of their
+own so that organisers can correct them and so that their UID and SEQUENCE
+survive every render.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from newsletter.config import get_settings
+from newsletter.content import Event, Update
+from newsletter.models import EventRecord, Send, UpdateRecord
+
+
+class UpdateNotFoundError(LookupError):
+    """No update (or event) with that id."""
+
+
+def new_uid() -> str:
+    """A globally unique, permanent iCalendar UID at the sending domain (RFC 5545 §3.8.4.7)."""
+    return f"{uuid.uuid4()}@{get_settings().sending_domain}"
+
+
+def store_update(
+    session: Session, update: Update, *, source_name: str = "", source_format: str = "text"
+) -> UpdateRecord:
+    """Insert ``update`` and its events; returns the record (ids assigned on flush)."""
+    content = update.to_json()
+    record = UpdateRecord(
+        title=update.title,
+        region=update.region,
+        period=update.period,
+        source_name=source_name,
+        source_format=source_format,
+        content={k: content[k] for k in ("sections", "tags", "contacts")},
+    )
+    record.events = [
+        EventRecord(
+            uid=event.uid or new_uid(),
+            title=event.title,
+            start=event.start,
+            end=event.end,
+            all_day=event.all_day,
+            timezone=event.timezone,
+            location=event.location,
+            featured=event.featured,
+            source=event.source,
+            url=event.url,
+        )
+        for event in update.events
+    ]
+    session.add(record)
+    session.flush()
+    return record
+
+
+def get_record(session: Session, update_id: int) -> UpdateRecord:
+    """The stored update ``update_id``; raises UpdateNotFoundError."""
+    record = session.get(UpdateRecord, update_id)
+    if record is None:
+        raise UpdateNotFoundError(f"no update with id {update_id}")
+    return record
+
+
+def event_from_record(record: EventRecord) -> Event:
+    """The content :class:`Event` of a stored event row."""
+    return Event(
+        id=record.id,
+        uid=record.uid,
+        title=record.title,
+        start=record.start,
+        end=record.end,
+        all_day=record.all_day,
+        timezone=record.timezone,
+        location=record.location,
+        featured=record.featured,
+        source=record.source,
+        url=record.url,
+        sequence=record.sequence,
+        cancelled=record.cancelled,
+    )
+
+
+def to_content(record: UpdateRecord) -> Update:
+    """The content :class:`Update` of a stored update, events included."""
+    data: dict[str, Any] = dict(record.content)
+    parsed = Update.from_json(
+        {
+            "id": record.id,
+            "title": record.title,
+            "region": record.region,
+            "period": record.period,
+            "sections": data.get("sections", []),
+            "tags": data.get("tags", []),
+            "contacts": data.get("contacts", []),
+            "events": [],
+        }
+    )
+    parsed.events = [event_from_record(e) for e in record.events]
+    return parsed
+
+
+def load_update(session: Session, update_id: int) -> Update:
+    """Load a stored update as content; raises UpdateNotFoundError."""
+    return to_content(get_record(session, update_id))
+
+
+def list_records(session: Session) -> list[UpdateRecord]:
+    """Every stored update, newest first."""
+    return list(session.scalars(select(UpdateRecord).order_by(UpdateRecord.id.desc())))
+
+
+def delete_update(session: Session, update_id: int) -> None:
+    """Delete an update that was never sent; raises ValueError if a send uses it."""
+    record = get_record(session, update_id)
+    used = session.scalars(select(Send.id).where(Send.update_id == update_id)).first()
+    if used is not None:
+        raise ValueError(f"update {update_id} was used by send {used}; it stays in the archive")
+    session.delete(record)
+
+
+def get_event(session: Session, event_id: int) -> EventRecord:
+    """The stored event ``event_id``; raises UpdateNotFoundError."""
+    record = session.get(EventRecord, event_id)
+    if record is None:
+        raise UpdateNotFoundError(f"no event with id {event_id}")
+    return record

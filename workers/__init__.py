@@ -1,0 +1,1 @@
+"""Celery workers: the app (``celery_app``) and thin task wrappers (``tasks``)."""

@@ -1,0 +1,69 @@
+"""The Celery application, built from settings.
+
+JSON only (never pickle); ``acks_late`` with ``reject_on_worker_lost`` so a
+task whose worker dies is redelivered (its rows are claimed by task id, so
+the redelivery takes them back at once); prefetch 1 so a busy worker does
+not hoard batches; separate queues for planning, delivery and maintenance;
+beat runs due sends, reminders and recovery.
+
+Start with ``newsletter worker`` and ``newsletter beat`` (or ``celery -A
+workers.celery_app worker``).
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from newsletter.config import get_settings
+
+QUEUES = ("plan", "deliver", "maintenance")
+# How often beat looks for due sends, reminders and stuck work (seconds).
+DUE_EVERY = 10.0
+REMINDERS_EVERY = 60.0
+RECOVER_EVERY = 60.0
+
+
+def make_app() -> Celery:
+    """A Celery app configured from ``NEWSLETTER_*`` settings."""
+    settings = get_settings()
+    broker = settings.broker_url or "memory://"
+    celery = Celery("newsletter", broker=broker, backend=settings.result_backend_url)
+    celery.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=settings.result_backend_url is None,
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue="deliver",
+        task_routes={
+            "newsletter.plan_send": {"queue": "plan"},
+            "newsletter.deliver_batch": {"queue": "deliver"},
+            "newsletter.dispatch_due": {"queue": "maintenance"},
+            "newsletter.recover": {"queue": "maintenance"},
+            "newsletter.send_reminders": {"queue": "maintenance"},
+        },
+        # A redelivered task must not wait the default hour after a worker
+        # dies or a broker restarts; batches take seconds, so ten minutes is ample.
+        broker_transport_options={"visibility_timeout": 600},
+        broker_connection_retry_on_startup=True,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        timezone="UTC",
+        enable_utc=True,
+        beat_schedule={
+            "dispatch-due-sends": {"task": "newsletter.dispatch_due", "schedule": DUE_EVERY},
+            "send-event-reminders": {
+                "task": "newsletter.send_reminders",
+                "schedule": REMINDERS_EVERY,
+            },
+            "recover-stuck-deliveries": {"task": "newsletter.recover", "schedule": RECOVER_EVERY},
+        },
+    )
+    celery.autodiscover_tasks(["workers"], related_name="tasks", force=True)
+    return celery
+
+
+app = make_app()

@@ -1,0 +1,38 @@
+"""Celery tasks: thin wrappers, ids in, the work done by ``newsletter.dispatch``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from newsletter.dispatch import delivery, maintenance, planning
+from workers.celery_app import app
+
+
+@app.task(name="newsletter.plan_send", bind=True)
+def plan_send(self: Any, send_id: int) -> None:
+    """Plan a due send: editions, delivery rows, batches."""
+    planning.plan_send(send_id)
+
+
+@app.task(name="newsletter.deliver_batch", bind=True)
+def deliver_batch(self: Any, send_id: int, delivery_ids: list[int]) -> None:
+    """Deliver one batch; the Celery task id names the claim so a redelivery resumes it."""
+    delivery.deliver_batch(send_id, delivery_ids, task_id=self.request.id)
+
+
+@app.task(name="newsletter.dispatch_due")
+def dispatch_due() -> None:
+    """Start scheduled sends whose time has come."""
+    maintenance.dispatch_due()
+
+
+@app.task(name="newsletter.recover")
+def recover() -> None:
+    """Take back stuck claims, re-enqueue lost batches, finish finished sends."""
+    maintenance.recover()
+
+
+@app.task(name="newsletter.send_reminders")
+def send_reminders() -> None:
+    """Create due event reminder sends."""
+    maintenance.send_reminders()
