@@ -7,7 +7,16 @@ from __future__ import annotations
 
 import typer
 
-from newsletter.cli import segment_cmds, store_cmds, subscriber_cmds
+from newsletter.cli import (
+    demo_cmds,
+    render_cmds,
+    segment_cmds,
+    send_cmds,
+    store_cmds,
+    subscriber_cmds,
+    update_cmds,
+    worker_cmds,
+)
 
 app = typer.Typer(
     help="Newsletter and event notifications for regional children's services networks.",
@@ -16,5 +25,16 @@ app = typer.Typer(
 )
 app.command("config")(store_cmds.config_command)
 app.command("init")(store_cmds.init_command)
+app.command("demo")(demo_cmds.demo_command)
 app.add_typer(subscriber_cmds.app, name="subscribers")
 app.add_typer(segment_cmds.app, name="segments")
+app.command("ingest")(update_cmds.ingest_command)
+app.add_typer(update_cmds.updates_app, name="updates")
+app.add_typer(update_cmds.events_app, name="events")
+app.command("render")(render_cmds.render_command)
+app.command("preview")(render_cmds.preview_command)
+app.command("send")(send_cmds.send_command)
+app.command("invite")(send_cmds.invite_command)
+app.add_typer(send_cmds.app, name="sends")
+app.command("worker")(worker_cmds.worker_command)
+app.command("beat")(worker_cmds.beat_command)

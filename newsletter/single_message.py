@@ -1,0 +1,71 @@
+"""One message for one ad-hoc address: test copies and ``newsletter render``.
+
+Uses exactly the production path (render once, build the template, splice)
+so that what an organiser checks is what subscribers get.  A known
+subscriber gets their own name and links; any other address gets a
+recipient with no subscriber behind it (id 0), whose links lead to a page
+saying so rather than to anyone's preferences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from newsletter.calendar import publish_part
+from newsletter.dispatch.editions import archive_url
+from newsletter.dispatch.runtime import get_runtime
+from newsletter.message import MessageTemplate, Recipient
+from newsletter.parts import CalendarPart, RenderedEdition
+from newsletter.render import render_edition
+from newsletter.subscribers import SubscriberNotFoundError, find, normalise_email
+from newsletter.transports import OutgoingMessage
+from newsletter.updates import load_update
+
+TEST_PREFIX = "[Test] "
+
+
+@dataclass(frozen=True)
+class ComposedMessage:
+    """The rendered edition, its calendar parts and the final message for one address."""
+
+    edition: RenderedEdition
+    calendar_parts: list[CalendarPart]
+    message: OutgoingMessage
+
+
+def recipient_for(session: Session, email: str) -> Recipient:
+    """The subscriber's own recipient if ``email`` is subscribed, else an anonymous one."""
+    address, _ = normalise_email(email)
+    try:
+        subscriber = find(session, address)
+    except SubscriberNotFoundError:
+        return Recipient.for_subscriber(address, None, 0, None)
+    return Recipient.for_subscriber(subscriber.email, subscriber.name or None, subscriber.id, None)
+
+
+def compose(
+    session: Session, update_id: int, segment: str, email: str, *, subject: str | None = None
+) -> ComposedMessage:
+    """Render the update's ``segment`` edition and build the message for ``email``."""
+    update = load_update(session, update_id)
+    edition = render_edition(update, segment, subject=subject)
+    url = archive_url(update.id)
+    parts = [publish_part(e, update_url=url) for e in update.events if e.featured and not e.cancelled]
+    template = MessageTemplate.build(edition, parts, subject=subject)
+    return ComposedMessage(edition, parts, template.outgoing(recipient_for(session, email)))
+
+
+def send_test_copy(
+    session: Session, update_id: int, segment: str, email: str, *, subject: str | None = None
+) -> str:
+    """Send one copy, subject marked "[Test]", to ``email`` only; returns its Message-ID.
+
+    Raises TransportError when the transport refuses it.
+    """
+    update = load_update(session, update_id)
+    base_subject = subject or render_edition(update, segment).subject
+    composed = compose(session, update_id, segment, email, subject=TEST_PREFIX + base_subject)
+    get_runtime().transport.send(composed.message)
+    return composed.message.message_id
