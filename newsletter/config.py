@@ -84,6 +84,25 @@ class Settings(BaseSettings):
         default=None,
         description="TOML file of section keyword → segment rules; unset uses the bundled one.",
     )
+    bounce_domain: str | None = Field(
+        default=None,
+        description="Domain of the VERP return path bounces+TOKEN@…; unset uses the From domain.",
+    )
+    bounce_mailbox_url: str | None = Field(
+        default=None,
+        description="imap[s]://user:pass@host[:port]/FOLDER or pop3[s]://… polled for bounces.",
+    )
+    soft_bounce_limit: int = Field(
+        default=3, ge=1, description="Soft bounces (distinct deliveries) that suppress an address."
+    )
+    soft_bounce_window_days: int = Field(
+        default=14, ge=1, description="Days over which soft bounces are counted."
+    )
+    dkim_domain: str | None = Field(default=None, description="DKIM d= domain; unset: no DKIM.")
+    dkim_selector: str | None = Field(default=None, description="DKIM s= selector.")
+    dkim_key_path: str | None = Field(
+        default=None, description="PEM private key (RSA or Ed25519) that signs outgoing mail."
+    )
 
     @property
     def sending_domain(self) -> str:
