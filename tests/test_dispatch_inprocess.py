@@ -1,0 +1,386 @@
+"""The dispatch engine end to end, in-process (embedded default), on SQLite and PostgreSQL.
+
+Messages go to the in-memory transport that ships in the package; every
+message is parsed back with the ``email`` package.  The Celery, Redis and
+real-SMTP variants of these scenarios are in ``test_dispatch_celery.py``.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from newsletter.db import session_scope
+from newsletter.dispatch import control
+from newsletter.dispatch.embedded import run_until_idle
+from newsletter.dispatch.maintenance import due_reminder_offset, send_reminders
+from newsletter.dispatch.queue import in_process_queue
+from newsletter.dispatch.runtime import Runtime, set_runtime
+from newsletter.event_changes import cancel_event, edit_event
+from newsletter.ingest import parse_file
+from newsletter.models import EventRecipient, EventRecord, Suppression, utcnow
+from newsletter.paths import SAMPLES_DIR
+from newsletter.render.render import stats
+from newsletter.sends import counts, create_send, get_send
+from newsletter.subscribers import SubscriberInput, find, set_status, upsert
+from newsletter.transports.memory import InMemoryTransport
+from newsletter.updates import store_update
+
+ROLES = (
+    ("DCS",),
+    ("Lead Member",),
+    ("Workforce Lead",),
+    ("DCS", "Lead Member"),
+    ("Lead Member", "Workforce Lead"),
+    ("DCS", "Workforce Lead", "Lead Member"),
+)
+
+
+@pytest.fixture
+def transport(database_url: str) -> Iterator[InMemoryTransport]:
+    """An in-memory transport installed as this process's runtime transport."""
+    memory = InMemoryTransport()
+    old = set_runtime(Runtime(transport=memory))
+    yield memory
+    assert len(in_process_queue()) == 0 or in_process_queue().drain() >= 0
+    set_runtime(old)
+
+
+def _people(n: int, status: str = "active") -> list[SubscriberInput]:
+    return [
+        SubscriberInput.build(
+            f"person{i}@council{i % 12}.gov.uk",
+            name=f"Person {i}",
+            organisation=f"Council {i % 12}",
+            region="North East",
+            roles=ROLES[i % len(ROLES)],
+            status=status,
+        )
+        for i in range(n)
+    ]
+
+
+def _update(sample: str = "north-east-2017-04.txt") -> int:
+    with session_scope() as session:
+        record = store_update(session, parse_file(SAMPLES_DIR / sample).update)
+        return record.id
+
+
+def _send(update_id: int, segments: list[str], **kwargs: object) -> int:
+    with session_scope() as session:
+        send = create_send(session, update_id=update_id, segments=segments, **kwargs)  # type: ignore[arg-type]
+        send_id = send.id
+    control.start_if_due(send_id)
+    run_until_idle()
+    return send_id
+
+
+def _parsed(transport: InMemoryTransport) -> list[EmailMessage]:
+    out = []
+    for message in transport.messages:
+        parsed = email.message_from_bytes(message.data, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        out.append(parsed)
+    return out
+
+
+def _status(send_id: int) -> tuple[str, int, int, int, int, int]:
+    with session_scope() as session:
+        c = counts(session, send_id)
+        return get_send(session, send_id).status, c.planned, c.sent, c.failed, c.skipped, c.pending
+
+
+def test_each_subscriber_once_with_first_segment_edition(
+    session: Session, transport: InMemoryTransport
+) -> None:
+    upsert(session, _people(120), default_status="active", consent_source="t")
+    session.commit()
+    stats.reset()
+    update_id = _update()
+    send_id = _send(update_id, ["workforce-lead", "dcs", "lead-member"])
+    status, planned, sent, failed, skipped, pending = _status(send_id)
+    assert (status, planned, sent, failed, skipped, pending) == ("finished", 120, 120, 0, 0, 0)
+    recipients = Counter(str(m["To"]).split("<")[-1].rstrip(">") for m in _parsed(transport))
+    assert len(recipients) == 120 and set(recipients.values()) == {1}
+    # Rendering ran once per segment, not per recipient.
+    assert stats.premailer_runs == 3
+    by_address = {str(m["To"]).split("<")[-1].rstrip(">"): m for m in _parsed(transport)}
+    # person2 is a workforce lead only; person5 has all three roles: workforce edition first.
+    for index in (2, 5):
+        body = by_address[f"person{index}@council{index}.gov.uk"].get_body(("plain",))
+        assert body is not None and "For workforce leads" in body.get_content()
+    lead_only = by_address["person1@council1.gov.uk"].get_body(("plain",))
+    assert lead_only is not None and "For workforce leads" not in lead_only.get_content()
+    for message in _parsed(transport):
+        for header in (
+            "Message-ID",
+            "Date",
+            "List-Id",
+            "List-Unsubscribe",
+            "X-Newsletter-Delivery",
+        ):
+            assert message[header], header
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_featured_event_attached_and_recipients_recorded(
+    session: Session, transport: InMemoryTransport
+) -> None:
+    upsert(session, _people(10), default_status="active", consent_source="t")
+    session.commit()
+    update_id = _update("north-east-2017-04.txt")
+    _send(update_id, ["dcs"])
+    messages = _parsed(transport)
+    assert messages
+    for message in messages:
+        assert message.get_content_type() == "multipart/mixed"
+        calendar = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
+        assert len(calendar) == 1 and calendar[0].get_param("method") == "PUBLISH"
+        assert "METHOD:PUBLISH" in calendar[0].get_content()
+    with session_scope() as s:
+        had = s.scalars(select(EventRecipient.subscriber_id)).all()
+    assert len(had) == len(messages)
+
+
+def test_unsubscribed_after_planning_is_skipped(
+    session: Session, transport: InMemoryTransport
+) -> None:
+    upsert(session, _people(30), default_status="active", consent_source="t")
+    session.commit()
+    update_id = _update()
+    with session_scope() as s:
+        send_id = create_send(s, update_id=update_id, segments=["all"]).id
+    control.start_if_due(send_id)
+    # Plan only: run the plan task, then unsubscribe someone before their batch runs.
+    queue = in_process_queue()
+    from newsletter.dispatch.planning import plan_send
+
+    queue._heap.clear()  # drop the enqueued plan task: we run it by hand
+    plan_send(send_id)
+    with session_scope() as s:
+        set_status(find(s, "person3@council3.gov.uk"), "unsubscribed")
+        s.add(Suppression(email_key="person4@council4.gov.uk", reason="manual"))
+    run_until_idle()
+    assert _status(send_id) == ("finished", 30, 28, 0, 2, 0)
+    assert not transport.sent_to("person3@council3.gov.uk")
+
+
+def test_soft_failures_retry_and_hard_failures_suppress(
+    session: Session, transport: InMemoryTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_RETRY_BASE_SECONDS", "0.01")
+    from newsletter.config import reset_settings
+
+    reset_settings()
+    upsert(session, _people(20), default_status="active", consent_source="t")
+    session.commit()
+    transport.fail("person1@council1.gov.uk", 451, "try later", times=2)
+    transport.fail("person2@council2.gov.uk", 550, "no such user")
+    send_id = _send(_update(), ["all"])
+    assert _status(send_id) == ("finished", 20, 19, 1, 0, 0)
+    assert len(transport.sent_to("person1@council1.gov.uk")) == 1
+    with session_scope() as s:
+        assert (
+            s.scalar(
+                select(Suppression.reason).where(Suppression.email_key == "person2@council2.gov.uk")
+            )
+            == "smtp-rejected"
+        )
+        assert find(s, "person2@council2.gov.uk").status == "bounced"
+    # The suppressed address is never tried again, whatever segment it is in.
+    attempts_before = transport.attempts
+    second = _send(_update(), ["dcs", "lead-member", "workforce-lead"])
+    assert not [m for m in transport.messages[-30:] if "person2@" in str(m.recipients)]
+    status = _status(second)
+    assert status[0] == "finished" and status[1] == 19  # bounced person is not in the audience
+    assert transport.attempts - attempts_before == 19
+
+
+def test_retries_are_bounded(
+    session: Session, transport: InMemoryTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_RETRY_BASE_SECONDS", "0.01")
+    monkeypatch.setenv("NEWSLETTER_MAX_ATTEMPTS", "3")
+    from newsletter.config import reset_settings
+
+    reset_settings()
+    upsert(session, _people(3), default_status="active", consent_source="t")
+    session.commit()
+    transport.fail("person0@council0.gov.uk", 421, "busy")
+    send_id = _send(_update(), ["all"])
+    assert _status(send_id) == ("finished", 3, 2, 1, 0, 0)
+    with session_scope() as s:
+        assert find(s, "person0@council0.gov.uk").status == "active"  # 4xx never suppresses
+
+
+def test_pause_resume_and_cancel(session: Session, transport: InMemoryTransport) -> None:
+    upsert(session, _people(60), default_status="active", consent_source="t")
+    session.commit()
+    update_id = _update()
+    with session_scope() as s:
+        send_id = create_send(s, update_id=update_id, segments=["all"]).id
+    control.start_if_due(send_id)
+    in_process_queue().drain()  # nothing is due yet? plan and all batches run:
+    assert _status(send_id)[0] == "finished"
+    transport.messages.clear()
+
+    with session_scope() as s:
+        second = create_send(s, update_id=update_id, segments=["all"]).id
+    control.start_if_due(second)
+    from newsletter.dispatch.planning import plan_send
+
+    in_process_queue()._heap.clear()
+    plan_send(second)  # rows planned and batches queued, nothing sent yet
+    control.pause(second)
+    run_until_idle()
+    assert _status(second)[:3] == ("paused", 60, 0)
+    assert control.resume(second) == "sending"
+    run_until_idle()
+    assert _status(second) == ("finished", 60, 60, 0, 0, 0)
+    assert len({tuple(m.recipients) for m in transport.messages}) == 60 == len(transport.messages)
+
+    with session_scope() as s:
+        third = create_send(s, update_id=update_id, segments=["all"]).id
+    control.start_if_due(third)
+    in_process_queue()._heap.clear()
+    plan_send(third)
+    assert control.cancel(third) == 60
+    run_until_idle()
+    assert _status(third) == ("cancelled", 60, 0, 0, 60, 0)
+
+
+def test_send_pauses_itself_after_consecutive_failures(
+    session: Session, transport: InMemoryTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_PAUSE_AFTER_FAILURES", "5")
+    from newsletter.config import reset_settings
+
+    reset_settings()
+    upsert(session, _people(40), default_status="active", consent_source="t")
+    session.commit()
+    for i in range(40):
+        transport.fail(f"person{i}@council{i % 12}.gov.uk", 554, "rejected")
+    send_id = _send(_update(), ["all"])
+    with session_scope() as s:
+        send = get_send(s, send_id)
+        assert send.status == "paused"
+        assert send.status_reason is not None and "consecutive" in send.status_reason
+    status = _status(send_id)
+    assert status[3] < 40 and status[5] > 0  # it stopped before failing everyone
+
+
+def test_scheduled_send_waits_for_its_time(session: Session, transport: InMemoryTransport) -> None:
+    upsert(session, _people(5), default_status="active", consent_source="t")
+    session.commit()
+    send_id = _send(_update(), ["all"], at=utcnow() + timedelta(hours=1))
+    assert _status(send_id)[:2] == ("scheduled", 0)
+    assert transport.messages == []
+
+
+def test_event_update_and_cancel_reach_exactly_its_recipients(
+    session: Session, transport: InMemoryTransport
+) -> None:
+    upsert(session, _people(30), default_status="active", consent_source="t")
+    session.commit()
+    update_id = _update("north-east-2017-04.txt")
+    _send(update_id, ["lead-member"])  # only lead members get the featured event
+    had = {tuple(m.recipients) for m in transport.messages}
+    transport.messages.clear()
+    with session_scope() as s:
+        event_id = s.scalars(select(EventRecord.id).where(EventRecord.update_id == update_id)).one()
+        change = edit_event(s, event_id, location="Durham County Hall")
+        assert change.notice_send_id is not None
+    control.start_if_due(change.notice_send_id)
+    run_until_idle()
+    assert {tuple(m.recipients) for m in transport.messages} == had
+    for message in _parsed(transport):
+        assert str(message["Subject"]).startswith("Updated:")
+        calendar = next(p for p in message.walk() if p.get_content_type() == "text/calendar")
+        assert "SEQUENCE:1" in calendar.get_content()
+    transport.messages.clear()
+    with session_scope() as s:
+        cancelled = cancel_event(s, event_id)
+    assert cancelled.notice_send_id is not None
+    control.start_if_due(cancelled.notice_send_id)
+    run_until_idle()
+    assert {tuple(m.recipients) for m in transport.messages} == had
+    for message in _parsed(transport):
+        calendar = next(p for p in message.walk() if p.get_content_type() == "text/calendar")
+        text = calendar.get_content()
+        assert calendar.get_param("method") == "CANCEL"
+        assert "METHOD:CANCEL" in text and "STATUS:CANCELLED" in text and "SEQUENCE:2" in text
+
+
+def test_reminders_once_never_after_start_never_to_the_unsubscribed(
+    session: Session, transport: InMemoryTransport
+) -> None:
+    upsert(session, _people(12), default_status="active", consent_source="t")
+    session.commit()
+    update_id = _update("north-east-2017-04.txt")
+    _send(update_id, ["all"])
+    transport.messages.clear()
+    with session_scope() as s:
+        event = s.scalars(select(EventRecord).where(EventRecord.update_id == update_id)).one()
+        event.start = utcnow() + timedelta(hours=20)  # inside the 1-day reminder window
+        event_id = event.id
+        set_status(find(s, "person0@council0.gov.uk"), "unsubscribed")
+        find(s, "person1@council1.gov.uk").reminders_enabled = False
+    created = send_reminders()
+    assert len(created) == 1
+    run_until_idle()
+    assert send_reminders() == []  # never twice
+    run_until_idle()
+    got = {m.recipients[0] for m in transport.messages}
+    assert len(got) == 10 and "person0@council0.gov.uk" not in got
+    assert "person1@council1.gov.uk" not in got
+    with session_scope() as s:
+        stored = s.get(EventRecord, event_id)
+        assert stored is not None
+        assert due_reminder_offset(stored, stored.start + timedelta(minutes=1)) is None
+        assert due_reminder_offset(stored, stored.start - timedelta(days=3)) == 10080
+
+
+def test_audience_snapshot_excludes_later_joiners(
+    session: Session, transport: InMemoryTransport
+) -> None:
+    upsert(session, _people(10), default_status="active", consent_source="t")
+    session.commit()
+    update_id = _update()
+    with session_scope() as s:
+        send_id = create_send(s, update_id=update_id, segments=["all"]).id
+    control.start_if_due(send_id)
+    from newsletter.dispatch.planning import plan_send
+
+    in_process_queue()._heap.clear()
+    plan_send(send_id)
+    with session_scope() as s:
+        upsert(
+            s, [SubscriberInput.build("late@x.org")], default_status="active", consent_source="t"
+        )
+    from newsletter.dispatch.batches import enqueue_pending
+
+    enqueue_pending(send_id)
+    run_until_idle()
+    assert _status(send_id) == ("finished", 10, 10, 0, 0, 0)
+    assert not transport.sent_to("late@x.org")
+
+
+def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
+    from newsletter.demo import run_demo
+
+    result = run_demo(tmp_path / "demo")
+    assert result.subscribers >= 290 and len(result.updates) == 3
+    for s in result.sends:
+        assert s.status == "finished" and s.planned == s.sent + s.failed + s.skipped
+    emails = list(result.outbox.glob("*.eml"))
+    assert len(emails) == sum(s.sent for s in result.sends)
+    assert result.index.exists()
