@@ -170,8 +170,17 @@ def run_demo(folder: Path, *, progress: Callable[[str], None] | None = None) -> 
             s = get_send(session, send_id)
             c = counts(session, send_id)
             results.append(
-                DemoSend(send_id, what, ", ".join(s.segments), c.planned, c.sent, c.failed,
-                         c.skipped, c.pending, s.status)  # fmt: skip
+                DemoSend(
+                    send_id,
+                    what,
+                    ", ".join(s.segments),
+                    c.planned,
+                    c.sent,
+                    c.failed,
+                    c.skipped,
+                    c.pending,
+                    s.status,
+                )  # fmt: skip
             )
     from newsletter.outbox_index import write_index
 

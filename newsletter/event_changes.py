@@ -38,9 +38,9 @@ def recipient_count(session: Session, event_id: int) -> int:
     """How many subscribers have received this event."""
     return int(
         session.scalar(
-            select(func.count()).select_from(EventRecipient).where(
-                EventRecipient.event_id == event_id
-            )
+            select(func.count())
+            .select_from(EventRecipient)
+            .where(EventRecipient.event_id == event_id)
         )
         or 0
     )

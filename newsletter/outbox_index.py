@@ -25,15 +25,16 @@ def write_index(outbox: Path, out_dir: Path) -> Path:
         body = message.get_body(("html",))
         page = pages / f"{path.stem}.html"
         if body is not None:
-            page.write_text(body.get_content(), encoding="utf-8")  # type: ignore[attr-defined]
+            page.write_text(body.get_content(), encoding="utf-8")
         calendars = [
-            part.get_content_type() + (f"; method={part.get_param('method')}" if part.get_param("method") else "")
+            part.get_content_type()
+            + (f"; method={part.get_param('method')}" if part.get_param("method") else "")
             for part in message.walk()
             if part.get_content_type() in ("text/calendar", "application/ics")
         ]
         rows.append(
-            "<tr><td>{to}</td><td><a href=\"{page}\">{subject}</a></td><td>{cal}</td>"
-            "<td><a href=\"{eml}\">.eml</a></td></tr>".format(
+            '<tr><td>{to}</td><td><a href="{page}">{subject}</a></td><td>{cal}</td>'
+            '<td><a href="{eml}">.eml</a></td></tr>'.format(
                 to=html.escape(str(message["To"])),
                 subject=html.escape(str(message["Subject"])),
                 page=html.escape(page.relative_to(out_dir).as_posix()),
@@ -43,7 +44,7 @@ def write_index(outbox: Path, out_dir: Path) -> Path:
         )
     index = out_dir / "index.html"
     index.write_text(
-        "<!DOCTYPE html><html lang=\"en-GB\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html><html lang="en-GB"><head><meta charset="utf-8">'
         "<title>Outbox</title><style>body{font:15px/1.4 system-ui,sans-serif;margin:2rem}"
         "table{border-collapse:collapse}td,th{border-bottom:1px solid #ccc;padding:.3rem .6rem;"
         "text-align:left}</style></head><body>"

@@ -52,7 +52,9 @@ def compose(
     update = load_update(session, update_id)
     edition = render_edition(update, segment, subject=subject)
     url = archive_url(update.id)
-    parts = [publish_part(e, update_url=url) for e in update.events if e.featured and not e.cancelled]
+    parts = [
+        publish_part(e, update_url=url) for e in update.events if e.featured and not e.cancelled
+    ]
     template = MessageTemplate.build(edition, parts, subject=subject)
     return ComposedMessage(edition, parts, template.outgoing(recipient_for(session, email)))
 

@@ -27,7 +27,9 @@ def demo_command(
         )  # fmt: skip
     console.print(table)
     total = sum(s.sent for s in result.sends)
-    console.print(f"{result.subscribers} subscribers, {len(result.updates)} updates, {total} emails.")
+    console.print(
+        f"{result.subscribers} subscribers, {len(result.updates)} updates, {total} emails."
+    )
     console.print(f"Store:    {result.database}", markup=False)
     console.print(f"Emails:   {result.outbox}/*.eml", markup=False)
     console.print(f"Browse:   {result.index.resolve().as_uri()}", markup=False)

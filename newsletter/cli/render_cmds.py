@@ -31,9 +31,9 @@ def render_command(
     html = parsed.get_body(("html",))
     text = parsed.get_body(("plain",))
     if html is not None:
-        (out / "message.html").write_text(html.get_content(), encoding="utf-8")  # type: ignore[attr-defined]
+        (out / "message.html").write_text(html.get_content(), encoding="utf-8")
     if text is not None:
-        (out / "message.txt").write_text(text.get_content(), encoding="utf-8")  # type: ignore[attr-defined]
+        (out / "message.txt").write_text(text.get_content(), encoding="utf-8")
     written = ["message.eml", "message.html", "message.txt"]
     for part in composed.calendar_parts:
         name = part.filename or ics_filename("event")
@@ -53,17 +53,17 @@ def preview_command(
         composed = compose(session, update_id, segment, "preview@example.org")
     parsed = email.message_from_bytes(composed.message.data, policy=email.policy.default)
     body = parsed.get_body(("html",))
-    page = (body.get_content() if body is not None else "").encode("utf-8")  # type: ignore[attr-defined]
+    page = (body.get_content() if body is not None else "").encode("utf-8")
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(page)))
             self.end_headers()
             self.wfile.write(page)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             return
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)

@@ -71,9 +71,7 @@ def send_command(
         when = sends.parse_uk_time(at) if at else None
     if test_to:
         with store() as session:
-            message_id = send_test_copy(
-                session, update_id, segment[0], test_to, subject=subject
-            )
+            message_id = send_test_copy(session, update_id, segment[0], test_to, subject=subject)
         console.print(f"Test copy ({segment[0]} edition) sent to {test_to}: {message_id}")
         return
     if dry_run:
@@ -176,7 +174,7 @@ def list_command(json_output: bool = typer.Option(False, "--json")) -> None:
 
 @app.command("show")
 def show_command(send_id: int, json_output: bool = typer.Option(False, "--json")) -> None:
-    """One send's state and counts (with --json: id, status, planned, sent, failed, skipped, pending)."""
+    """One send's state and counts (--json: id, status, planned, sent, failed, skipped, pending)."""
     with store() as session:
         data = sends.to_json(session, sends.get_send(session, send_id))
     if json_output:
@@ -215,9 +213,7 @@ def cancel_command(send_id: int) -> None:
 
 
 @app.command("watch")
-def watch_command(
-    send_id: int, interval: float = typer.Option(1.0, "--interval", min=0.1)
-) -> None:
+def watch_command(send_id: int, interval: float = typer.Option(1.0, "--interval", min=0.1)) -> None:
     """A live progress bar until the send finishes, is cancelled or pauses."""
     with _progress() as progress:
         task = progress.add_task(f"send {send_id}", total=None)

@@ -197,4 +197,3 @@ def _report(changed: tuple[str, ...], send_id: int | None, recipients: int, what
 
     run_embedded_if_needed(send_id)
     console.print(f"Send {send_id}: the {what} goes to the {recipients} who have the event.")
-

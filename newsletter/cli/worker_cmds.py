@@ -46,7 +46,9 @@ def worker_command(
 def beat_command(loglevel: str = typer.Option("info", "--loglevel")) -> None:
     """Start Celery beat: due sends, event reminders, recovery of stuck deliveries."""
     if not get_settings().broker_url:
-        console.print("Beat needs NEWSLETTER_BROKER_URL; without it `newsletter worker` does its job.")
+        console.print(
+            "Beat needs NEWSLETTER_BROKER_URL; without it `newsletter worker` does its job."
+        )
         raise typer.Exit(2)
     prepare_store()
     from workers.celery_app import app
