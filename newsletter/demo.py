@@ -180,7 +180,7 @@ def run_demo(folder: Path, *, progress: Callable[[str], None] | None = None) -> 
                     c.skipped,
                     c.pending,
                     s.status,
-                )  # fmt: skip
+                )
             )
     from newsletter.outbox_index import write_index
 
