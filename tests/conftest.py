@@ -10,6 +10,8 @@ the setup script (scripts/setup) starts it, so there is no skipping.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,3 +101,20 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
     reset_settings()
     yield
     reset_settings()
+
+
+JS_DIR = Path(__file__).parent / "js"
+
+
+@pytest.fixture(scope="session")
+def js_dir() -> Path:
+    """tests/js with its node_modules (ical.js, mailparser) installed once per session.
+
+    scripts/setup normally installs them; this covers a run straight from pytest.
+    """
+    if not (JS_DIR / "node_modules" / "ical.js").is_dir():
+        npm = shutil.which("npm")
+        assert npm is not None, "npm is required: scripts/setup installs Node.js"
+        verb = "ci" if (JS_DIR / "package-lock.json").exists() else "install"
+        subprocess.run([npm, verb, "--prefix", str(JS_DIR)], check=True, timeout=600)
+    return JS_DIR

@@ -50,17 +50,6 @@ IcalJs = Callable[[bytes], dict[str, Any]]
 
 
 @pytest.fixture(scope="session")
-def js_dir() -> Path:
-    """tests/js with its node_modules installed (npm ci from the lock, once per session)."""
-    if not (JS_DIR / "node_modules" / "ical.js").is_dir():
-        npm = shutil.which("npm")
-        assert npm is not None, "npm is required: the test setup installs Node.js"
-        verb = "ci" if (JS_DIR / "package-lock.json").exists() else "install"
-        subprocess.run([npm, verb, "--prefix", str(JS_DIR)], check=True, timeout=600)
-    return JS_DIR
-
-
-@pytest.fixture(scope="session")
 def ical_js(js_dir: Path) -> IcalJs:
     """Parse an .ics with ical.js; returns ical_times.mjs's JSON."""
     node = shutil.which("node")

@@ -1,0 +1,173 @@
+"""Ingest, updates, events, render and invitations through the real CLI.
+
+Messages written by ``newsletter render`` are parsed twice: by Python's
+``email`` package and by Node's ``mailparser`` (an independent parser).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import subprocess
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from icalendar import Calendar
+from typer.testing import CliRunner
+
+from newsletter.cli import app
+from newsletter.paths import SAMPLES_DIR
+
+runner = CliRunner()
+SAMPLE = SAMPLES_DIR / "north-east-2017-04.txt"
+
+
+def _ingest(*paths: Path) -> Any:
+    result = runner.invoke(app, ["ingest", "--json", *map(str, paths)])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_ingest_prints_the_documented_json_and_stores_it(database_url: str) -> None:
+    data = _ingest(SAMPLE)
+    assert set(data) == {
+        "id", "title", "region", "period", "sections", "tags", "contacts", "events",
+    }  # fmt: skip
+    assert data["title"] == "North East Update April 2017" and data["period"] == "2017-04"
+    event = data["events"][0]
+    assert event["start"] == "2018-11-14T10:00:00+00:00" and event["featured"] is True
+    assert set(event) == {
+        "id", "title", "start", "end", "all_day", "timezone", "location", "featured", "source",
+    }  # fmt: skip
+    shown = runner.invoke(app, ["updates", "show", str(data["id"]), "--json"])
+    assert json.loads(shown.stdout) == data
+    several = _ingest(SAMPLE, SAMPLES_DIR / "north-east-2018-12.txt")
+    assert isinstance(several, list) and len(several) == 2
+    listed = json.loads(runner.invoke(app, ["updates", "list", "--json"]).stdout)
+    assert len(listed) == 3
+
+
+def test_bad_input_names_the_file_and_stores_nothing(database_url: str, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    result = runner.invoke(app, ["ingest", str(SAMPLE), str(empty)])
+    assert result.exit_code != 0
+    assert "empty.txt" in result.stderr
+    assert json.loads(runner.invoke(app, ["updates", "list", "--json"]).stdout) == []
+    binary = tmp_path / "blob.txt"
+    binary.write_bytes(bytes(range(256)) * 10)
+    result = runner.invoke(app, ["ingest", str(binary)])
+    assert result.exit_code != 0 and "blob.txt" in result.stderr
+
+
+def test_events_list_edit_and_delete(database_url: str) -> None:
+    data = _ingest(SAMPLE)
+    event_id = data["events"][0]["id"]
+    events = json.loads(runner.invoke(app, ["events", "list", "--json"]).stdout)
+    assert [e["id"] for e in events] == [event_id]
+    edited = runner.invoke(
+        app,
+        ["events", "edit", str(event_id), "--title", "Regional conference",
+         "--start", "2018-11-14 09:30", "--location", "Durham"],
+    )  # fmt: skip
+    assert edited.exit_code == 0, edited.output
+    assert "nobody is notified" in edited.stdout
+    event = json.loads(runner.invoke(app, ["events", "list", "--json"]).stdout)[0]
+    assert event["title"] == "Regional conference" and event["location"] == "Durham"
+    assert event["start"] == "2018-11-14T09:30:00+00:00"
+    bad = runner.invoke(app, ["events", "edit", str(event_id), "--start", "tomorrow-ish"])
+    assert bad.exit_code == 2 and "--at" not in bad.stderr or "expected a time" in bad.stderr
+    assert runner.invoke(app, ["updates", "delete", str(data["id"])]).exit_code == 0
+    assert runner.invoke(app, ["updates", "show", str(data["id"])]).exit_code == 2
+
+
+def _mailparser(js_dir: Path, data: bytes) -> dict[str, Any]:
+    out = subprocess.run(
+        ["node", str(js_dir / "parse_mime.mjs")], input=data, capture_output=True, check=True
+    )
+    parsed: dict[str, Any] = json.loads(out.stdout)
+    return parsed
+
+
+def test_render_writes_the_exact_message_and_parts(
+    database_url: str, tmp_path: Path, js_dir: Path
+) -> None:
+    data = _ingest(SAMPLE)
+    runner.invoke(app, ["subscribers", "add", "jo@durham.gov.uk", "--name", "Jo Bloggs"])
+    out = tmp_path / "render"
+    result = runner.invoke(
+        app,
+        ["render", str(data["id"]), "--segment", "workforce-lead", "--to", "jo@durham.gov.uk",
+         "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    raw = (out / "message.eml").read_bytes()
+    assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    assert message.get_content_type() == "multipart/mixed"
+    alternative = message.get_payload()[0]  # type: ignore[index]
+    kinds = [p.get_content_type() for p in alternative.get_payload()]
+    assert kinds == ["text/plain", "text/html", "text/calendar"]
+    attachment = message.get_payload()[1]  # type: ignore[index]
+    assert attachment.get_content_type() == "application/ics"
+    assert attachment.get_filename().endswith(".ics")
+    html = (out / "message.html").read_text(encoding="utf-8")
+    assert "Dear Jo Bloggs," in html and "For workforce leads" in html
+    assert "Dear Jo Bloggs," in (out / "message.txt").read_text(encoding="utf-8")
+    ics_files = list(out.glob("*.ics"))
+    assert len(ics_files) == 1
+    calendar = Calendar.from_ical(ics_files[0].read_bytes())
+    assert str(calendar["METHOD"]) == "PUBLISH"
+
+    independent = _mailparser(js_dir, raw)
+    assert independent["subject"] == str(message["Subject"])
+    assert independent["to"] == [{"address": "jo@durham.gov.uk", "name": "Jo Bloggs"}]
+    assert independent["messageId"] == str(message["Message-ID"])
+    assert independent["listUnsubscribePost"] == "List-Unsubscribe=One-Click"
+    assert "Dear Jo Bloggs," in independent["text"] and "Dear Jo Bloggs," in independent["html"]
+    calendars = [a for a in independent["attachments"] if "calendar" in a["contentType"]]
+    assert calendars and all("METHOD:PUBLISH" in a["content"] for a in calendars)
+    assert any(a["filename"] and a["filename"].endswith(".ics") for a in independent["attachments"])
+
+
+def test_invitation_is_a_request_to_the_recipient(
+    database_url: str, tmp_path: Path, js_dir: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_OUTBOX_DIR", str(tmp_path / "outbox"))
+    from newsletter.config import reset_settings
+    from newsletter.dispatch.runtime import set_runtime
+
+    reset_settings()
+    old = set_runtime(None)
+    try:
+        data = _ingest(SAMPLE)
+        runner.invoke(app, ["subscribers", "add", "dcs@durham.gov.uk", "--name", "Di Rector",
+                            "--role", "DCS"])  # fmt: skip
+        result = runner.invoke(app, ["invite", str(data["events"][0]["id"]), "--segment", "dcs"])
+        assert result.exit_code == 0, result.output
+        send_id = result.stdout.splitlines()[0].strip()
+        shown = json.loads(runner.invoke(app, ["sends", "show", send_id, "--json"]).stdout)
+        assert shown == {
+            "id": int(send_id), "status": "finished", "planned": 1, "sent": 1, "failed": 0,
+            "skipped": 0, "pending": 0,
+        }  # fmt: skip
+        (eml,) = (tmp_path / "outbox").glob("*.eml")
+        raw = eml.read_bytes()
+    finally:
+        set_runtime(old)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    calendar_part = next(p for p in message.walk() if p.get_content_type() == "text/calendar")
+    assert calendar_part.get_param("method") == "REQUEST"
+    calendar = Calendar.from_ical(calendar_part.get_content())
+    assert str(calendar["METHOD"]) == "REQUEST"
+    (vevent,) = calendar.walk("VEVENT")
+    attendee = vevent["ATTENDEE"]
+    assert str(attendee).lower() == "mailto:dcs@durham.gov.uk"
+    assert attendee.params["RSVP"] == "TRUE"
+    assert "updates@newsletter.example.org" in str(vevent["ORGANIZER"]).lower()
+    independent = _mailparser(js_dir, raw)
+    requests = [a for a in independent["attachments"] if "METHOD:REQUEST" in a["content"]]
+    assert requests
