@@ -38,17 +38,18 @@ class SendCounts:
     pending: int
 
 
-def parse_uk_time(text: str, zone: str | None = None) -> datetime:
+def parse_uk_time(text: str, zone: str | None = None, *, option: str = "--at") -> datetime:
     """Parse "2026-12-01 09:00" (or ISO 8601) as local time in ``zone`` (default UK).
 
-    A value with its own UTC offset keeps it.  Raises SendError naming the text.
+    A value with its own UTC offset keeps it.  Raises SendError naming the
+    option (``--at`` unless given) and the text.
     """
     tz = ZoneInfo(zone or get_settings().timezone)
     cleaned = text.strip().replace("T", " ")
     try:
         value = datetime.fromisoformat(cleaned)
     except ValueError as exc:
-        raise SendError(f"--at {text!r}: expected a time like '2026-12-01 09:00'") from exc
+        raise SendError(f"{option} {text!r}: expected a time like '2026-12-01 09:00'") from exc
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
     return value

@@ -165,8 +165,8 @@ def edit_event_command(
 ) -> None:
     """Correct an event; if it was already sent, its recipients get an update."""
     with user_errors():
-        start_at = parse_uk_time(start) if start else None
-        end_at = parse_uk_time(end) if end else None
+        start_at = parse_uk_time(start, option="--start") if start else None
+        end_at = parse_uk_time(end, option="--end") if end else None
     with store() as session:
         change = edit_event(
             session, event_id, title=title, start=start_at, end=end_at,
