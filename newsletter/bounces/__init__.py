@@ -1,0 +1,25 @@
+"""Bounces and complaints: VERP return paths, DSN and ARF parsing, intake rules, sources.
+
+``verp``     signed per-delivery envelope senders and their reverse mapping
+``dsn``      RFC 3464 delivery status notifications (flufl.bounce fallback)
+``arf``      RFC 5965 complaint reports
+``intake``   one message in, one BounceResult out, rules applied
+``sources``  Maildir / mbox / .eml, a polled IMAP or POP3 mailbox, a webhook
+``models``   bounce_events and bounce_set_aside (migration 0003)
+"""
+
+from __future__ import annotations
+
+from newsletter.bounces.intake import BounceResult, ingest_message
+from newsletter.bounces.sources import handle_webhook, ingest_path, poll_mailbox
+from newsletter.bounces.verp import delivery_from_verp, verp_address
+
+__all__ = [
+    "BounceResult",
+    "delivery_from_verp",
+    "handle_webhook",
+    "ingest_message",
+    "ingest_path",
+    "poll_mailbox",
+    "verp_address",
+]
