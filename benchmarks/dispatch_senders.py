@@ -1,0 +1,172 @@
+"""The two baselines of the dispatch benchmark, each run in P processes over smtplib.
+
+* ceiling: the same pre-built message bytes sent again and again over one
+  persistent SMTP connection per process, nothing else done per message.
+  No sender that talks SMTP with smtplib can beat it on this machine.
+* naive: what a sender without the engine's design does per recipient:
+  Jinja2 + premailer (``render_edition``), signed links, a fresh
+  ``email.message.EmailMessage`` with the .ics attachment, serialised, sent.
+
+Processes are forked, connect and say EHLO, then start together at a
+barrier; the rate is messages over the span from the first start to the last
+finish (CLOCK_MONOTONIC is shared by all processes).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import smtplib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate, make_msgid
+from multiprocessing.synchronize import Barrier
+from typing import Any
+
+from newsletter import parts
+from newsletter.config import Settings
+from newsletter.content import Update
+from newsletter.message import Recipient, greeting
+from newsletter.parts import CalendarPart
+from newsletter.render import render_edition
+
+ENVELOPE_FROM = "updates@newsletter.example.org"
+SEGMENTS = ("dcs", "lead-member", "workforce-lead")
+
+
+@dataclass(frozen=True)
+class Timed:
+    """Messages sent by all processes, the wall span, and their CPU seconds."""
+
+    messages: int
+    seconds: float
+    cpu_seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Messages per second."""
+        return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+
+def _run_parallel(
+    target: Callable[..., None], shares: Sequence[Sequence[Any]], extra: tuple[Any, ...]
+) -> Timed:
+    """Run ``target(share, *extra, barrier, results)`` in one forked process per share."""
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(len(shares))
+    results: Any = context.Queue()
+    processes = [
+        context.Process(target=target, args=(share, *extra, barrier, results)) for share in shares
+    ]
+    for process in processes:
+        process.start()
+    reports = [results.get(timeout=3600) for _ in processes]
+    for process in processes:
+        process.join(30)
+        if process.exitcode != 0:
+            raise RuntimeError(f"a sender process ended with {process.exitcode}")
+    began = min(r[0] for r in reports)
+    ended = max(r[1] for r in reports)
+    return Timed(sum(r[2] for r in reports), ended - began, sum(r[3] for r in reports))
+
+
+def _connect(port: int) -> smtplib.SMTP:
+    smtp = smtplib.SMTP("127.0.0.1", port, timeout=60)
+    smtp.ehlo()
+    return smtp
+
+
+def _ceiling_process(
+    share: Sequence[int], port: int, messages: Sequence[bytes], barrier: Barrier, results: Any
+) -> None:
+    smtp = _connect(port)
+    barrier.wait()
+    began, cpu = time.monotonic(), time.process_time()
+    for i in share:
+        smtp.sendmail(ENVELOPE_FROM, [f"reader{i}@example.org"], messages[i % len(messages)])
+    ended = time.monotonic()
+    results.put((began, ended, len(share), time.process_time() - cpu))
+    smtp.quit()
+
+
+def ceiling(port: int, messages: Sequence[bytes], count: int, processes: int) -> Timed:
+    """Send ``count`` copies of the pre-built ``messages`` (cycled) from ``processes`` senders."""
+    shares = [range(p, count, processes) for p in range(processes)]
+    return _run_parallel(_ceiling_process, shares, (port, messages))
+
+
+def naive_message(
+    update: Update,
+    segment: str,
+    calendars: Sequence[CalendarPart],
+    reader: Recipient,
+    settings: Settings,
+) -> bytes:
+    """One recipient's message the naive way: render, replace, build MIME, serialise."""
+    edition = render_edition(update, segment, settings=settings)
+    values = {
+        parts.GREETING: greeting(reader.name),
+        parts.UNSUBSCRIBE_URL: reader.unsubscribe_url,
+        parts.PREFERENCES_URL: reader.preferences_url,
+    }
+    text, html = edition.text, edition.html
+    for placeholder, value in values.items():
+        text, html = text.replace(placeholder, value), html.replace(placeholder, value)
+    message = EmailMessage(policy=SMTP)
+    message["From"] = settings.from_address
+    message["To"] = reader.email
+    message["Subject"] = edition.subject
+    message["Date"] = formatdate()
+    message["Message-ID"] = make_msgid(domain=settings.sending_domain)
+    message["List-Id"] = f"<{settings.list_id}>"
+    unsubscribe = f"<{reader.unsubscribe_url}>"
+    if reader.mailto_unsubscribe:
+        unsubscribe += f", <{reader.mailto_unsubscribe}>"
+    message["List-Unsubscribe"] = unsubscribe
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    for part in calendars:
+        message.add_attachment(
+            part.ics, maintype="application", subtype="ics", filename=part.filename
+        )
+    return message.as_bytes()
+
+
+def _naive_process(
+    share: Sequence[tuple[int, str, str]],
+    port: int,
+    update: Update,
+    calendars: Sequence[CalendarPart],
+    settings: Settings,
+    barrier: Barrier,
+    results: Any,
+) -> None:
+    smtp = _connect(port)
+    barrier.wait()
+    began, cpu = time.monotonic(), time.process_time()
+    for subscriber_id, email, name in share:
+        reader = Recipient.for_subscriber(
+            email, name or None, subscriber_id, None, send_id=1, settings=settings
+        )
+        segment = SEGMENTS[subscriber_id % len(SEGMENTS)]
+        data = naive_message(update, segment, calendars, reader, settings)
+        smtp.sendmail(ENVELOPE_FROM, [email], data)
+    ended = time.monotonic()
+    results.put((began, ended, len(share), time.process_time() - cpu))
+    smtp.quit()
+
+
+def naive(
+    port: int,
+    update: Update,
+    calendars: Sequence[CalendarPart],
+    subscribers: Sequence[tuple[int, str, str]],
+    processes: int,
+    settings: Settings,
+) -> Timed:
+    """Send to ``subscribers`` the naive way from ``processes`` senders."""
+    shares = [subscribers[p::processes] for p in range(processes)]
+    return _run_parallel(_naive_process, shares, (port, update, calendars, settings))

@@ -1,0 +1,152 @@
+"""The dispatch benchmark's store: a scratch database with N subscribers and one update.
+
+With ``NEWSLETTER_DATABASE_URL`` pointing at PostgreSQL, each run creates a
+scratch database ``newsletter_bench_<random>`` on that server (and drops it
+afterwards), so the configured database is never touched; otherwise a SQLite
+file in a temporary folder.  Subscribers are spread over the three built-in
+role segments (some in two, as in the demo) and are all active, so a send to
+``dcs``, ``lead-member`` and ``workforce-lead`` plans exactly N deliveries.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import create_engine, make_url, select, text
+
+from newsletter.calendar import publish_part
+from newsletter.config import Settings, reset_settings
+from newsletter.content import Update
+from newsletter.db import engine_for, normalise_url, reset_engines, session_scope
+from newsletter.demo import LOCAL_AUTHORITIES, ROLE_MIX
+from newsletter.ingest import parse_file
+from newsletter.message import MessageTemplate, Recipient
+from newsletter.migrate import upgrade_to_head
+from newsletter.models import Subscriber
+from newsletter.parts import CalendarPart
+from newsletter.paths import SAMPLES_DIR
+from newsletter.render import render_edition
+from newsletter.roles import slugify
+from newsletter.segments import ensure_builtins
+from newsletter.subscribers import SubscriberInput, upsert
+from newsletter.updates import load_update, store_update
+
+SAMPLE = "north-east-2017-04.txt"  # has a featured event, so each message carries an .ics
+SEGMENTS = ("dcs", "lead-member", "workforce-lead")
+CHUNK = 5000  # subscribers per transaction while filling the store
+
+
+@dataclass(frozen=True)
+class Store:
+    """A filled scratch store."""
+
+    url: str
+    kind: str  # "PostgreSQL" or "SQLite"
+    update_id: int
+    subscribers: int
+
+
+@contextmanager
+def scratch_store(folder: Path, label: str, configured: str) -> Iterator[tuple[str, str]]:
+    """Yield (url, kind) of a fresh empty database beside ``configured`` (the user's URL).
+
+    PostgreSQL: a scratch database on the same server, dropped afterwards.
+    Anything else: a SQLite file in ``folder`` (a temporary folder).
+    """
+    if not configured.startswith(("postgresql", "postgres:")):
+        yield f"sqlite:///{folder / f'{label}.db'}", "SQLite"
+        return
+    base = make_url(normalise_url(configured))
+    name = f"newsletter_bench_{label}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = base.set(database=name).render_as_string(hide_password=False)
+        try:
+            yield url, "PostgreSQL"
+        finally:
+            reset_engines()
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def subscriber_inputs(start: int, stop: int) -> list[SubscriberInput]:
+    """Subscribers number ``start`` to ``stop - 1``: roles cycle through the demo's mix."""
+    people = []
+    for i in range(start, stop):
+        authority = LOCAL_AUTHORITIES[i % len(LOCAL_AUTHORITIES)]
+        people.append(
+            SubscriberInput.build(
+                f"reader{i}@{slugify(authority)}.gov.uk",
+                name=f"Reader {i}",
+                organisation=authority,
+                region="North East",
+                roles=ROLE_MIX[i % len(ROLE_MIX)],
+                status="active",
+            )
+        )
+    return people
+
+
+def fill_store(url: str, kind: str, n: int) -> Store:
+    """Migrate ``url``, add the built-in segments, the sample update and ``n`` subscribers."""
+    os.environ["NEWSLETTER_DATABASE_URL"] = url
+    reset_settings()
+    engine = engine_for(url)
+    upgrade_to_head(engine)
+    with session_scope(engine) as session:
+        ensure_builtins(session)
+        record = store_update(session, parse_file(SAMPLES_DIR / SAMPLE).update, source_name=SAMPLE)
+        update_id = record.id
+    for start in range(0, n, CHUNK):
+        with session_scope(engine) as session:
+            rows = subscriber_inputs(start, min(start + CHUNK, n))
+            upsert(session, rows, default_status="active", consent_source="benchmark")
+    if kind == "PostgreSQL":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))  # as autovacuum would after a big import
+    return Store(url=url, kind=kind, update_id=update_id, subscribers=n)
+
+
+def stored_update(url: str, update_id: int) -> Update:
+    """The update as the workers will load it."""
+    with session_scope(engine_for(url)) as session:
+        return load_update(session, update_id)
+
+
+def calendar_parts(update: Update) -> list[CalendarPart]:
+    """The PUBLISH parts the engine attaches to a newsletter (its featured events)."""
+    return [publish_part(e) for e in update.events if e.featured and not e.cancelled]
+
+
+def sample_messages(url: str, update_id: int, settings: Settings) -> list[bytes]:
+    """One engine-built message per segment (a real recipient), for the ceiling's bytes."""
+    update = stored_update(url, update_id)
+    parts = calendar_parts(update)
+    messages = []
+    for index, segment in enumerate(SEGMENTS, start=1):
+        template = MessageTemplate.build(render_edition(update, segment, settings=settings), parts)
+        recipient = Recipient.for_subscriber(
+            f"reader{index}@example.org", f"Reader {index}", index, index, send_id=1
+        )
+        messages.append(template.personalise(recipient))
+    return messages
+
+
+def first_subscribers(url: str, count: int) -> list[tuple[int, str, str]]:
+    """(id, email, name) of the first ``count`` subscribers, for the naive sender."""
+    with session_scope(engine_for(url)) as session:
+        rows = session.execute(
+            select(Subscriber.id, Subscriber.email, Subscriber.name)
+            .order_by(Subscriber.id)
+            .limit(count)
+        ).all()
+    return [(int(i), str(e), str(name)) for i, e, name in rows]
