@@ -1,0 +1,73 @@
+"""Request bodies of the REST API (module level, so FastAPI can resolve them)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class UpdateIn(BaseModel):
+    """An update to ingest, as text."""
+
+    text: str = Field(description="The update: website text, Markdown or JSON.")
+    format: str = Field(default="auto", description="auto, text, markdown or json.")
+    source_name: str = Field(default="api.txt", description="A file name for messages.")
+
+
+class EventPatch(BaseModel):
+    """Corrections to an event; absent fields stay.  Times are UK local unless offset given."""
+
+    title: str | None = None
+    start: str | None = None
+    end: str | None = None
+    location: str | None = None
+    featured: bool | None = None
+    notify: bool = Field(default=True, description="Tell people who have the event.")
+
+
+class SubscriberIn(BaseModel):
+    """A subscriber to create or update (by address)."""
+
+    email: str
+    name: str = ""
+    organisation: str = ""
+    region: str = ""
+    roles: list[str] = Field(default_factory=list)
+    status: str | None = Field(default=None, description="Default active for new ones.")
+
+
+class SegmentIn(BaseModel):
+    """A custom segment."""
+
+    name: str
+    rule: str
+    description: str = ""
+
+
+class RuleIn(BaseModel):
+    """A rule to count."""
+
+    rule: str
+
+
+class SuppressionIn(BaseModel):
+    """An address to suppress by hand."""
+
+    email: str
+    detail: str = ""
+
+
+class SendIn(BaseModel):
+    """A send to schedule; ``at`` absent means now."""
+
+    update_id: int
+    segments: list[str]
+    at: str | None = Field(default=None, description='"2026-12-01 09:00" (UK) or ISO 8601.')
+    subject: str | None = None
+
+
+class ProofIn(BaseModel):
+    """A test copy of an update's edition to one address (default: the caller)."""
+
+    update_id: int
+    segment: str = "dcs"
+    email: str | None = None

@@ -1,0 +1,117 @@
+"""API: sends — schedule, test copies, progress with timeline, pause, resume, cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+
+from newsletter import sends
+from newsletter.dispatch import control
+from newsletter.segments import SegmentError
+from newsletter.sends import SendError, parse_uk_time
+from newsletter.single_message import send_test_copy
+from newsletter.subscribers import SubscriberError
+from newsletter.transports import TransportError
+from newsletter.updates import UpdateNotFoundError
+from newsletter.web.api.schemas import ProofIn, SendIn
+from newsletter.web.deps import Principal, require_api_organiser, store
+from newsletter.web.services import timeline
+
+router = APIRouter(tags=["sends"])
+
+
+def _send_json(request: Request, send_id: int) -> dict[str, Any]:
+    with store(request) as db:
+        try:
+            send = sends.get_send(db, send_id)
+        except SendError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        return {**sends.to_json(db, send), "timeline": timeline(db, send_id).to_json()}
+
+
+@router.get("/sends")
+def list_sends(request: Request, limit: int = 50) -> list[dict[str, Any]]:
+    """The most recent sends with their counts."""
+    with store(request) as db:
+        return [sends.to_json(db, s) for s in sends.list_sends(db, max(1, min(limit, 500)))]
+
+
+@router.post("/sends", status_code=201)
+def create_send(
+    request: Request,
+    body: SendIn,
+    organiser: Principal = Depends(require_api_organiser),  # noqa: B008 (FastAPI idiom)
+) -> dict[str, Any]:
+    """Schedule a send of an update to segments (now when ``at`` is absent)."""
+    try:
+        with store(request) as db:
+            send = sends.create_send(
+                db,
+                update_id=body.update_id,
+                segments=body.segments,
+                at=parse_uk_time(body.at) if body.at else None,
+                subject=body.subject,
+                created_by=organiser.email,
+            )
+            send_id = send.id
+    except (SendError, SegmentError, UpdateNotFoundError) as exc:
+        raise HTTPException(422, str(exc)) from exc
+    control.start_if_due(send_id)
+    return _send_json(request, send_id)
+
+
+@router.post("/sends/test")
+def test_copy(
+    request: Request,
+    body: ProofIn,
+    organiser: Principal = Depends(require_api_organiser),  # noqa: B008
+) -> dict[str, Any]:
+    """Send one "[Test]" copy of the segment's edition (to the caller unless ``email``)."""
+    address = body.email or organiser.email
+    try:
+        with store(request) as db:
+            message_id = send_test_copy(db, body.update_id, body.segment, address)
+    except (UpdateNotFoundError, SegmentError, SubscriberError) as exc:
+        raise HTTPException(422, str(exc)) from exc
+    except TransportError as exc:
+        raise HTTPException(502, f"the transport refused the message: {exc}") from exc
+    return {"to": address, "message_id": message_id}
+
+
+@router.get("/sends/{send_id}")
+def get_send(request: Request, send_id: int) -> dict[str, Any]:
+    """Status, counts (planned = sent + failed + skipped + pending) and the timeline."""
+    return _send_json(request, send_id)
+
+
+def _act(request: Request, send_id: int, action: str) -> dict[str, Any]:
+    _send_json(request, send_id)  # 404 for an unknown send
+    try:
+        if action == "pause":
+            control.pause(send_id)
+        elif action == "resume":
+            control.resume(send_id)
+        else:
+            control.cancel(send_id)
+    except SendError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return _send_json(request, send_id)
+
+
+@router.post("/sends/{send_id}/pause")
+def pause(request: Request, send_id: int) -> dict[str, Any]:
+    """Pause a scheduled or running send."""
+    return _act(request, send_id, "pause")
+
+
+@router.post("/sends/{send_id}/resume")
+def resume(request: Request, send_id: int) -> dict[str, Any]:
+    """Resume a paused send."""
+    return _act(request, send_id, "resume")
+
+
+@router.post("/sends/{send_id}/cancel")
+def cancel(request: Request, send_id: int) -> dict[str, Any]:
+    """Cancel a send that has not finished (pending deliveries become skipped)."""
+    return _act(request, send_id, "cancel")

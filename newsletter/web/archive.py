@@ -1,0 +1,137 @@
+"""What the public may see of updates and events, and email HTML fit for a browser.
+
+Only updates that have gone out (a newsletter send has started) are public:
+drafts stay private until an organiser sends them.  An email rendered for
+the web carries neutral values in place of the per-recipient placeholders
+("Hello,", links to generic pages) so that no one's token is ever shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from datetime import datetime, timedelta
+from html import escape
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from newsletter import parts
+from newsletter.config import Settings
+from newsletter.content import Event, Update
+from newsletter.models import EventRecord, Send, UpdateRecord, utcnow
+from newsletter.parts import RenderedEdition
+from newsletter.render import render_edition
+from newsletter.updates import event_from_record, to_content
+
+_CACHE_SIZE = 32
+_cache: OrderedDict[tuple[int | None, str, str], RenderedEdition] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def is_sent(session: Session, update_id: int) -> bool:
+    """Whether a newsletter send of the update has started (it is then in the archive)."""
+    query = select(Send.id).where(
+        Send.update_id == update_id, Send.started_at.is_not(None), Send.kind == "newsletter"
+    )
+    return session.scalars(query.limit(1)).first() is not None
+
+
+def sent_updates(session: Session) -> list[tuple[UpdateRecord, datetime]]:
+    """Updates that went out, newest send first, with when they first went out."""
+    rows: dict[int, tuple[UpdateRecord, datetime]] = {}
+    query = (
+        select(UpdateRecord, Send.started_at)
+        .join(Send, Send.update_id == UpdateRecord.id)
+        .where(Send.started_at.is_not(None), Send.kind == "newsletter")
+        .order_by(Send.started_at)
+    )
+    for record, started in session.execute(query).all():
+        if started is not None and record.id not in rows:
+            rows[record.id] = (record, started)
+    return sorted(rows.values(), key=lambda pair: pair[1], reverse=True)
+
+
+def event_is_public(session: Session, record: EventRecord) -> bool:
+    """Whether the event went out, in its update's newsletter or in a notice of its own."""
+    query = select(Send.id).where(
+        Send.started_at.is_not(None),
+        or_(
+            (Send.update_id == record.update_id) & (Send.kind == "newsletter"),
+            Send.event_id == record.id,
+        ),
+    )
+    return session.scalars(query.limit(1)).first() is not None
+
+
+def feed_events(session: Session, segment: str, now: datetime | None = None) -> list[Event]:
+    """Upcoming events (from a day ago on) of updates sent to ``segment``, by start time."""
+    since = (now or utcnow()) - timedelta(days=1)
+    update_ids: set[int] = set()
+    sends = session.scalars(
+        select(Send).where(Send.started_at.is_not(None), Send.kind == "newsletter")
+    )
+    for send in sends:
+        # Segments are a JSON list; filtering in Python keeps SQLite and PostgreSQL alike.
+        if send.update_id is not None and segment in send.segments:
+            update_ids.add(send.update_id)
+    if not update_ids:
+        return []
+    records = session.scalars(
+        select(EventRecord)
+        .where(EventRecord.update_id.in_(update_ids), EventRecord.start >= since)
+        .order_by(EventRecord.start, EventRecord.id)
+    )
+    return [event_from_record(r) for r in records]
+
+
+def _fingerprint(update: Update) -> str:
+    data = json.dumps(update.to_json(), sort_keys=True, default=str)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def rendered(record: UpdateRecord, segment: str) -> RenderedEdition:
+    """The update's ``segment`` edition, cached while its content (events included) is unchanged.
+
+    Rendering runs premailer (tens of milliseconds); the archive is read far
+    more often than updates change.
+    """
+    update = to_content(record)
+    key = (record.id, segment, _fingerprint(update))
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
+    edition = render_edition(update, segment)
+    with _cache_lock:
+        _cache[key] = edition
+        if len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return edition
+
+
+def neutral_html(edition: RenderedEdition, settings: Settings) -> str:
+    """The edition's HTML with neutral values spliced in: no one's name or token."""
+    base = settings.base_url.rstrip("/")
+    values = {
+        parts.GREETING: "Hello,",
+        parts.UNSUBSCRIBE_URL: f"{base}/unsubscribe",
+        parts.PREFERENCES_URL: f"{base}/preferences",
+    }
+    html = edition.html
+    for placeholder, value in values.items():
+        html = html.replace(placeholder, escape(value))
+    return html
+
+
+def neutral_text(edition: RenderedEdition, settings: Settings) -> str:
+    """The edition's text part with the same neutral values."""
+    base = settings.base_url.rstrip("/")
+    return (
+        edition.text.replace(parts.GREETING, "Hello,")
+        .replace(parts.UNSUBSCRIBE_URL, f"{base}/unsubscribe")
+        .replace(parts.PREFERENCES_URL, f"{base}/preferences")
+    )

@@ -1,0 +1,61 @@
+"""The console's front page and the suppression list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+
+from newsletter.models import Subscriber, UpdateRecord
+from newsletter.sends import list_sends
+from newsletter.subscribers import SubscriberError
+from newsletter.web.deps import page, store, verify_csrf
+from newsletter.web.services import add_suppression, remove_suppression, suppression_list
+
+router = APIRouter()
+
+
+def dashboard(request: Request) -> Response:
+    """Counts of subscribers by status, the latest updates and sends."""
+    with store(request) as db:
+        by_status = dict(
+            db.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status)).all()
+        )
+        latest = list(db.scalars(select(UpdateRecord).order_by(UpdateRecord.id.desc()).limit(5)))
+        recent = list_sends(db, limit=5)
+        context = {"by_status": by_status, "updates": latest, "sends": recent}
+        return page(request, "console/home.html", context)
+
+
+@router.get("/suppressions", response_class=HTMLResponse)
+def suppressions(request: Request, q: str = "", error: str | None = None) -> Response:
+    """Addresses never sent to (hard bounces, complaints, manual entries)."""
+    with store(request) as db:
+        rows = suppression_list(db, q)
+        return page(request, "console/suppressions.html", {"rows": rows, "q": q, "error": error})
+
+
+@router.post("/suppressions", dependencies=[Depends(verify_csrf)])
+def suppress(
+    request: Request, email: Annotated[str, Form()] = "", detail: Annotated[str, Form()] = ""
+) -> Response:
+    """Add an address to the suppression list by hand."""
+    try:
+        with store(request) as db:
+            add_suppression(db, email, detail)
+    except SubscriberError as exc:
+        with store(request) as db:
+            rows = suppression_list(db)
+            context = {"rows": rows, "q": "", "error": exc.reason}
+            return page(request, "console/suppressions.html", context, status_code=400)
+    return RedirectResponse("/console/suppressions", status_code=303)
+
+
+@router.post("/suppressions/{suppression_id}/delete", dependencies=[Depends(verify_csrf)])
+def unsuppress(request: Request, suppression_id: int) -> Response:
+    """Lift a suppression (the subscriber's status stays as it is)."""
+    with store(request) as db:
+        remove_suppression(db, suppression_id)
+    return RedirectResponse("/console/suppressions", status_code=303)

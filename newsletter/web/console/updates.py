@@ -1,0 +1,209 @@
+"""Console: updates — upload or paste, inspect, preview per segment, correct events, test send."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from newsletter import updates
+from newsletter.dispatch import control
+from newsletter.event_changes import cancel_event, edit_event
+from newsletter.ingest import IngestError
+from newsletter.models import EventRecord, UpdateRecord
+from newsletter.render.formatting import when_label
+from newsletter.segments import list_all
+from newsletter.sends import SendError, parse_uk_time
+from newsletter.single_message import send_test_copy
+from newsletter.transports import TransportError
+from newsletter.updates import UpdateNotFoundError, event_from_record
+from newsletter.web.archive import neutral_html, neutral_text, rendered
+from newsletter.web.deps import Principal, page, require_organiser, settings_of, store, verify_csrf
+from newsletter.web.security import EMAIL_CSP
+from newsletter.web.services import INGEST_FORMATS, ingest
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+# Phone and desktop widths of the preview frames: a small phone and a wide mail client.
+PREVIEW_WIDTHS = {"phone": 375, "desktop": 800}
+
+
+def _record(request: Request, update_id: int) -> UpdateRecord:
+    with store(request) as db:
+        record = db.get(UpdateRecord, update_id)
+        if record is None:
+            raise HTTPException(404, f"There is no update {update_id}.")
+        _ = record.events  # loaded before the session closes
+        return record
+
+
+@router.get("/updates", response_class=HTMLResponse)
+def list_updates(request: Request) -> Response:
+    """Stored updates, newest first, with the upload/paste form."""
+    with store(request) as db:
+        records = updates.list_records(db)
+        context = {"updates": records, "formats": INGEST_FORMATS}
+        return page(request, "console/updates.html", context)
+
+
+@router.post("/updates", dependencies=[Depends(verify_csrf)])
+def ingest_update(
+    request: Request,
+    file: UploadFile | None = None,
+    text: Annotated[str, Form()] = "",
+    fmt: Annotated[str, Form()] = "auto",
+) -> Response:
+    """Ingest an uploaded file (or pasted text); show the stored update and any warnings."""
+    if file is not None and file.filename:
+        data, name = file.file.read(), file.filename
+    else:
+        data, name = text.encode("utf-8"), "pasted.txt"
+    try:
+        with store(request) as db:
+            record, warnings = ingest(db, data, name, fmt)
+            update_id = record.id
+    except (IngestError, ValueError) as exc:
+        with store(request) as db:
+            context = {"updates": updates.list_records(db), "formats": INGEST_FORMATS}
+            context["error"] = str(exc)
+            context["text"] = text
+            return page(request, "console/updates.html", context, status_code=400)
+    # Rendered directly (not redirected) so the warnings are shown once.
+    return _detail(request, update_id, warnings=warnings, status_code=201)
+
+
+def _detail(
+    request: Request,
+    update_id: int,
+    *,
+    warnings: list[str] | None = None,
+    message: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    record = _record(request, update_id)
+    with store(request) as db:
+        segments = [s.name for s in list_all(db)]
+    events = [(r, event_from_record(r)) for r in record.events]
+    context = {
+        "update": record,
+        "content": updates.to_content(record),
+        "events": [(r, when_label(e)) for r, e in events],
+        "segments": segments,
+        "warnings": warnings or [],
+        "message": message,
+        "error": error,
+        "tz": ZoneInfo(settings_of(request).timezone),
+    }
+    return page(request, "console/update.html", context, status_code=status_code)
+
+
+@router.get("/updates/{update_id}", response_class=HTMLResponse)
+def show_update(request: Request, update_id: int, message: str | None = None) -> Response:
+    """One update: its sections, its events (editable), previews and sending."""
+    return _detail(request, update_id, message=message)
+
+
+@router.get("/updates/{update_id}/preview", response_class=HTMLResponse)
+def preview(request: Request, update_id: int, segment: str = "dcs") -> Response:
+    """The segment's edition at phone and desktop widths side by side, and its text part."""
+    record = _record(request, update_id)
+    with store(request) as db:
+        segments = [s.name for s in list_all(db)]
+    if segment not in segments:
+        raise HTTPException(404, f"There is no segment {segment!r}.")
+    edition = rendered(record, segment)
+    context = {
+        "update": record,
+        "segment": segment,
+        "segments": segments,
+        "subject": edition.subject,
+        "preheader": edition.preheader,
+        "text": neutral_text(edition, settings_of(request)),
+        "widths": PREVIEW_WIDTHS,
+        "size_kb": round(len(edition.html.encode("utf-8")) / 1024, 1),
+    }
+    return page(request, "console/preview.html", context)
+
+
+@router.get("/updates/{update_id}/preview/{segment}.html", response_class=HTMLResponse)
+def preview_frame(request: Request, update_id: int, segment: str) -> Response:
+    """The rendered email itself, for the preview frames (email CSP: nothing runs)."""
+    record = _record(request, update_id)
+    with store(request) as db:
+        if segment not in {s.name for s in list_all(db)}:
+            raise HTTPException(404, f"There is no segment {segment!r}.")
+    html = neutral_html(rendered(record, segment), settings_of(request))
+    return HTMLResponse(html, headers={"Content-Security-Policy": EMAIL_CSP})
+
+
+@router.post("/updates/{update_id}/events/{event_id}", dependencies=[Depends(verify_csrf)])
+def correct_event(
+    request: Request,
+    update_id: int,
+    event_id: int,
+    title: Annotated[str, Form()] = "",
+    start: Annotated[str, Form()] = "",
+    end: Annotated[str, Form()] = "",
+    location: Annotated[str, Form()] = "",
+    featured: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Correct an event; if people already have it, they get an update (same UID, SEQUENCE+1)."""
+    try:
+        with store(request) as db:
+            record = db.get(EventRecord, event_id)
+            if record is None or record.update_id != update_id:
+                raise HTTPException(404, "There is no such event in this update.")
+            change = edit_event(
+                db,
+                event_id,
+                title=title.strip() or None,
+                start=parse_uk_time(start) if start.strip() else None,
+                end=parse_uk_time(end) if end.strip() else None,
+                location=location.strip() or None,
+            )
+            record.featured = featured is not None
+    except (SendError, ValueError, UpdateNotFoundError) as exc:
+        return _detail(request, update_id, error=str(exc), status_code=400)
+    note = "Event saved."
+    if change.notice_send_id is not None:
+        control.start_if_due(change.notice_send_id)
+        note = f"Event saved; {change.recipients} people who have it get an update."
+    return RedirectResponse(f"/console/updates/{update_id}?message={quote(note)}", status_code=303)
+
+
+@router.post("/updates/{update_id}/events/{event_id}/cancel", dependencies=[Depends(verify_csrf)])
+def cancel(request: Request, update_id: int, event_id: int) -> Response:
+    """Cancel an event; everyone who has it gets METHOD:CANCEL."""
+    try:
+        with store(request) as db:
+            change = cancel_event(db, event_id)
+    except (ValueError, UpdateNotFoundError) as exc:
+        return _detail(request, update_id, error=str(exc), status_code=400)
+    if change.notice_send_id is not None:
+        control.start_if_due(change.notice_send_id)
+    note = f"Event cancelled; {change.recipients} people are told."
+    return RedirectResponse(f"/console/updates/{update_id}?message={quote(note)}", status_code=303)
+
+
+@router.post("/updates/{update_id}/test-send", dependencies=[Depends(verify_csrf)])
+def test_send(
+    request: Request,
+    update_id: int,
+    organiser: Annotated[Principal, Depends(require_organiser)],
+    segment: Annotated[str, Form()] = "dcs",
+) -> Response:
+    """Send one "[Test]" copy of the segment's edition to the signed-in organiser."""
+    _record(request, update_id)
+    try:
+        with store(request) as db:
+            send_test_copy(db, update_id, segment, organiser.email)
+    except TransportError as exc:
+        log.warning("test copy of update %s failed: %s", update_id, exc)
+        return _detail(request, update_id, error=f"The test copy was refused: {exc}")
+    note = f"A test copy of the {segment} edition was sent to {organiser.email}."
+    return RedirectResponse(f"/console/updates/{update_id}?message={quote(note)}", status_code=303)

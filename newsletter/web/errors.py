@@ -1,0 +1,120 @@
+"""Errors the web app answers with a page of its own, and the handlers that render them.
+
+HTML routes answer in HTML, ``/api/v1`` routes in JSON (FastAPI's
+``{"detail": …}`` shape), so a browser never sees raw JSON and a script
+never has to parse a page.
+"""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import quote
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from newsletter.web.deps import LoginRequired, page
+
+API_PREFIX = "/api/"
+
+_LINK_WORDS = {
+    "confirm": "confirmation",
+    "preferences": "preferences",
+    "unsubscribe": "unsubscribe",
+}
+
+
+class BadLink(Exception):  # noqa: N818 (reads as what the visitor has)
+    """A tampered, expired or orphaned email link: answered 400 with a page that says which."""
+
+    def __init__(self, purpose: str, *, expired: bool, gone: bool = False) -> None:
+        super().__init__(purpose)
+        self.purpose = purpose
+        self.expired = expired
+        self.gone = gone
+
+
+class TooManyRequests(Exception):  # noqa: N818
+    """A client went over a rate limit; ``retry_after`` is in seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIX)
+
+
+async def _bad_link(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BadLink)
+    what = _LINK_WORDS.get(exc.purpose, exc.purpose)
+    if exc.gone:
+        message = "This link belongs to a subscription that no longer exists."
+    elif exc.expired:
+        message = f"This {what} link has expired. Ask for a fresh one below."
+    else:
+        message = (
+            f"This {what} link is not valid: it may have been cut short or changed "
+            "when it was copied. Use the link from the email itself, or ask for a new one."
+        )
+    context = {"title": "This link does not work", "message": message, "offer_link": True}
+    return page(request, "message.html", context, status_code=400)
+
+
+async def _too_many(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TooManyRequests)
+    seconds = str(max(1, math.ceil(exc.retry_after)))
+    if _is_api(request):
+        return JSONResponse(
+            {"detail": "too many requests"}, status_code=429, headers={"Retry-After": seconds}
+        )
+    context = {
+        "title": "Too many requests",
+        "message": f"Please wait {seconds} seconds and try again.",
+    }
+    response = page(request, "message.html", context, status_code=429)
+    response.headers["Retry-After"] = seconds
+    return response
+
+
+async def _login_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)
+    if request.method in ("GET", "HEAD"):
+        return RedirectResponse(f"/login?next={quote(exc.next_path, safe='')}", status_code=303)
+    context = {"title": "Please sign in", "message": "Your session has ended. Sign in again."}
+    return page(request, "message.html", context, status_code=401)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if _is_api(request):
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+    titles = {403: "Not allowed", 404: "Not found", 405: "Not allowed"}
+    context = {"title": titles.get(exc.status_code, "Something went wrong"), "message": exc.detail}
+    response = page(request, "message.html", context, status_code=exc.status_code)
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    if _is_api(request):
+        return JSONResponse({"detail": exc.errors()}, status_code=422)
+    context = {"title": "Something is missing", "message": "The form was incomplete or invalid."}
+    return page(request, "message.html", context, status_code=422)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+    app.add_exception_handler(BadLink, _bad_link)
+    app.add_exception_handler(TooManyRequests, _too_many)
+    app.add_exception_handler(LoginRequired, _login_required)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

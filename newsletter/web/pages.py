@@ -1,0 +1,121 @@
+"""Public reading pages: the web archive, event pages, .ics downloads and calendar feeds.
+
+Only what has been sent is public (see :mod:`newsletter.web.archive`); a
+signed-in organiser also sees events of updates not sent yet, so previews'
+links work.  Calendar files use the same UIDs and SEQUENCEs as the emails,
+so a client that has an event from both shows it once.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+from newsletter.calendar import calendar_links, feed, ics_filename, publish_part
+from newsletter.dispatch.editions import archive_url
+from newsletter.models import EventRecord, UpdateRecord
+from newsletter.render.editions import segment_name
+from newsletter.render.formatting import when_label
+from newsletter.segments import SegmentError
+from newsletter.segments import get as get_segment
+from newsletter.updates import event_from_record
+from newsletter.web.archive import (
+    event_is_public,
+    feed_events,
+    is_sent,
+    neutral_html,
+    rendered,
+    sent_updates,
+)
+from newsletter.web.deps import current_organiser, page, settings_of, store
+from newsletter.web.security import EMAIL_CSP
+
+router = APIRouter(include_in_schema=False)
+ICS_TYPE = "text/calendar; charset=utf-8"
+
+
+@router.get("/archive", response_class=HTMLResponse)
+def archive(request: Request) -> Response:
+    """Every sent update, newest first."""
+    with store(request) as db:
+        rows = [
+            {"id": record.id, "title": record.title, "period": record.period, "sent": sent}
+            for record, sent in sent_updates(db)
+        ]
+    return page(request, "archive.html", {"updates": rows})
+
+
+@router.get("/archive/{update_id}", response_class=HTMLResponse)
+def archive_update(request: Request, update_id: int) -> Response:
+    """The update as the email shows it (the view-in-browser link), with neutral links."""
+    with store(request) as db:
+        record = db.get(UpdateRecord, update_id)
+        if record is None or not (is_sent(db, update_id) or current_organiser(request)):
+            raise HTTPException(404, "There is no sent update with this number.")
+        edition = rendered(record, "dcs")
+    html = neutral_html(edition, settings_of(request))
+    return HTMLResponse(html, headers={"Content-Security-Policy": EMAIL_CSP})
+
+
+def _public_event(request: Request, event_id: int) -> EventRecord:
+    with store(request) as db:
+        record = db.get(EventRecord, event_id)
+        if record is None or not (event_is_public(db, record) or current_organiser(request)):
+            raise HTTPException(404, "There is no published event with this number.")
+        # Touch what the callers read so it is loaded before the session closes.
+        _ = record.update.title
+        return record
+
+
+@router.get("/events/{event_id}.ics")
+def event_ics(request: Request, event_id: int) -> Response:
+    """The event as a METHOD:PUBLISH iCalendar file (same UID as in the emails)."""
+    record = _public_event(request, event_id)
+    event = event_from_record(record)
+    part = publish_part(event, update_url=archive_url(record.update_id))
+    return Response(
+        part.ics,
+        media_type=ICS_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{ics_filename(event.title)}"'},
+    )
+
+
+@router.get("/events/{event_id}", response_class=HTMLResponse)
+def event_page(request: Request, event_id: int) -> Response:
+    """The event with add-to-calendar links (Google, Outlook.com, Office 365, .ics)."""
+    record = _public_event(request, event_id)
+    event = event_from_record(record)
+    base = settings_of(request).base_url
+    context = {
+        "event": event,
+        "when": when_label(event),
+        "links": calendar_links(event, base),
+        "update_id": record.update_id,
+        "update_title": record.update.title,
+    }
+    return page(request, "event.html", context)
+
+
+@router.get("/calendar/{segment}.ics")
+def calendar_feed(request: Request, segment: str) -> Response:
+    """Subscribable feed: upcoming events of updates sent to ``segment``."""
+    with store(request) as db:
+        try:
+            get_segment(db, segment)
+        except SegmentError as exc:
+            raise HTTPException(404, "There is no calendar for this segment.") from exc
+        events = feed_events(db, segment)
+    body = feed(events, f"North East updates: {segment_name(segment)}")
+    # Calendar clients poll feeds; let caches keep a copy for a few minutes.
+    return Response(body, media_type=ICS_TYPE, headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get("/calendar", response_class=HTMLResponse)
+def calendars(request: Request) -> Response:
+    """The list of calendar feeds to subscribe to."""
+    from newsletter.segments import list_all
+
+    with store(request) as db:
+        rows = [(s.name, s.description or segment_name(s.name)) for s in list_all(db)]
+    base = settings_of(request).base_url.rstrip("/")
+    return page(request, "calendars.html", {"segments": rows, "base": base})

@@ -1,0 +1,283 @@
+"""Subscriber pages: subscribe (double opt-in), confirm, preferences and unsubscribe.
+
+Pages reached from an email link are authenticated by the signed token in
+their path (``newsletter.tokens``), never by a cookie: they work in any
+browser, and the token itself defeats cross-site request forgery, so only
+the cookie-based subscribe and link-request forms carry CSRF tokens.
+GETs never change anything: mail scanners prefetch links (RFC 8058 §1).
+Whether an address is subscribed is never revealed: every subscribe or
+link request gets the same answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from newsletter.models import Subscriber, SubscriberRole, Suppression
+from newsletter.roles import BUILTIN_ROLES, normalise_role
+from newsletter.subscribers import (
+    SubscriberError,
+    SubscriberInput,
+    record_consent,
+    set_status,
+    upsert,
+)
+from newsletter.tokens import (
+    CONFIRM,
+    PREFERENCES,
+    UNSUBSCRIBE,
+    TokenError,
+    TokenExpired,
+    preferences_url,
+    read_token,
+)
+from newsletter.transports import TransportError
+from newsletter.web.deps import client_address, page, settings_of, store, verify_csrf
+from newsletter.web.errors import BadLink, TooManyRequests
+from newsletter.web.mail import send_confirmation, send_preferences_link
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+ROLE_CHOICES = list(BUILTIN_ROLES.items())
+
+
+def _subject(request: Request, token: str, purpose: str) -> int:
+    """The subscriber id the token names; raises BadLink for a tampered or expired token."""
+    try:
+        return read_token(token, purpose, secret=settings_of(request).secret_key).subject_id
+    except TokenExpired as exc:
+        raise BadLink(purpose, expired=True) from exc
+    except TokenError as exc:  # tampered, another key, another purpose, malformed
+        raise BadLink(purpose, expired=False) from exc
+
+
+def _limit(request: Request, limiter_name: str) -> None:
+    retry = getattr(request.app.state, limiter_name).hit(client_address(request))
+    if retry is not None:
+        raise TooManyRequests(retry)
+
+
+def _suppressed(db: Session, email_key: str) -> bool:
+    query = select(Suppression.id).where(Suppression.email_key == email_key)
+    return db.scalars(query).first() is not None
+
+
+@router.get("/", response_class=HTMLResponse)
+@router.get("/subscribe", response_class=HTMLResponse)
+def subscribe_form(request: Request) -> Response:
+    """The subscribe form."""
+    return page(request, "subscribe.html", {"roles": ROLE_CHOICES, "values": {}})
+
+
+@router.post("/subscribe", dependencies=[Depends(verify_csrf)])
+def subscribe(
+    request: Request,
+    email: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    organisation: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = "",
+) -> Response:
+    """Start double opt-in: store a pending subscriber and email the confirmation link.
+
+    Rate-limited per client address.  Active and suppressed addresses get no
+    email, but the same answer, so the form cannot be used to probe the list.
+    """
+    _limit(request, "subscribe_limiter")
+    values = {"email": email, "name": name, "organisation": organisation, "role": role}
+    try:
+        wanted = SubscriberInput.build(
+            email, name=name, organisation=organisation, roles=[role] if role else []
+        )
+    except SubscriberError as exc:
+        context = {"roles": ROLE_CHOICES, "values": values, "error": exc.reason, "field": exc.field}
+        return page(request, "subscribe.html", context, status_code=400)
+    with store(request) as db:
+        subscriber = db.scalars(
+            select(Subscriber).where(Subscriber.email_key == wanted.email_key)
+        ).first()
+        if subscriber is None:
+            upsert(db, [wanted], default_status="pending", consent_source="web form (unconfirmed)")
+            subscriber = db.scalars(
+                select(Subscriber).where(Subscriber.email_key == wanted.email_key)
+            ).one()
+        # Existing profiles are not changed from an unauthenticated form: anyone can type
+        # anyone's address.  They change them on the preferences page after confirming.
+        should_send = subscriber.status != "active" and not _suppressed(db, wanted.email_key)
+    if should_send:
+        try:
+            send_confirmation(subscriber, settings_of(request))
+        except TransportError:
+            log.exception("confirmation email to subscriber %s failed", subscriber.id)
+            return page(request, "message.html", _mail_failed(), status_code=503)
+    return RedirectResponse("/subscribe/check-your-email", status_code=303)
+
+
+def _mail_failed() -> dict[str, str]:
+    return {
+        "title": "We could not send the email",
+        "message": "Our mail server did not accept the message. Please try again in a while.",
+    }
+
+
+@router.get("/subscribe/check-your-email", response_class=HTMLResponse)
+def subscribe_sent(request: Request) -> Response:
+    """Where the subscribe form leads: the same answer whatever the address."""
+    return page(
+        request,
+        "message.html",
+        {
+            "title": "Check your email",
+            "message": "If this address can receive our updates, a confirmation link is on its "
+            "way. Open it within 48 hours to start your subscription.",
+        },
+    )
+
+
+@router.get("/confirm/{token}", response_class=HTMLResponse)
+def confirm_form(request: Request, token: str) -> Response:
+    """A Confirm button; the link alone changes nothing (scanners open links)."""
+    _subject(request, token, CONFIRM)
+    return page(request, "confirm.html", {"token": token})
+
+
+@router.post("/confirm/{token}", response_class=HTMLResponse)
+def confirm(request: Request, token: str) -> Response:
+    """Make the subscriber active and record their consent with the client's address."""
+    subscriber_id = _subject(request, token, CONFIRM)
+    with store(request) as db:
+        subscriber = db.get(Subscriber, subscriber_id)
+        if subscriber is None:
+            raise BadLink(CONFIRM, expired=False)
+        if subscriber.status != "active":
+            set_status(subscriber, "active")
+            record_consent(subscriber, "web form, double opt-in", ip=client_address(request))
+        prefs = _preferences_link(request, subscriber.id)
+    return page(request, "confirmed.html", {"preferences_url": prefs})
+
+
+def _preferences_link(request: Request, subscriber_id: int) -> str:
+    return preferences_url(subscriber_id, settings=settings_of(request))
+
+
+def _load(db: Session, subscriber_id: int, purpose: str) -> Subscriber:
+    subscriber = db.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        raise BadLink(purpose, expired=False, gone=True)
+    return subscriber
+
+
+@router.get("/preferences/{token}", response_class=HTMLResponse)
+def preferences(request: Request, token: str, saved: str | None = None) -> Response:
+    """The subscriber's roles, organisation, reminders and subscription status."""
+    subscriber_id = _subject(request, token, PREFERENCES)
+    with store(request) as db:
+        subscriber = _load(db, subscriber_id, PREFERENCES)
+        roles = dict(ROLE_CHOICES)
+        for slug in subscriber.role_names:
+            roles.setdefault(slug, slug.replace("-", " ").capitalize())
+        context = {
+            "token": token,
+            "subscriber": subscriber,
+            "roles": list(roles.items()),
+            "mine": set(subscriber.role_names),
+            "saved": saved,
+        }
+        return page(request, "preferences.html", context)
+
+
+@router.post("/preferences/{token}")
+def save_preferences(
+    request: Request,
+    token: str,
+    action: Annotated[str, Form()] = "save",
+    organisation: Annotated[str, Form()] = "",
+    roles: Annotated[list[str] | None, Form()] = None,
+    reminders: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Save the form (``action=save``), or unsubscribe / subscribe again; then show the page."""
+    subscriber_id = _subject(request, token, PREFERENCES)
+    with store(request) as db:
+        subscriber = _load(db, subscriber_id, PREFERENCES)
+        if action == "unsubscribe":
+            if subscriber.status in ("active", "pending"):
+                set_status(subscriber, "unsubscribed")
+            outcome = "unsubscribed"
+        elif action == "resubscribe":
+            # The token reached their mailbox: that proves the address, as a confirmation does.
+            if subscriber.status != "active":
+                set_status(subscriber, "active")
+                record_consent(subscriber, "preferences page", ip=client_address(request))
+            outcome = "resubscribed"
+        else:
+            slugs = sorted({normalise_role(r) for r in roles or [] if r.strip()})
+            if slugs != subscriber.role_names:
+                subscriber.roles = [SubscriberRole(role=slug) for slug in slugs]
+            subscriber.organisation = organisation.strip()[:200]
+            subscriber.reminders_enabled = reminders is not None
+            outcome = "saved"
+    return RedirectResponse(f"/preferences/{token}?saved={outcome}", status_code=303)
+
+
+@router.get("/preferences", response_class=HTMLResponse)
+@router.get("/unsubscribe", response_class=HTMLResponse)
+def link_request_form(request: Request) -> Response:
+    """Where the neutral links of the web archive lead: ask for a fresh preferences link."""
+    return page(request, "link_request.html", {})
+
+
+@router.post("/preferences", dependencies=[Depends(verify_csrf)])
+def link_request(request: Request, email: Annotated[str, Form()] = "") -> Response:
+    """Email a preferences link if the address is on the list; same answer either way."""
+    _limit(request, "subscribe_limiter")
+    try:
+        wanted = SubscriberInput.build(email)
+    except SubscriberError as exc:
+        return page(request, "link_request.html", {"error": exc.reason}, status_code=400)
+    with store(request) as db:
+        subscriber = db.scalars(
+            select(Subscriber).where(Subscriber.email_key == wanted.email_key)
+        ).first()
+        ok = subscriber is not None and not _suppressed(db, wanted.email_key)
+    if ok and subscriber is not None:
+        try:
+            send_preferences_link(subscriber, settings_of(request))
+        except TransportError:
+            log.exception("preferences link to subscriber %s failed", subscriber.id)
+            return page(request, "message.html", _mail_failed(), status_code=503)
+    return page(
+        request,
+        "message.html",
+        {
+            "title": "Check your email",
+            "message": "If this address is on our list, a link to your preferences is on its way.",
+        },
+    )
+
+
+@router.get("/u/{token}", response_class=HTMLResponse)
+def unsubscribe_form(request: Request, token: str) -> Response:
+    """A button that unsubscribes; the GET itself never does (link scanners prefetch)."""
+    _subject(request, token, UNSUBSCRIBE)
+    return page(request, "unsubscribe.html", {"token": token, "done": False})
+
+
+@router.post("/u/{token}", response_class=HTMLResponse)
+def unsubscribe(request: Request, token: str) -> Response:
+    """RFC 8058 one-click target: no cookie or CSRF token needed, 200 without redirect, idempotent.
+
+    Mail clients POST ``List-Unsubscribe=One-Click``; the confirmation button
+    posts the same.  A bounced or complained status is kept (it says more).
+    """
+    subscriber_id = _subject(request, token, UNSUBSCRIBE)
+    with store(request) as db:
+        subscriber = db.get(Subscriber, subscriber_id)
+        if subscriber is not None and subscriber.status in ("active", "pending"):
+            set_status(subscriber, "unsubscribed")
+        known = subscriber is not None
+    return page(request, "unsubscribe.html", {"token": token, "done": True, "known": known})

@@ -1,0 +1,227 @@
+"""Operations the console and the REST API share, so both do exactly the same thing.
+
+Each takes an open session and leaves committing to the caller, except where
+it says so; none knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from newsletter import updates
+from newsletter.ingest import ParseResult, parse_bytes
+from newsletter.models import Delivery, Subscriber, Suppression, UpdateRecord
+from newsletter.subscriber_csv import ImportReport, import_csv
+from newsletter.subscribers import SubscriberError, normalise_email
+
+PAGE_SIZE = 50
+INGEST_FORMATS = ("auto", "text", "markdown", "json")
+
+
+def ingest(
+    session: Session, data: bytes, source_name: str, fmt: str = "auto"
+) -> tuple[UpdateRecord, list[str]]:
+    """Parse an uploaded or pasted update and store it; returns the record and the warnings.
+
+    Raises IngestError (nothing stored) for unusable input, ValueError for an unknown format.
+    """
+    if fmt not in INGEST_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(INGEST_FORMATS)}")
+    result: ParseResult = parse_bytes(data, source_name, fmt)
+    record = updates.store_update(
+        session, result.update, source_name=source_name, source_format=result.format
+    )
+    return record, list(result.warnings)
+
+
+def search_subscribers(
+    session: Session,
+    query: str = "",
+    status: str = "",
+    after: int = 0,
+    limit: int = PAGE_SIZE,
+) -> list[Subscriber]:
+    """Subscribers whose address, name or organisation contains ``query``, by id after ``after``.
+
+    Keyset pagination (``id > after``): pages stay fast however long the list.
+    """
+    stmt = select(Subscriber).where(Subscriber.id > after)
+    text = query.strip().lower()
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(
+            or_(
+                Subscriber.email_key.like(pattern, escape="\\"),
+                func.lower(Subscriber.name).like(pattern, escape="\\"),
+                func.lower(Subscriber.organisation).like(pattern, escape="\\"),
+            )
+        )
+    if status:
+        stmt = stmt.where(Subscriber.status == status)
+    return list(session.scalars(stmt.order_by(Subscriber.id).limit(max(1, min(limit, 500)))))
+
+
+def import_subscribers(session: Session, data: bytes, source: str) -> ImportReport:
+    """Import CSV bytes (UTF-8, BOM allowed); raises CsvFormatError for an unusable file."""
+    from newsletter.subscriber_csv import CsvFormatError
+
+    if b"\x00" in data:
+        raise CsvFormatError(f"{source}: binary data, not a CSV file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CsvFormatError(f"{source}: not UTF-8 (byte {exc.start}); save as CSV UTF-8") from exc
+    return import_csv(session, text, source=source)
+
+
+def report_json(report: ImportReport) -> dict[str, Any]:
+    """An import report as the API returns it and the console shows it."""
+    return {
+        "rows": report.rows,
+        "created": report.result.created,
+        "updated": report.result.updated,
+        "unchanged": report.result.unchanged,
+        "rejected": [{"line": r.line, "reason": r.reason} for r in report.rejected],
+        "warnings": list(report.warnings),
+    }
+
+
+def export_subscribers(session: Session) -> str:
+    """Every subscriber as CSV text (the import format)."""
+    from newsletter.subscriber_csv import export_csv
+
+    out = io.StringIO()
+    export_csv(session, out)
+    return out.getvalue()
+
+
+def suppression_list(session: Session, query: str = "") -> list[Suppression]:
+    """Suppressed addresses containing ``query``, newest first (at most 500)."""
+    stmt = select(Suppression)
+    if query.strip():
+        stmt = stmt.where(Suppression.email_key.contains(query.strip().lower(), autoescape=True))
+    return list(session.scalars(stmt.order_by(Suppression.id.desc()).limit(500)))
+
+
+def add_suppression(session: Session, email: str, detail: str = "") -> Suppression:
+    """Suppress ``email`` by hand (reason ``manual``); idempotent.  Raises SubscriberError."""
+    _, key = normalise_email(email)
+    existing = session.scalars(select(Suppression).where(Suppression.email_key == key)).first()
+    if existing is not None:
+        return existing
+    row = Suppression(email_key=key, reason="manual", detail=detail[:2000])
+    session.add(row)
+    session.flush()
+    return row
+
+
+def remove_suppression(session: Session, suppression_id: int) -> bool:
+    """Lift a suppression; True if there was one.  The subscriber's status is left as it is."""
+    row = session.get(Suppression, suppression_id)
+    if row is None:
+        return False
+    session.delete(row)
+    return True
+
+
+def suppression_json(row: Suppression) -> dict[str, Any]:
+    """A suppression as the API returns it."""
+    return {
+        "id": row.id,
+        "email": row.email_key,
+        "reason": row.reason,
+        "detail": row.detail,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Delivered and failed counts per time bucket, cumulative, for the progress chart."""
+
+    start: datetime | None
+    bucket_seconds: int
+    sent: list[int]
+    failed: list[int]
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON of a timeline."""
+        return {
+            "start": self.start.isoformat() if self.start else None,
+            "bucket_seconds": self.bucket_seconds,
+            "sent": self.sent,
+            "failed": self.failed,
+        }
+
+
+def timeline(session: Session, send_id: int, buckets: int = 60) -> Timeline:
+    """Cumulative sent/failed counts over time from ``Delivery.finished_at``.
+
+    Counted by the database per bucket (epoch arithmetic per dialect), so the
+    cost does not grow with the number of recipients held in memory.
+    """
+    bounds = session.execute(
+        select(func.min(Delivery.finished_at), func.max(Delivery.finished_at)).where(
+            Delivery.send_id == send_id, Delivery.status.in_(("sent", "failed"))
+        )
+    ).one()
+    first, last = bounds
+    if first is None or last is None:
+        return Timeline(None, 1, [], [])
+    span = max(1.0, (last - first).total_seconds())
+    size = max(1, int(span // buckets) + 1)
+    epoch = _epoch(session)
+    index = ((epoch(Delivery.finished_at) - epoch.value(first)) / size).label("bucket")
+    rows = session.execute(
+        select(func.floor(index), Delivery.status, func.count())
+        .where(Delivery.send_id == send_id, Delivery.status.in_(("sent", "failed")))
+        .group_by(func.floor(index), Delivery.status)
+    ).all()
+    count = int(span // size) + 1
+    sent, failed = [0] * count, [0] * count
+    for bucket, status, n in rows:
+        position = min(count - 1, max(0, int(bucket)))
+        (sent if status == "sent" else failed)[position] += int(n)
+    for series in (sent, failed):
+        for i in range(1, count):
+            series[i] += series[i - 1]
+    return Timeline(first, size, sent, failed)
+
+
+class _Epoch:
+    """Seconds since 1970 of a timestamp column, in the session's SQL dialect."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+
+    def __call__(self, column: Any) -> Any:
+        if self.dialect == "postgresql":
+            return func.extract("epoch", column)
+        # SQLite stores "YYYY-MM-DD HH:MM:SS.ffffff"; julianday keeps the fraction.
+        return (func.julianday(column) - 2440587.5) * 86400.0
+
+    def value(self, when: datetime) -> float:
+        return when.timestamp()
+
+
+def _epoch(session: Session) -> _Epoch:
+    return _Epoch(session.get_bind().dialect.name)
+
+
+def subscriber_error_text(exc: SubscriberError) -> str:
+    """A SubscriberError as one line for a form."""
+    return f"{exc.field}: {exc.reason}"
+
+
+def csv_lines(rows: list[list[str]]) -> str:
+    """Rows as CSV text (used for small downloads)."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
