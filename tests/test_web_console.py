@@ -1,0 +1,347 @@
+"""The organiser console: login, updates, previews, events, subscribers, segments, sends.
+
+Every form is posted with the CSRF token taken from the page, as a browser
+would; results are checked in the store, in captured mail and in the JSON
+the progress page polls.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from web_fixtures import (
+    ORGANISER,
+    PASSWORD,
+    add_subscribers,
+    app,
+    client,
+    csrf,
+    future_update_md,
+    login,
+    organiser,
+    store_update,
+    transport,
+)
+
+from newsletter.db import session_scope
+from newsletter.dispatch.embedded import run_until_idle
+from newsletter.models import EventRecord, Organiser, Segment, Subscriber, Suppression
+from newsletter.organisers import set_password
+from newsletter.paths import SAMPLES_DIR
+from newsletter.transports.memory import InMemoryTransport
+
+__all__ = ["app", "client", "organiser", "transport"]
+
+
+def _signed_in(client: TestClient) -> TestClient:
+    login(client)
+    return client
+
+
+def test_login_logout_and_bad_password(client: TestClient, organiser: str) -> None:
+    assert client.get("/console", follow_redirects=False).headers["location"] == (
+        "/login?next=%2Fconsole"
+    )
+    token = csrf(client, "/login")
+    wrong = client.post(
+        "/login", data={"email": organiser, "password": "nope-nope-nope", "csrf_token": token}
+    )
+    assert wrong.status_code == 401
+    assert "Wrong email address or password" in wrong.text
+    unknown = client.post(
+        "/login", data={"email": "who@example.org", "password": PASSWORD, "csrf_token": token}
+    )
+    assert unknown.status_code == 401
+
+    before = client.cookies.get("nl_session")
+    login(client)
+    assert client.cookies.get("nl_session") != before  # a fresh session: no fixation
+    home = client.get("/console")
+    assert home.status_code == 200 and ORGANISER in home.text
+    logout = client.post("/logout", data={"csrf_token": csrf(client, "/console")})
+    assert logout.status_code == 200  # followed to the login page
+    assert client.get("/console", follow_redirects=False).status_code == 303
+
+
+def test_login_next_is_never_an_open_redirect(client: TestClient, organiser: str) -> None:
+    for target, expected in (
+        ("/console/sends", "/console/sends"),
+        ("https://evil.example/", "/console"),
+        ("//evil.example/", "/console"),
+        ("/\\evil.example", "/console"),
+        ("javascript:alert(1)", "/console"),
+    ):
+        client.cookies.clear()
+        token = csrf(client, "/login")
+        response = client.post(
+            "/login",
+            data={"email": organiser, "password": PASSWORD, "csrf_token": token, "next": target},
+            follow_redirects=False,
+        )
+        assert response.headers["location"] == expected
+        page = client.get(f"/login?next={target}")
+        assert 'name="next" value="' + expected + '"' in page.text
+
+
+def test_password_change_ends_sessions(client: TestClient, organiser: str) -> None:
+    _signed_in(client)
+    assert client.get("/console").status_code == 200
+    with session_scope() as session:
+        found = session.scalars(select(Organiser)).one()
+        set_password(session, found, "a brand new password")
+    assert client.get("/console", follow_redirects=False).status_code == 303
+
+
+def test_upload_sample_and_see_events(client: TestClient, organiser: str) -> None:
+    _signed_in(client)
+    token = csrf(client, "/console/updates")
+    sample = SAMPLES_DIR / "north-east-2017-04.txt"
+    response = client.post(
+        "/console/updates",
+        data={"csrf_token": token, "fmt": "auto"},
+        files={"file": (sample.name, sample.read_bytes(), "text/plain")},
+    )
+    assert response.status_code == 201, response.text
+    assert "North East Update April 2017" in response.text
+    assert "Featured event" in response.text or "featured" in response.text
+    assert "Wednesday 14 November 2018" in response.text
+
+
+def test_paste_bad_update_shows_error(client: TestClient, organiser: str) -> None:
+    _signed_in(client)
+    token = csrf(client, "/console/updates")
+    response = client.post("/console/updates", data={"csrf_token": token, "text": ""})
+    assert response.status_code == 400
+    assert 'class="alert error"' in response.text
+
+
+def test_preview_side_by_side(client: TestClient, organiser: str) -> None:
+    _signed_in(client)
+    update_id = store_update(future_update_md())
+    page = client.get(f"/console/updates/{update_id}/preview?segment=lead-member")
+    assert page.status_code == 200
+    frames = re.findall(r'<iframe[^>]*src="([^"]+)" width="(\d+)"', page.text)
+    assert sorted(int(w) for _, w in frames) == [375, 800]
+    assert {src for src, _ in frames} == {f"/console/updates/{update_id}/preview/lead-member.html"}
+    frame = client.get(frames[0][0])
+    assert frame.text.lstrip().startswith("<!DOCTYPE html>")
+    assert "%%NL_" not in frame.text
+    assert "frame-ancestors 'self'" in frame.headers["Content-Security-Policy"]
+    assert client.get(f"/console/updates/{update_id}/preview?segment=nope").status_code == 404
+
+
+def test_correct_event(client: TestClient, organiser: str) -> None:
+    _signed_in(client)
+    update_id = store_update(future_update_md())
+    with session_scope() as session:
+        event = session.scalars(select(EventRecord)).one()
+        event_id = event.id
+    when = datetime.now(UTC) + timedelta(days=50)
+    local = when.astimezone(ZoneInfo("Europe/London")).strftime("%Y-%m-%d")
+    token = csrf(client, f"/console/updates/{update_id}")
+    response = client.post(
+        f"/console/updates/{update_id}/events/{event_id}",
+        data={
+            "csrf_token": token,
+            "title": "Regional DCS meeting (moved)",
+            "start": f"{local} 14:00",
+            "end": f"{local} 15:30",
+            "location": "Newcastle Civic Centre",
+        },
+    )
+    assert response.status_code == 200
+    assert "Event saved" in response.text
+    with session_scope() as session:
+        saved = session.get(EventRecord, event_id)
+        assert saved is not None
+        event = saved
+        assert event.title == "Regional DCS meeting (moved)"
+        assert event.location == "Newcastle Civic Centre"
+        assert event.start.astimezone(ZoneInfo("Europe/London")).strftime("%H:%M") == "14:00"
+        assert event.featured is False  # the box was not ticked
+    bad = client.post(
+        f"/console/updates/{update_id}/events/{event_id}",
+        data={"csrf_token": token, "start": "someday"},
+    )
+    assert bad.status_code == 400
+
+
+def test_test_send_to_myself(
+    client: TestClient, organiser: str, transport: InMemoryTransport
+) -> None:
+    _signed_in(client)
+    update_id = store_update(future_update_md())
+    token = csrf(client, f"/console/updates/{update_id}")
+    response = client.post(
+        f"/console/updates/{update_id}/test-send",
+        data={"csrf_token": token, "segment": "workforce-lead"},
+    )
+    assert response.status_code == 200
+    assert "test copy" in response.text
+    [message] = transport.parsed()
+    assert message["To"] == ORGANISER
+    assert str(message["Subject"]).startswith("[Test] ")
+
+
+def test_subscribers_search_import_export(client: TestClient, organiser: str) -> None:
+    _signed_in(client)
+    add_subscribers(3)
+    token = csrf(client, "/console/subscribers/import")
+    data = (
+        "email,name,organisation,roles\n"
+        "amy@example.org,Amy,Durham,dcs\n"
+        "not-an-address,Bob,Durham,dcs\n"
+        "cat@example.org,Cat,Gateshead,lead member\n"
+    )
+    report = client.post(
+        "/console/subscribers/import",
+        data={"csrf_token": token},
+        files={"file": ("people.csv", data.encode(), "text/csv")},
+    )
+    assert report.status_code == 200
+    rejected = re.search(r'<table id="rejected">(.*?)</table>', report.text, re.S)
+    assert rejected and "<td>3</td>" in rejected.group(1)
+    assert "2 new" in report.text
+
+    found = client.get("/console/subscribers?q=gateshead")
+    assert "cat@example.org" in found.text and "amy@example.org" not in found.text
+
+    export = client.get("/console/subscribers/export.csv")
+    assert export.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert {r["email"] for r in rows} >= {"amy@example.org", "cat@example.org"}
+    assert len(rows) == 5
+
+    binary = client.post(
+        "/console/subscribers/import",
+        data={"csrf_token": token},
+        files={"file": ("x.csv", b"\x00\x01", "text/csv")},
+    )
+    assert binary.status_code == 400
+
+
+def test_segments_live_count_and_editor(client: TestClient, organiser: str) -> None:
+    _signed_in(client)
+    add_subscribers(2)
+    add_subscribers(3, role="lead-member", prefix="member")
+    assert client.get("/console/segments/count?rule=role:dcs").json() == {"ok": True, "count": 2}
+    error = client.get("/console/segments/count", params={"rule": "role:dcs and ("}).json()
+    assert error["ok"] is False and error["position"] >= 14
+    token = csrf(client, "/console/segments")
+    created = client.post(
+        "/console/segments",
+        data={"csrf_token": token, "name": "members", "rule": "role:lead-member"},
+    )
+    assert created.status_code == 200
+    with session_scope() as session:
+        assert session.scalars(select(Segment).where(Segment.name == "members")).one()
+    bad = client.post(
+        "/console/segments", data={"csrf_token": token, "name": "x", "rule": "colour:red"}
+    )
+    assert bad.status_code == 400 and "Rule, at character" in bad.text
+    client.post("/console/segments/members/delete", data={"csrf_token": token})
+    with session_scope() as session:
+        assert session.scalars(select(Segment).where(Segment.name == "members")).first() is None
+    builtin = client.post("/console/segments/dcs/delete", data={"csrf_token": token})
+    assert builtin.status_code == 400
+
+
+def test_schedule_send_and_follow_it(
+    client: TestClient, organiser: str, transport: InMemoryTransport
+) -> None:
+    _signed_in(client)
+    add_subscribers(4)
+    add_subscribers(2, role="lead-member", prefix="member")
+    transport.fail("reader3@example.org", 550)
+    update_id = store_update(future_update_md())
+    token = csrf(client, f"/console/sends/new?update_id={update_id}")
+    response = client.post(
+        "/console/sends",
+        data={"csrf_token": token, "update_id": str(update_id), "segments": ["dcs", "lead-member"]},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    location = response.headers["location"]
+    run_until_idle()
+    page = client.get(location)
+    assert page.status_code == 200 and 'src="/static/console.js"' in page.text
+    progress = client.get(location + "/progress").json()
+    assert progress["status"] == "finished"
+    assert (progress["planned"], progress["sent"], progress["failed"]) == (6, 5, 1)
+    assert progress["sent"] + progress["failed"] + progress["skipped"] == progress["planned"]
+    timeline = progress["timeline"]
+    assert timeline["sent"][-1] == 5 and timeline["failed"][-1] == 1
+    assert timeline["sent"] == sorted(timeline["sent"])  # cumulative
+    assert len(transport.messages) == 5
+    with session_scope() as session:
+        assert session.scalars(select(Suppression)).one().email_key == "reader3@example.org"
+        bounced = session.scalars(
+            select(Subscriber).where(Subscriber.email_key == "reader3@example.org")
+        ).one()
+        assert bounced.status == "bounced"
+
+
+def test_pause_resume_cancel(client: TestClient, organiser: str) -> None:
+    _signed_in(client)
+    add_subscribers(1)
+    update_id = store_update(future_update_md())
+    token = csrf(client, "/console/sends/new")
+    response = client.post(
+        "/console/sends",
+        data={
+            "csrf_token": token,
+            "update_id": str(update_id),
+            "segments": ["dcs"],
+            "at": "2099-01-01 09:00",
+        },
+        follow_redirects=False,
+    )
+    location = response.headers["location"]
+
+    def status() -> str:
+        return str(client.get(location + "/progress").json()["status"])
+
+    assert status() == "scheduled"
+    client.post(location + "/pause", data={"csrf_token": token})
+    assert status() == "paused"
+    again = client.post(location + "/pause", data={"csrf_token": token})
+    assert again.status_code == 200 and "cannot pause" in again.text
+    client.post(location + "/resume", data={"csrf_token": token})
+    assert status() == "scheduled"
+    client.post(location + "/cancel", data={"csrf_token": token})
+    assert status() == "cancelled"
+    missing = client.post(
+        "/console/sends",
+        data={"csrf_token": token, "update_id": str(update_id)},
+    )
+    assert missing.status_code == 400 and "segment" in missing.text
+
+
+def test_suppression_list(client: TestClient, organiser: str) -> None:
+    _signed_in(client)
+    token = csrf(client, "/console/suppressions")
+    client.post("/console/suppressions", data={"csrf_token": token, "email": "No@Example.org"})
+    page = client.get("/console/suppressions?q=example")
+    assert "no@example.org" in page.text
+    with session_scope() as session:
+        row = session.scalars(select(Suppression)).one()
+        assert row.reason == "manual"
+        row_id = row.id
+    bad = client.post("/console/suppressions", data={"csrf_token": token, "email": "nope"})
+    assert bad.status_code == 400
+    client.post(f"/console/suppressions/{row_id}/delete", data={"csrf_token": token})
+    with session_scope() as session:
+        assert session.scalars(select(Suppression)).first() is None
+
+
+def test_forms_refuse_a_missing_csrf_token(client: TestClient, organiser: str) -> None:
+    _signed_in(client)
+    for path in ("/console/suppressions", "/console/segments", "/console/sends", "/logout"):
+        response = client.post(path, data={"email": "x@example.org"})
+        assert response.status_code == 403, path
