@@ -12,10 +12,14 @@ workers.celery_app worker``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
+from celery.signals import worker_process_init
 from kombu import Queue
 
 from newsletter.config import get_settings
+from newsletter.db import get_engine
 
 QUEUES = ("plan", "deliver", "maintenance")
 # How often beat looks for due sends, reminders and stuck work (seconds).
@@ -28,7 +32,15 @@ def make_app() -> Celery:
     """A Celery app configured from ``NEWSLETTER_*`` settings."""
     settings = get_settings()
     broker = settings.broker_url or "memory://"
-    celery = Celery("newsletter", broker=broker, backend=settings.result_backend_url)
+    # ``include``, not a forced autodiscovery: workers.tasks imports ``app``
+    # from this module, so importing it while ``app`` is being built would be
+    # circular.  The worker imports it when it starts.
+    celery = Celery(
+        "newsletter",
+        broker=broker,
+        backend=settings.result_backend_url,
+        include=["workers.tasks"],
+    )
     celery.conf.update(
         task_serializer="json",
         result_serializer="json",
@@ -62,8 +74,39 @@ def make_app() -> Celery:
             "recover-stuck-deliveries": {"task": "newsletter.recover", "schedule": RECOVER_EVERY},
         },
     )
-    celery.autodiscover_tasks(["workers"], related_name="tasks", force=True)
     return celery
 
 
+@worker_process_init.connect
+def _own_database_connections(**_: Any) -> None:
+    """Give each pool process its own database connections.
+
+    ``newsletter worker`` opens the store (to migrate or check it) before
+    Celery forks its pool; a forked child would otherwise share the parent's
+    pooled PostgreSQL sockets with its siblings, and their queries would
+    interleave on one connection.  ``close=False`` leaves the parent's
+    sockets alone (closing them here would end the parent's session).
+    """
+    get_engine().dispose(close=False)
+
+
 app = make_app()
+# Apps by (broker, result backend), for senders whose settings changed after
+# import (tests and the demo switch brokers); ``app`` is the import-time one.
+_apps: dict[tuple[str | None, str | None], Celery] = {
+    (get_settings().broker_url, get_settings().result_backend_url): app
+}
+
+
+def app_for_settings() -> Celery:
+    """The app for the current settings: ``app`` unless the broker changed since import.
+
+    Sending a task by name needs no task registry, so a sender can use an app
+    built later from the new settings.
+    """
+    settings = get_settings()
+    key = (settings.broker_url, settings.result_backend_url)
+    current = _apps.get(key)
+    if current is None:
+        current = _apps[key] = make_app()
+    return current

@@ -90,10 +90,10 @@ class CeleryQueue:
     """Sends tasks to the Celery broker by name (no import of the worker code)."""
 
     def enqueue(self, name: str, *args: Any, countdown: float | None = None) -> None:
-        from workers.celery_app import app
+        from workers.celery_app import app_for_settings
 
         task_function(name)
-        app.send_task(
+        app_for_settings().send_task(
             f"newsletter.{name}", args=list(args), countdown=countdown, queue=QUEUE_OF[name]
         )
 
