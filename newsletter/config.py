@@ -17,7 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Settings whose value must never be printed in full.
 SECRET_FIELDS = frozenset({"secret_key"})
 # Settings that are URLs and may carry a password in their user-info part.
-URL_FIELDS = frozenset({"database_url", "broker_url", "smtp_url", "result_backend_url"})
+URL_FIELDS = frozenset(
+    {"database_url", "broker_url", "smtp_url", "result_backend_url", "bounce_mailbox_url"}
+)
 
 
 class Settings(BaseSettings):

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
+import newsletter.bounces.models  # noqa: F401 (bounce tables are emptied between tests too)
 from newsletter.config import reset_settings
 from newsletter.db import engine_for, reset_engines, session_scope
 from newsletter.migrate import upgrade_to_head

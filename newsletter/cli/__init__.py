@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from newsletter.cli import (
+    bounce_cmds,
     demo_cmds,
     render_cmds,
     segment_cmds,
@@ -38,3 +39,5 @@ app.command("invite")(send_cmds.invite_command)
 app.add_typer(send_cmds.app, name="sends")
 app.command("worker")(worker_cmds.worker_command)
 app.command("beat")(worker_cmds.beat_command)
+app.add_typer(bounce_cmds.bounces_app, name="bounces")
+app.add_typer(bounce_cmds.suppressions_app, name="suppressions")

@@ -12,6 +12,8 @@ from collections import OrderedDict
 
 from sqlalchemy.orm import Session
 
+from newsletter.bounces.verp import verp_address
+from newsletter.config import get_settings
 from newsletter.dispatch.ratelimit import RateLimiter, limiter_from_settings
 from newsletter.message import MessageTemplate
 from newsletter.models import SendEdition
@@ -57,7 +59,13 @@ class Runtime:
         row = session.get(SendEdition, {"send_id": send_id, "segment": segment})
         if row is None:
             raise LookupError(f"send {send_id} has no edition for segment {segment!r}")
-        template = MessageTemplate.build(edition_of(row), calendar_parts_of(row))
+        template = MessageTemplate.build(
+            edition_of(row),
+            calendar_parts_of(row),
+            feedback_id=f"{send_id}:{segment}:newsletter:{get_settings().sending_domain}",
+            # VERP: the bounce of this message names its delivery (newsletter.bounces).
+            envelope_from=lambda r: verp_address(r.delivery_id or 0),
+        )
         self._templates[key] = template
         if len(self._templates) > TEMPLATE_CACHE_SIZE:
             self._templates.popitem(last=False)

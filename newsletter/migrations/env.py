@@ -6,6 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+import newsletter.bounces.models  # noqa: F401 (registers the bounce tables on Base)
 from newsletter.db import engine_for
 from newsletter.models import Base
 

@@ -21,12 +21,18 @@ __all__ = [
 
 
 def transport_from_settings(settings: Settings | None = None) -> Transport:
-    """Return an SMTPTransport when ``smtp_url`` is set, else an OutboxTransport on ``outbox_dir``.
+    """Return an SMTPTransport when ``smtp_url`` is set, else an OutboxTransport on ``outbox_dir``,
+    DKIM-signing every message when the DKIM settings are given.
 
     One persistent SMTP connection per call (per worker process); wrap in
     SMTPPool for threads.  Raises ValueError for a malformed SMTP URL.
     """
     s = settings or get_settings()
-    if s.smtp_url:
-        return SMTPTransport(s.smtp_url)
-    return OutboxTransport(s.outbox_dir)
+    transport: Transport = (
+        SMTPTransport(s.smtp_url) if s.smtp_url else OutboxTransport(s.outbox_dir)
+    )
+    # DKIM signing, when configured, wraps whichever transport carries the mail.
+    from newsletter.dkim import SigningTransport, signer_from_settings
+
+    signer = signer_from_settings(s)
+    return SigningTransport(transport, signer) if signer is not None else transport
