@@ -202,3 +202,28 @@ def test_sends_lifecycle(client: TestClient, api_token: str, transport: InMemory
         == 422
     )
     assert client.get("/api/v1/sends/999", headers=headers).status_code == 404
+
+
+def test_cli_users_add_and_token(client: TestClient) -> None:
+    from typer.testing import CliRunner
+
+    from newsletter.cli.web_cmds import users_app
+
+    runner = CliRunner()
+    added = runner.invoke(users_app, ["add", "Lead@Example.org", "--password", "long enough pw"])
+    assert added.exit_code == 0, added.output
+    again = runner.invoke(users_app, ["add", "lead@example.org", "--password", "long enough pw"])
+    assert again.exit_code == 2 and "already exists" in again.output
+    short = runner.invoke(users_app, ["add", "b@example.org"], input="short\nshort\n")
+    assert short.exit_code == 2 and "at least" in short.output
+    issued = runner.invoke(users_app, ["token", "lead@example.org"])
+    assert issued.exit_code == 0, issued.output
+    token = issued.stdout.strip()
+    assert token.startswith("nlt_")
+    assert client.get("/api/v1/sends", headers=_auth(token)).status_code == 200
+    revoked = runner.invoke(users_app, ["token", "lead@example.org", "--revoke-others"])
+    assert client.get("/api/v1/sends", headers=_auth(token)).status_code == 401
+    assert client.get("/api/v1/sends", headers=_auth(revoked.stdout.strip())).status_code == 200
+    assert runner.invoke(users_app, ["token", "nobody@example.org"]).exit_code == 2
+    listing = runner.invoke(users_app, ["list"])
+    assert "lead@example.org" in listing.stdout
