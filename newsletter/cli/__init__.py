@@ -16,6 +16,7 @@ from newsletter.cli import (
     store_cmds,
     subscriber_cmds,
     update_cmds,
+    web_cmds,
     worker_cmds,
 )
 
@@ -41,3 +42,5 @@ app.command("worker")(worker_cmds.worker_command)
 app.command("beat")(worker_cmds.beat_command)
 app.add_typer(bounce_cmds.bounces_app, name="bounces")
 app.add_typer(bounce_cmds.suppressions_app, name="suppressions")
+app.command("web")(web_cmds.web_command)
+app.add_typer(web_cmds.users_app, name="users")
