@@ -313,40 +313,61 @@ def _send_rows(runtime: Runtime, send_id: int, claimed: list[int]) -> None:
         }
         segments = {row.segment for row in rows}
         templates = {s: runtime.template(session, send_id, s) for s in segments}
-    for done, row in enumerate(rows, start=1):
-        if row.status != "active":
-            recorder.add_skipped(row.delivery_id, f"subscriber is {row.status}")
-        elif row.suppressed:
-            recorder.add_skipped(row.delivery_id, "address is suppressed")
-        else:
-            try:
-                runtime.limiter.acquire()
-            except RateLimitedError as exc:
-                _release(send_id, [r.delivery_id for r in rows[done - 1 :]], "pending")
-                recorder.flush()
-                get_queue().enqueue(
-                    "deliver_batch",
+    done = 0
+    try:
+        for done, row in enumerate(rows, start=1):
+            if row.status != "active":
+                recorder.add_skipped(row.delivery_id, f"subscriber is {row.status}")
+            elif row.suppressed:
+                recorder.add_skipped(row.delivery_id, "address is suppressed")
+            else:
+                try:
+                    runtime.limiter.acquire()
+                except RateLimitedError as exc:
+                    _release(send_id, [r.delivery_id for r in rows[done - 1 :]], "pending")
+                    recorder.flush()
+                    get_queue().enqueue(
+                        "deliver_batch",
+                        send_id,
+                        [r.delivery_id for r in rows[done - 1 :]],
+                        countdown=exc.retry_after,
+                    )
+                    return
+                _send_one(
+                    runtime,
+                    templates[row.segment],
+                    row,
+                    event_ids.get(row.segment, []),
+                    recorder,
                     send_id,
-                    [r.delivery_id for r in rows[done - 1 :]],
-                    countdown=exc.retry_after,
+                    settings.max_attempts,
                 )
-                return
-            _send_one(
-                runtime,
-                templates[row.segment],
-                row,
-                event_ids.get(row.segment, []),
-                recorder,
-                send_id,
-                settings.max_attempts,
-            )
-        if recorder.pending_count >= RECORD_EVERY:
-            status = recorder.flush()
-            if status != "sending":
-                rest = [r.delivery_id for r in rows[done:]]
-                _release(send_id, rest, "skipped" if status == "cancelled" else "pending")
-                return
-    recorder.flush()
+            if recorder.pending_count >= RECORD_EVERY:
+                status = recorder.flush()
+                if status != "sending":
+                    rest = [r.delivery_id for r in rows[done:]]
+                    _release(send_id, rest, "skipped" if status == "cancelled" else "pending")
+                    return
+        recorder.flush()
+    except Exception:
+        # Whatever failed (the store, the limiter's Redis, the broker), the
+        # results already obtained are recorded and the rows not yet tried go
+        # back to pending for recovery: otherwise messages sent since the last
+        # record would be sent again, and the rest would wait out the claim timeout.
+        _salvage(send_id, recorder, [r.delivery_id for r in rows[max(done - 1, 0) :]])
+        raise
+
+
+def _salvage(send_id: int, recorder: Recorder, untried: list[int]) -> None:
+    """Record what ``recorder`` holds and release ``untried`` rows, as far as possible."""
+    try:
+        recorder.flush()
+    except Exception:
+        log.exception("send %s: could not record results after a failed batch", send_id)
+    try:
+        _release(send_id, untried, "pending", forget_task=True)
+    except Exception:
+        log.exception("send %s: could not release rows after a failed batch", send_id)
 
 
 def _send_one(
@@ -380,11 +401,17 @@ def _send_one(
         recorder.add_sent(row, message.message_id, event_ids)
 
 
-def _release(send_id: int, ids: list[int], to: str) -> None:
-    """Give claimed rows back (``pending``) or close them (``skipped``, send cancelled)."""
+def _release(send_id: int, ids: list[int], to: str, *, forget_task: bool = False) -> None:
+    """Give claimed rows back (``pending``) or close them (``skipped``, send cancelled).
+
+    ``forget_task`` says no task will come for the rows, so recovery should
+    re-enqueue them without waiting for their last enqueue to grow old.
+    """
     if not ids:
         return
     values: dict[str, Any] = {"status": to, "claimed_by": None}
+    if forget_task:
+        values["enqueued_at"] = None
     if to == "skipped":
         values.update(error="send cancelled", finished_at=utcnow())
     with session_scope() as session:
