@@ -189,6 +189,26 @@ class Worker:
 
         wait_for(ready, timeout=timeout, what="the Celery worker", on_timeout=self.log)
 
+    def pool_pids(self) -> list[int]:
+        """Pids of the worker's pool processes (children of the main process)."""
+        children: list[int] = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # the process ended while we looked
+            if int(fields[1]) == self.process.pid:
+                children.append(int(stat.parent.name))
+        return sorted(children)
+
+    def kill_pool(self) -> list[int]:
+        """SIGKILL the pool processes only (as the OOM killer would); returns their pids."""
+        pids = self.pool_pids()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return pids
+
     def kill(self) -> None:
         """SIGKILL the worker's whole process group, mid-task: nothing runs its cleanup."""
         _stop_process_group_now(self.process)

@@ -457,6 +457,37 @@ def test_sigkill_of_the_worker_mid_send_misses_nobody(stack: Stack) -> None:
     assert assert_finished_counts(send_id, 800).sent == 800
 
 
+def test_sigkill_of_pool_processes_is_redelivered_and_resumed(stack: Stack) -> None:
+    """The main process lives: acks_late + reject_on_worker_lost put each lost task
+    back, and its redelivery (same task id) takes its own claimed rows back at
+    once, with no recovery run."""
+    stack.script.delay = 0.004
+    send_id = start_send(stack, 600)
+    worker = stack.workers.workers[0]
+    wait_for(
+        lambda: len(stack.smtp.messages) >= 150 and len(claimed_rows(send_id)) > 0,
+        timeout=60,
+        what="the send to be under way",
+        on_timeout=lambda: stack.diagnostics(send_id),
+    )
+    killed = worker.kill_pool()
+    assert len(killed) == CONCURRENCY
+    time.sleep(0.3)
+    accepted = stack.accepted()
+    in_flight = {address for _, address in claimed_rows(send_id) if accepted[address]}
+    assert len(in_flight) <= CONCURRENCY * RECORD_EVERY
+    assert counts_of(send_id).pending > 0, "the send finished before the kill: make it slower"
+
+    wait_finished(stack, send_id, timeout=90)  # no recover(): redelivery alone
+    accepted = stack.accepted()
+    assert set(accepted) == set(stack.emails), "somebody was missed"
+    twice = {a for a, n in accepted.items() if n > 1}
+    assert all(accepted[a] == 2 for a in twice)
+    assert twice <= in_flight, "a duplicate that was not in flight at the kill"
+    assert assert_finished_counts(send_id, 600).sent == 600
+    assert worker.process.poll() is None, "the main process should have survived"
+
+
 @pytest.mark.parametrize("pacing", ["slow-server", "shared-rate-limit"])
 def test_redis_restart_mid_send_still_finishes(stack: Stack, pacing: str) -> None:
     """The broker forgets every queued and unacknowledged task; recovery re-enqueues.
