@@ -54,6 +54,7 @@ PUBLIC = {
     "/login": "sign-in",
     "/logout": "sign-out (CSRF-checked)",
     "/api/v1/openapi.json": "the API's description, no data",
+    "/favicon.ico": "the site icon",
 }
 
 

@@ -8,8 +8,10 @@ so a client that has an event from both shows it once.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from newsletter.calendar import calendar_links, feed, ics_filename, publish_part
 from newsletter.dispatch.editions import archive_url
@@ -32,6 +34,13 @@ from newsletter.web.security import EMAIL_CSP
 
 router = APIRouter(include_in_schema=False)
 ICS_TYPE = "text/calendar; charset=utf-8"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for /favicon.ico on pages without an icon link (the archived emails)."""
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
 
 @router.get("/archive", response_class=HTMLResponse)

@@ -87,7 +87,7 @@ def show_send(request: Request, send_id: int, error: str | None = None) -> Respo
     if data["update_id"] is not None:
         with store(request) as db:
             title = updates.get_record(db, data["update_id"]).title
-    return page(request, "console/send.html", {"send": data, "title": title, "error": error})
+    return page(request, "console/send.html", {"send": data, "update_title": title, "error": error})
 
 
 @router.get("/sends/{send_id}/progress")

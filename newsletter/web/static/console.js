@@ -49,14 +49,15 @@
     axis.setAttribute("x2", W - PAD); axis.setAttribute("y2", H - PAD);
     axis.setAttribute("class", "axis");
     chart.appendChild(axis);
-    const sent = timeline.sent, failed = timeline.failed;
-    if (!sent.length) return;
+    if (!timeline.sent.length) return;
+    // Start both lines at zero so a send that finished within one bucket still rises.
+    const sent = [0, ...timeline.sent], failed = [0, ...timeline.failed];
     const max = Math.max(1, sent[sent.length - 1] + failed[failed.length - 1], sent[sent.length - 1]);
     chart.appendChild(line(sent, max, "sent"));
     chart.appendChild(line(failed, max, "failed"));
     const label = document.createElementNS(svgNS, "text");
     label.setAttribute("x", PAD); label.setAttribute("y", PAD - 10);
-    label.textContent = max + " messages; " + sent.length * timeline.bucket_seconds + " s";
+    label.textContent = max + " messages over " + timeline.sent.length * timeline.bucket_seconds + " s";
     chart.appendChild(label);
   };
 
@@ -71,12 +72,16 @@
     status.textContent = data.status;
     status.className = "status status-" + data.status;
     set("reason", data.reason || "");
-    set("finished", data.finished_at || "not yet");
+    const utc = (v) => (v ? v.slice(0, 19).replace("T", " ") + " UTC" : "not yet");
+    set("started", utc(data.started_at));
+    set("finished", utc(data.finished_at));
     const bar = document.getElementById("bar");
     bar.max = data.planned || 1;
     bar.value = data.sent + data.failed + data.skipped;
     draw(data.timeline);
-    if (data.status !== "finished" && data.status !== "cancelled") setTimeout(poll, 1500);
+    const final = data.status === "finished" || data.status === "cancelled";
+    if (final) { const controls = document.getElementById("controls"); if (controls) controls.hidden = true; }
+    else setTimeout(poll, 1500);
   };
   poll();
 })();
