@@ -227,3 +227,10 @@ def test_cli_users_add_and_token(client: TestClient) -> None:
     assert runner.invoke(users_app, ["token", "nobody@example.org"]).exit_code == 2
     listing = runner.invoke(users_app, ["list"])
     assert "lead@example.org" in listing.stdout
+
+
+def test_invalid_bodies_answer_422_json(client: TestClient, api_token: str) -> None:
+    response = client.post("/api/v1/sends", json={"segments": "dcs"}, headers=_auth(api_token))
+    assert response.status_code == 422
+    fields = {tuple(error["loc"]) for error in response.json()["detail"]}
+    assert ("body", "update_id") in fields

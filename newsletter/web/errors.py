@@ -11,6 +11,7 @@ import math
 from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -105,7 +106,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     if _is_api(request):
-        return JSONResponse({"detail": exc.errors()}, status_code=422)
+        return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
     context = {"title": "Something is missing", "message": "The form was incomplete or invalid."}
     return page(request, "message.html", context, status_code=422)
 
