@@ -15,7 +15,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Settings whose value must never be printed in full.
-SECRET_FIELDS = frozenset({"secret_key"})
+SECRET_FIELDS = frozenset({"secret_key", "bounce_webhook_secret"})
 # Settings that are URLs and may carry a password in their user-info part.
 URL_FIELDS = frozenset(
     {"database_url", "broker_url", "smtp_url", "result_backend_url", "bounce_mailbox_url"}
@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     bounce_mailbox_url: str | None = Field(
         default=None,
         description="imap[s]://user:pass@host[:port]/FOLDER or pop3[s]://… polled for bounces.",
+    )
+    bounce_webhook_secret: str | None = Field(
+        default=None,
+        description="Bearer secret for POST /webhooks/bounces; unset disables the webhook.",
     )
     soft_bounce_limit: int = Field(
         default=3, ge=1, description="Soft bounces (distinct deliveries) that suppress an address."

@@ -55,6 +55,7 @@ PUBLIC = {
     "/logout": "sign-out (CSRF-checked)",
     "/api/v1/openapi.json": "the API's description, no data",
     "/favicon.ico": "the site icon",
+    "/webhooks/bounces": "mail servers; authenticated by its own bearer secret",
 }
 
 
