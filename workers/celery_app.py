@@ -4,7 +4,7 @@ JSON only (never pickle); ``acks_late`` with ``reject_on_worker_lost`` so a
 task whose worker dies is redelivered (its rows are claimed by task id, so
 the redelivery takes them back at once); prefetch 1 so a busy worker does
 not hoard batches; separate queues for planning, delivery and maintenance;
-beat runs due sends, reminders and recovery.
+beat runs due sends, reminders, recovery and the bounce mailbox poll.
 
 Start with ``newsletter worker`` and ``newsletter beat`` (or ``celery -A
 workers.celery_app worker``).
@@ -26,6 +26,7 @@ QUEUES = ("plan", "deliver", "maintenance")
 DUE_EVERY = 10.0
 REMINDERS_EVERY = 60.0
 RECOVER_EVERY = 60.0
+BOUNCES_EVERY = 300.0
 
 
 def make_app() -> Celery:
@@ -57,6 +58,7 @@ def make_app() -> Celery:
             "newsletter.dispatch_due": {"queue": "maintenance"},
             "newsletter.recover": {"queue": "maintenance"},
             "newsletter.send_reminders": {"queue": "maintenance"},
+            "newsletter.poll_bounces": {"queue": "maintenance"},
         },
         # A redelivered task must not wait the default hour after a worker
         # dies or a broker restarts; batches take seconds, so ten minutes is ample.
@@ -72,6 +74,7 @@ def make_app() -> Celery:
                 "schedule": REMINDERS_EVERY,
             },
             "recover-stuck-deliveries": {"task": "newsletter.recover", "schedule": RECOVER_EVERY},
+            "poll-bounce-mailbox": {"task": "newsletter.poll_bounces", "schedule": BOUNCES_EVERY},
         },
     )
     return celery

@@ -36,3 +36,9 @@ def recover() -> None:
 def send_reminders() -> None:
     """Create due event reminder sends."""
     maintenance.send_reminders()
+
+
+@app.task(name="newsletter.poll_bounces")
+def poll_bounces() -> None:
+    """Read the bounce mailbox, if one is configured."""
+    maintenance.poll_bounces()

@@ -3,17 +3,18 @@
 ``run_until_idle`` drains the in-process queue (what ``newsletter send``
 does with the embedded default).  ``EmbeddedWorker`` is a thread that also
 plays beat: every few seconds it starts due sends, recovers, sends reminders
-and drains the queue; ``newsletter web`` and ``newsletter worker`` run it
-when no ``BROKER_URL`` is set.
+and drains the queue, and every five minutes it polls the bounce mailbox.
+``newsletter web`` and ``newsletter worker`` run it when no ``BROKER_URL`` is set.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
-from newsletter.dispatch.maintenance import dispatch_due, recover, send_reminders
+from newsletter.dispatch.maintenance import dispatch_due, poll_bounces, recover, send_reminders
 from newsletter.dispatch.queue import in_process_queue
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,13 @@ def run_until_idle(on_task: Callable[[str], None] | None = None) -> int:
 class EmbeddedWorker(threading.Thread):
     """A daemon thread doing beat's and the workers' jobs every ``interval`` seconds."""
 
+    # The bounce mailbox is polled this often (seconds), as beat does.
+    BOUNCES_EVERY = 300.0
+
     def __init__(self, interval: float = 5.0) -> None:
         super().__init__(name="newsletter-embedded-worker", daemon=True)
         self.interval = interval
+        self._next_bounce_poll = 0.0
         self._stop_event = threading.Event()
         self.lock = threading.Lock()
 
@@ -41,6 +46,9 @@ class EmbeddedWorker(threading.Thread):
                     dispatch_due()
                     send_reminders()
                     recover()
+                    if time.monotonic() >= self._next_bounce_poll:
+                        self._next_bounce_poll = time.monotonic() + self.BOUNCES_EVERY
+                        poll_bounces()
                     in_process_queue().drain()
             except Exception:  # keep the loop alive; the error is logged with its traceback
                 log.exception("embedded worker iteration failed")

@@ -6,6 +6,7 @@
   batch ended without noticing.
 * ``send_reminders``: create reminder sends for events, once per (event,
   offset), never after the event has started.
+* ``poll_bounces``: read the bounce mailbox (IMAP or POP3) when one is configured.
 """
 
 from __future__ import annotations
@@ -107,3 +108,15 @@ def send_reminders(now: datetime | None = None) -> list[int]:
     for send_id in created:
         get_queue().enqueue("plan_send", send_id)
     return created
+
+
+def poll_bounces() -> int:
+    """Ingest what the configured bounce mailbox holds; returns how many messages.
+
+    Does nothing (0) when ``NEWSLETTER_BOUNCE_MAILBOX_URL`` is unset.
+    """
+    if not get_settings().bounce_mailbox_url:
+        return 0
+    from newsletter.bounces.sources import poll_mailbox
+
+    return len(poll_mailbox())

@@ -25,6 +25,7 @@ TASKS: dict[str, tuple[str, str]] = {
     "dispatch_due": ("newsletter.dispatch.maintenance", "dispatch_due"),
     "recover": ("newsletter.dispatch.maintenance", "recover"),
     "send_reminders": ("newsletter.dispatch.maintenance", "send_reminders"),
+    "poll_bounces": ("newsletter.dispatch.maintenance", "poll_bounces"),
 }
 # Which Celery queue each task goes to: planning, delivery and maintenance are
 # separate so that a long send never delays beat's periodic work.
@@ -34,6 +35,7 @@ QUEUE_OF: dict[str, str] = {
     "dispatch_due": "maintenance",
     "recover": "maintenance",
     "send_reminders": "maintenance",
+    "poll_bounces": "maintenance",
 }
 
 
