@@ -27,21 +27,24 @@ __all__ = [
     "is_suppressed",
     "list_suppressions",
     "remove_suppression",
+    "remove_suppression_by_id",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class SuppressionEntry:
-    """One suppressed address with why and when."""
+    """One suppressed address with why and when; ``id`` names it in the web app."""
 
+    id: int
     email: str
     reason: str
     detail: str
     created_at: datetime
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, str | int]:
         """The entry as the CLI and API print it."""
         return {
+            "id": self.id,
             "email": self.email,
             "reason": self.reason,
             "detail": self.detail,
@@ -50,16 +53,24 @@ class SuppressionEntry:
 
 
 def _entry(row: Suppression) -> SuppressionEntry:
-    return SuppressionEntry(row.email_key, row.reason, row.detail, row.created_at)
+    return SuppressionEntry(row.id, row.email_key, row.reason, row.detail, row.created_at)
 
 
 def list_suppressions(
-    session: Session, *, reason: str | None = None, limit: int | None = None
+    session: Session,
+    *,
+    reason: str | None = None,
+    containing: str = "",
+    limit: int | None = None,
 ) -> list[SuppressionEntry]:
-    """Suppressed addresses, newest first, optionally only those with ``reason``."""
+    """Suppressed addresses, newest first, optionally only those with ``reason``
+    or whose address contains ``containing`` (case-insensitive)."""
     query = select(Suppression).order_by(Suppression.created_at.desc(), Suppression.id.desc())
     if reason:
         query = query.where(Suppression.reason == reason)
+    if containing.strip():
+        text = containing.strip().lower()
+        query = query.where(Suppression.email_key.contains(text, autoescape=True))
     if limit is not None:
         query = query.limit(limit)
     return [_entry(row) for row in session.scalars(query)]
@@ -105,6 +116,15 @@ def remove_suppression(session: Session, email: str) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+def remove_suppression_by_id(session: Session, suppression_id: int) -> bool:
+    """Lift suppression ``suppression_id``; False when there is none."""
+    row = session.get(Suppression, suppression_id)
+    if row is None:
+        return False
+    session.delete(row)
+    return True
 
 
 def is_suppressed(session: Session, emails: Sequence[str]) -> set[str]:

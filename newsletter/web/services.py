@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from newsletter import updates
 from newsletter.ingest import ParseResult, parse_bytes
-from newsletter.models import Delivery, Subscriber, Suppression, UpdateRecord
+from newsletter.models import Delivery, Subscriber, UpdateRecord
 from newsletter.subscriber_csv import ImportReport, import_csv
-from newsletter.subscribers import SubscriberError, normalise_email
+from newsletter.subscribers import SubscriberError
 
 PAGE_SIZE = 50
 INGEST_FORMATS = ("auto", "text", "markdown", "json")
@@ -100,46 +100,6 @@ def export_subscribers(session: Session) -> str:
     out = io.StringIO()
     export_csv(session, out)
     return out.getvalue()
-
-
-def suppression_list(session: Session, query: str = "") -> list[Suppression]:
-    """Suppressed addresses containing ``query``, newest first (at most 500)."""
-    stmt = select(Suppression)
-    if query.strip():
-        stmt = stmt.where(Suppression.email_key.contains(query.strip().lower(), autoescape=True))
-    return list(session.scalars(stmt.order_by(Suppression.id.desc()).limit(500)))
-
-
-def add_suppression(session: Session, email: str, detail: str = "") -> Suppression:
-    """Suppress ``email`` by hand (reason ``manual``); idempotent.  Raises SubscriberError."""
-    _, key = normalise_email(email)
-    existing = session.scalars(select(Suppression).where(Suppression.email_key == key)).first()
-    if existing is not None:
-        return existing
-    row = Suppression(email_key=key, reason="manual", detail=detail[:2000])
-    session.add(row)
-    session.flush()
-    return row
-
-
-def remove_suppression(session: Session, suppression_id: int) -> bool:
-    """Lift a suppression; True if there was one.  The subscriber's status is left as it is."""
-    row = session.get(Suppression, suppression_id)
-    if row is None:
-        return False
-    session.delete(row)
-    return True
-
-
-def suppression_json(row: Suppression) -> dict[str, Any]:
-    """A suppression as the API returns it."""
-    return {
-        "id": row.id,
-        "email": row.email_key,
-        "reason": row.reason,
-        "detail": row.detail,
-        "created_at": row.created_at.isoformat(),
-    }
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from newsletter import segments as segment_store
+from newsletter import suppressions
 from newsletter.models import SUBSCRIBER_STATUSES, Subscriber
 from newsletter.segment_rules import RuleError
 from newsletter.segments import SegmentError
@@ -18,14 +19,10 @@ from newsletter.web.api.schemas import RuleIn, SegmentIn, SubscriberIn, Suppress
 from newsletter.web.deps import store
 from newsletter.web.services import (
     PAGE_SIZE,
-    add_suppression,
     export_subscribers,
     import_subscribers,
-    remove_suppression,
     report_json,
     search_subscribers,
-    suppression_json,
-    suppression_list,
 )
 
 router = APIRouter()
@@ -161,7 +158,7 @@ def remove_segment(request: Request, name: str) -> Response:
 def list_suppressions(request: Request, q: str = "") -> list[dict[str, Any]]:
     """Suppressed addresses, newest first."""
     with store(request) as db:
-        return [suppression_json(r) for r in suppression_list(db, q)]
+        return [e.to_json() for e in suppressions.list_suppressions(db, containing=q, limit=500)]
 
 
 @router.post("/suppressions", tags=["suppressions"], status_code=201)
@@ -169,7 +166,8 @@ def suppress(request: Request, body: SuppressionIn) -> dict[str, Any]:
     """Suppress an address by hand; idempotent."""
     try:
         with store(request) as db:
-            return suppression_json(add_suppression(db, body.email, body.detail))
+            entry, _ = suppressions.add_suppression(db, body.email, "manual", body.detail)
+            return entry.to_json()
     except SubscriberError as exc:
         raise HTTPException(422, str(exc)) from exc
 
@@ -178,6 +176,6 @@ def suppress(request: Request, body: SuppressionIn) -> dict[str, Any]:
 def unsuppress(request: Request, suppression_id: int) -> Response:
     """Lift a suppression."""
     with store(request) as db:
-        if not remove_suppression(db, suppression_id):
+        if not suppressions.remove_suppression_by_id(db, suppression_id):
             raise HTTPException(404, f"no suppression {suppression_id}")
     return Response(status_code=204)

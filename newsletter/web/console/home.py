@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from newsletter.models import Subscriber, UpdateRecord
 from newsletter.sends import list_sends
 from newsletter.subscribers import SubscriberError
+from newsletter.suppressions import add_suppression, list_suppressions, remove_suppression_by_id
 from newsletter.web.deps import page, store, verify_csrf
-from newsletter.web.services import add_suppression, remove_suppression, suppression_list
 
 router = APIRouter()
 
@@ -33,7 +33,7 @@ def dashboard(request: Request) -> Response:
 def suppressions(request: Request, q: str = "", error: str | None = None) -> Response:
     """Addresses never sent to (hard bounces, complaints, manual entries)."""
     with store(request) as db:
-        rows = suppression_list(db, q)
+        rows = list_suppressions(db, containing=q, limit=500)
         return page(request, "console/suppressions.html", {"rows": rows, "q": q, "error": error})
 
 
@@ -44,10 +44,10 @@ def suppress(
     """Add an address to the suppression list by hand."""
     try:
         with store(request) as db:
-            add_suppression(db, email, detail)
+            add_suppression(db, email, "manual", detail)
     except SubscriberError as exc:
         with store(request) as db:
-            rows = suppression_list(db)
+            rows = list_suppressions(db, limit=500)
             context = {"rows": rows, "q": "", "error": exc.reason}
             return page(request, "console/suppressions.html", context, status_code=400)
     return RedirectResponse("/console/suppressions", status_code=303)
@@ -57,5 +57,5 @@ def suppress(
 def unsuppress(request: Request, suppression_id: int) -> Response:
     """Lift a suppression (the subscriber's status stays as it is)."""
     with store(request) as db:
-        remove_suppression(db, suppression_id)
+        remove_suppression_by_id(db, suppression_id)
     return RedirectResponse("/console/suppressions", status_code=303)
