@@ -46,3 +46,21 @@ def cancel(send_id: int) -> int:
     """Cancel the send; returns how many pending deliveries were skipped."""
     with session_scope() as session:
         return sends.cancel(session, send_id)
+
+
+ACTIONS = ("pause", "resume", "cancel")
+
+
+def apply(send_id: int, action: str) -> None:
+    """Run ``action`` (pause, resume or cancel) on the send, as the console and API do.
+
+    Raises ValueError for an unknown action and SendError for an impossible change.
+    """
+    if action == "pause":
+        pause(send_id)
+    elif action == "resume":
+        resume(send_id)
+    elif action == "cancel":
+        cancel(send_id)
+    else:
+        raise ValueError(f"unknown action {action!r} (one of {', '.join(ACTIONS)})")

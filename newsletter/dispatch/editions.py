@@ -20,7 +20,7 @@ from newsletter.config import get_settings
 from newsletter.content import Event, Paragraph, Section, Update
 from newsletter.dispatch.runtime import calendar_json
 from newsletter.models import Send, SendEdition
-from newsletter.parts import CalendarPart
+from newsletter.parts import CalendarPart, RenderedEdition
 from newsletter.render import render_edition
 from newsletter.render.formatting import when_label
 from newsletter.updates import event_from_record, get_event, load_update
@@ -51,21 +51,10 @@ def _newsletter_editions(session: Session, send: Send) -> None:
     featured = [e for e in update.events if e.featured and not e.cancelled]
     url = archive_url(update.id)
     parts = [publish_part(e, update_url=url) for e in featured]
+    event_ids = [e.id for e in featured if e.id is not None]
     for segment in send.segments:
         edition = render_edition(update, segment, subject=send.subject)
-        session.add(
-            SendEdition(
-                send_id=send.id,
-                segment=segment,
-                segment_name=edition.segment_name,
-                subject=edition.subject,
-                preheader=edition.preheader,
-                html=edition.html,
-                text=edition.text,
-                calendar=calendar_json(parts),
-                event_ids=[e.id for e in featured],
-            )
-        )
+        _store(session, send, edition, parts, event_ids)
 
 
 def _notice_edition(session: Session, send: Send) -> None:
@@ -79,19 +68,33 @@ def _notice_edition(session: Session, send: Send) -> None:
     for label in labels:
         name = None if send.kind == "invitation" else NOTICE_AUDIENCE_NAME
         edition = render_edition(update, label, segment_name=name, subject=send.subject or subject)
-        session.add(
-            SendEdition(
-                send_id=send.id,
-                segment=label,
-                segment_name=edition.segment_name,
-                subject=edition.subject,
-                preheader=edition.preheader,
-                html=edition.html,
-                text=edition.text,
-                calendar=calendar_json([part] if part else []),
-                event_ids=[event.id] if send.kind == "invitation" else [],
-            )
+        # Only an invitation puts the event into new calendars; notices go to
+        # people who have it already.
+        event_ids = [event.id] if send.kind == "invitation" and event.id is not None else []
+        _store(session, send, edition, [part] if part else [], event_ids)
+
+
+def _store(
+    session: Session,
+    send: Send,
+    edition: RenderedEdition,
+    parts: list[CalendarPart],
+    event_ids: list[int],
+) -> None:
+    """Keep one rendered edition of the send, with its calendar parts, for the workers."""
+    session.add(
+        SendEdition(
+            send_id=send.id,
+            segment=edition.segment,
+            segment_name=edition.segment_name,
+            subject=edition.subject,
+            preheader=edition.preheader,
+            html=edition.html,
+            text=edition.text,
+            calendar=calendar_json(parts),
+            event_ids=event_ids,
         )
+    )
 
 
 def _notice(

@@ -88,12 +88,7 @@ def get_send(request: Request, send_id: int) -> dict[str, Any]:
 def _act(request: Request, send_id: int, action: str) -> dict[str, Any]:
     _send_json(request, send_id)  # 404 for an unknown send
     try:
-        if action == "pause":
-            control.pause(send_id)
-        elif action == "resume":
-            control.resume(send_id)
-        else:
-            control.cancel(send_id)
+        control.apply(send_id, action)
     except SendError as exc:
         raise HTTPException(409, str(exc)) from exc
     return _send_json(request, send_id)

@@ -102,12 +102,7 @@ def control_send(request: Request, send_id: int, action: str) -> Response:
     if action not in ACTIONS:
         raise HTTPException(404, "Unknown action.")
     try:
-        if action == "pause":
-            control.pause(send_id)
-        elif action == "resume":
-            control.resume(send_id)
-        else:
-            control.cancel(send_id)
+        control.apply(send_id, action)
     except SendError as exc:
         return show_send(request, send_id, error=str(exc))
     return RedirectResponse(f"/console/sends/{send_id}", status_code=303)
