@@ -47,6 +47,14 @@ def run_embedded_if_needed(send_id: int, *, show_progress: bool = True) -> None:
         run_until_idle()
 
 
+def start_and_report(send_id: int) -> None:
+    """Wake the workers for a new send (or run it here without a broker), then summarise."""
+    with user_errors():
+        control.start_if_due(send_id)
+    run_embedded_if_needed(send_id)
+    _summary(send_id)
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -83,10 +91,7 @@ def send_command(
         )
         send_id = send.id
     typer.echo(str(send_id))
-    with user_errors():
-        control.start_if_due(send_id)
-    run_embedded_if_needed(send_id)
-    _summary(send_id)
+    start_and_report(send_id)
 
 
 def invite_command(
@@ -113,10 +118,7 @@ def invite_command(
         )
         send_id = send.id
     typer.echo(str(send_id))
-    with user_errors():
-        control.start_if_due(send_id)
-    run_embedded_if_needed(send_id)
-    _summary(send_id)
+    start_and_report(send_id)
 
 
 def _dry_run(update_id: int, segment_names: list[str]) -> None:

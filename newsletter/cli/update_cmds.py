@@ -9,6 +9,7 @@ from rich.table import Table
 
 from newsletter import updates
 from newsletter.cli.common import console, err_console, fail, print_json, store, user_errors
+from newsletter.cli.send_cmds import run_embedded_if_needed
 from newsletter.dispatch import control
 from newsletter.event_changes import cancel_event, edit_event
 from newsletter.ingest import IngestError, parse_file
@@ -193,7 +194,5 @@ def _report(changed: tuple[str, ...], send_id: int | None, recipients: int, what
         return
     with user_errors():
         control.start_if_due(send_id)
-    from newsletter.cli.send_cmds import run_embedded_if_needed
-
     run_embedded_if_needed(send_id)
     console.print(f"Send {send_id}: the {what} goes to the {recipients} who have the event.")

@@ -11,7 +11,7 @@ join later are not in the snapshot.  After the commit it enqueues the rows.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, exists, insert, literal, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from newsletter import segments as segment_store
@@ -76,16 +76,8 @@ def snapshot_audience(session: Session, send: Send) -> int:
                 ["send_id", "subscriber_id", "segment", "status", "attempts"], rows
             )
         )
-    total = session.scalar(
-        select(Delivery.id).where(Delivery.send_id == send.id).with_only_columns(_count())
-    )
+    total = session.scalar(select(func.count(Delivery.id)).where(Delivery.send_id == send.id))
     return int(total or 0)
-
-
-def _count() -> ColumnElement[int]:
-    from sqlalchemy import func
-
-    return func.count(Delivery.id)
 
 
 def audience_conditions(session: Session, send: Send) -> list[tuple[str, ColumnElement[bool]]]:
