@@ -56,6 +56,7 @@ PUBLIC = {
     "/api/v1/openapi.json": "the API's description, no data",
     "/favicon.ico": "the site icon",
     "/webhooks/bounces": "mail servers; authenticated by its own bearer secret",
+    "/healthz": "container health check; says only ok or unavailable",
 }
 
 

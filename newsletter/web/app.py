@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from newsletter.config import Settings, get_settings
 from newsletter.dispatch.embedded import EmbeddedWorker
-from newsletter.web import auth, errors, pages, public, webhooks
+from newsletter.web import auth, errors, health, pages, public, webhooks
 from newsletter.web.api import router as api_router
 from newsletter.web.console import router as console_router
 from newsletter.web.deps import make_templates
@@ -88,4 +88,5 @@ def create_app(
     app.include_router(console_router)
     app.include_router(api_router)
     app.include_router(webhooks.router)
+    app.include_router(health.router)
     return app

@@ -1,4 +1,4 @@
-"""POST /webhooks/bounces: a real bounce posted over HTTP maps to its delivery."""
+"""POST /webhooks/bounces (a real bounce posted over HTTP maps to its delivery) and /healthz."""
 
 from __future__ import annotations
 
@@ -83,3 +83,13 @@ def test_oversized_body_is_refused(client: TestClient) -> None:
         headers={"Authorization": f"Bearer {SECRET}"},
     )
     assert response.status_code == 413
+
+
+def test_health_check_reports_the_store(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with TestClient(create_app(start_worker=False)) as plain:
+        assert plain.get("/healthz").json() == {"status": "ok"}
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    reset_settings()
+    with TestClient(create_app(start_worker=False)) as broken:
+        response = broken.get("/healthz")
+    assert response.status_code == 503
