@@ -269,6 +269,9 @@ def test_organiser_uploads_previews_schedules_and_watches(
     expect(page.locator("#sent")).to_have_text("16")
     expect(page.locator("#failed")).to_have_text("1")
     assert page.locator("#chart polyline.sent").count() == 1
+    # A finished send offers no pause or cancel.
+    expect(page.get_by_role("button", name="Pause")).to_be_hidden()
+    expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
     _shot(page, "console-send-finished")
     assert len(transport.messages) == 16
 
