@@ -322,3 +322,31 @@ def test_preferences_link_request(client: TestClient, transport: InMemoryTranspo
     assert transport.sent_to("stranger@example.org") == []
     body = transport.parsed()[0].get_body(("plain",))
     assert body is not None and "/preferences/" in body.get_content()
+
+
+def test_calendar_page_offers_webcal_and_google_subscriptions(client: TestClient) -> None:
+    from html.parser import HTMLParser
+    from urllib.parse import parse_qs, urlsplit
+
+    class Links(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.hrefs: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            href = dict(attrs).get("href")
+            if tag == "a" and href:
+                self.hrefs.append(href)
+
+    page = client.get("/calendar")
+    assert page.status_code == 200
+    links = Links()
+    links.feed(page.text)
+    host = urlsplit(client.app.state.settings.base_url).netloc  # type: ignore[attr-defined]
+    assert f"webcal://{host}/calendar/dcs.ics" in links.hrefs
+    google = [h for h in links.hrefs if h.startswith("https://calendar.google.com/")]
+    subscribed = [parse_qs(urlsplit(g).query)["cid"][0] for g in google]
+    assert f"webcal://{host}/calendar/dcs.ics" in subscribed
+    assert len(subscribed) == len([h for h in links.hrefs if h.startswith("webcal://")])
+    # The webcal address is the same feed served over http(s).
+    assert client.get("/calendar/dcs.ics").headers["content-type"].startswith("text/calendar")

@@ -9,6 +9,7 @@ so a client that has an event from both shows it once.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
@@ -127,4 +128,21 @@ def calendars(request: Request) -> Response:
     with store(request) as db:
         rows = [(s.name, s.description or segment_name(s.name)) for s in list_all(db)]
     base = settings_of(request).base_url.rstrip("/")
-    return page(request, "calendars.html", {"segments": rows, "base": base})
+    feeds = [
+        {
+            "label": label,
+            "url": f"{base}/calendar/{name}.ics",
+            # webcal:// makes Apple Calendar and Outlook offer to subscribe in one tap;
+            # Google Calendar subscribes through its "cid" parameter.
+            "webcal": webcal_url(f"{base}/calendar/{name}.ics"),
+            "google": "https://calendar.google.com/calendar/r?"
+            + urlencode({"cid": webcal_url(f"{base}/calendar/{name}.ics")}),
+        }
+        for name, label in rows
+    ]
+    return page(request, "calendars.html", {"feeds": feeds})
+
+
+def webcal_url(url: str) -> str:
+    """The ``webcal://`` form of an http(s) feed URL (the scheme calendar apps subscribe to)."""
+    return "webcal://" + url.split("://", 1)[1]
