@@ -19,7 +19,7 @@ import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Engine
@@ -120,6 +120,10 @@ class MailboxURL:
     folder: str
 
 
+# Seconds a socket operation may take: beat must not hang forever on a server
+# that accepted the connection and then stopped answering.
+_TIMEOUT = 60.0
+
 _DEFAULT_PORTS = {
     ("imap", False): 143,
     ("imap", True): 993,
@@ -163,16 +167,19 @@ def _ingest_one(
 def _poll_imap(box: MailboxURL, engine: Engine | None, s: Settings) -> list[BounceResult]:
     context = ssl.create_default_context()
     client = (
-        imaplib.IMAP4_SSL(box.host, box.port, ssl_context=context)
+        imaplib.IMAP4_SSL(box.host, box.port, ssl_context=context, timeout=_TIMEOUT)
         if box.tls
-        else imaplib.IMAP4(box.host, box.port)
+        else imaplib.IMAP4(box.host, box.port, timeout=_TIMEOUT)
     )
     results: list[BounceResult] = []
     try:
         if not box.tls and "STARTTLS" in client.capabilities:
             client.starttls(ssl_context=context)
         client.login(box.username, box.password)
-        client.select(_imap_quote(box.folder))
+        status, detail = client.select(_imap_quote(box.folder))
+        if status != "OK":
+            # Without this the next command fails with an obscure "illegal in state AUTH".
+            raise imaplib.IMAP4.error(f"cannot select folder {box.folder!r}: {detail!r}")
         _, data = client.uid("SEARCH", "ALL")
         uids = data[0].split() if data and data[0] else []
         for uid in uids:
@@ -198,15 +205,55 @@ def _imap_quote(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+_POP3_MAX_LINE = 4_000_000
+
+
+class _LongLines:
+    """poplib refuses response lines over 2048 bytes (a guard against endless
+    lines, CVE-2013-1752), but RETR returns the message as stored and real
+    bounces and junk carry longer lines (RFC 5322's 998 is often ignored).  One
+    such message would stop every poll and never be deleted, so allow lines of
+    a few megabytes (the intake keeps messages of up to 2 MB whole).  Mirrors
+    ``poplib.POP3._getline``.
+    """
+
+    file: BinaryIO
+
+    def _getline(self) -> tuple[bytes, int]:
+        line = self.file.readline(_POP3_MAX_LINE + 1)
+        if len(line) > _POP3_MAX_LINE:
+            raise poplib.error_proto("line too long")
+        if not line:
+            raise poplib.error_proto("-ERR EOF")
+        octets = len(line)
+        # readline() stops after LF: the line ends in LF or CRLF, or starts with CR.
+        if line.endswith(b"\r\n"):
+            return line[:-2], octets
+        if line.startswith(b"\r"):
+            return line[1:-1], octets
+        return line[:-1], octets
+
+
+class _POP3(_LongLines, poplib.POP3):
+    pass
+
+
+class _POP3_SSL(_LongLines, poplib.POP3_SSL):  # noqa: N801 (named after poplib's class)
+    pass
+
+
 def _poll_pop3(box: MailboxURL, engine: Engine | None, s: Settings) -> list[BounceResult]:
     context = ssl.create_default_context()
     client: poplib.POP3 = (
-        poplib.POP3_SSL(box.host, box.port, context=context)
+        _POP3_SSL(box.host, box.port, context=context, timeout=_TIMEOUT)
         if box.tls
-        else poplib.POP3(box.host, box.port)
+        else _POP3(box.host, box.port, timeout=_TIMEOUT)
     )
     results: list[BounceResult] = []
     try:
+        # Like IMAP: upgrade to TLS when offered (RFC 2595) before sending the password.
+        if not box.tls and "STLS" in _pop3_capabilities(client):
+            client.stls(context=context)
         client.user(box.username)
         client.pass_(box.password)
         count, _ = client.stat()
@@ -216,9 +263,22 @@ def _poll_pop3(box: MailboxURL, engine: Engine | None, s: Settings) -> list[Boun
             results.append(_ingest_one(raw, f"pop3:{box.host}:{number}", engine, s))
             # RFC 1939: DELE only marks; the server deletes at QUIT (UPDATE state).
             client.dele(number)
-    finally:
-        client.quit()
+    except BaseException:
+        # QUIT anyway, so that the messages already committed are deleted; the
+        # original error matters more than one from QUIT on a broken connection.
+        with contextlib.suppress(poplib.error_proto, OSError):
+            client.quit()
+        client.close()
+        raise
+    client.quit()
     return results
+
+
+def _pop3_capabilities(client: poplib.POP3) -> dict[str, list[str]]:
+    try:
+        return client.capa()
+    except poplib.error_proto:  # CAPA is optional (RFC 2449): no capabilities known
+        return {}
 
 
 def poll_mailbox(
