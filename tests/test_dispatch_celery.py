@@ -4,8 +4,8 @@ Each test starts its own redis-server and aiosmtpd server on 127.0.0.1, a new
 PostgreSQL database, and ``newsletter worker`` processes (Celery prefork, two
 pool processes).  This process plays the organiser: it adds subscribers,
 ingests a sample update, creates the send and enqueues it through the broker.
-Beat is not running, so where a test needs recovery it calls
-``maintenance.recover()`` itself, as beat would every minute.
+Beat is not running, so where a test needs recovery it enqueues the
+``recover`` task itself every two seconds, as beat does every minute.
 
 What is checked is what the SMTP server accepted (counted per RCPT address)
 against the store's Delivery rows: exactly once per subscriber, or, after a
@@ -44,8 +44,9 @@ from sqlalchemy import func, select
 from newsletter import sends
 from newsletter.config import reset_settings
 from newsletter.db import session_scope
-from newsletter.dispatch import control, maintenance
+from newsletter.dispatch import control
 from newsletter.dispatch.delivery import RECORD_EVERY
+from newsletter.dispatch.queue import get_queue
 from newsletter.ingest import parse_file
 from newsletter.models import Delivery, SendEdition, Subscriber, Suppression
 from newsletter.parts import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL
@@ -142,7 +143,7 @@ def stack(
             "NEWSLETTER_BATCH_SIZE": "100",
             "NEWSLETTER_RETRY_BASE_SECONDS": "0.2",
             "NEWSLETTER_MAX_ATTEMPTS": "10",
-            # Only recover() reads these, and only this process calls it (no beat).
+            # Read by recover() only, which runs when a test enqueues it (no beat).
             "NEWSLETTER_CLAIM_TIMEOUT_SECONDS": "5",
             "NEWSLETTER_REQUEUE_AFTER_SECONDS": "2",
         }
@@ -208,16 +209,34 @@ def claimed_rows(send_id: int) -> list[tuple[int, str]]:
         return [(int(i), str(e)) for i, e in rows]
 
 
+def in_flight(stack: Stack, send_id: int) -> set[str]:
+    """Addresses whose row is still claimed but whose message the server has:
+    sent, not yet recorded (at most RECORD_EVERY per pool process)."""
+    accepted = stack.accepted()
+    return {address for _, address in claimed_rows(send_id) if accepted[address]}
+
+
+def wait_mid_batch(stack: Stack, send_id: int, at_least: int) -> None:
+    """Wait until ``at_least`` messages went out and a batch has sent unrecorded ones."""
+    wait_for(
+        lambda: len(stack.smtp.messages) >= at_least and in_flight(stack, send_id),
+        timeout=60,
+        what="the send to be under way, mid-batch",
+        on_timeout=lambda: stack.diagnostics(send_id),
+    )
+
+
 def wait_finished(
     stack: Stack, send_id: int, *, timeout: float, recover_every: float | None = None
 ) -> None:
-    """Wait for the send to finish, running recovery now and then if asked (beat's job)."""
+    """Wait for the send to finish; with ``recover_every``, do beat's job meanwhile:
+    enqueue the recovery task through the broker every so often."""
     last_recover = time.monotonic()
 
     def finished() -> bool:
         nonlocal last_recover
         if recover_every is not None and time.monotonic() - last_recover >= recover_every:
-            maintenance.recover()
+            get_queue().enqueue("recover")
             last_recover = time.monotonic()
         return status_of(send_id) == "finished"
 
@@ -424,36 +443,24 @@ def test_sigkill_of_the_worker_mid_send_misses_nobody(stack: Stack) -> None:
     stack.script.delay = 0.004
     send_id = start_send(stack, 800)
     first = stack.workers.workers[0]
-    wait_for(
-        lambda: len(stack.smtp.messages) >= 200,
-        timeout=60,
-        what="the send to be under way",
-        on_timeout=lambda: stack.diagnostics(send_id),
-    )
+    wait_mid_batch(stack, send_id, 200)
     first.kill()
     time.sleep(0.3)  # a DATA the server had in full is recorded by now
-    # In flight at the kill: claimed rows whose message the server already has.
-    accepted = stack.accepted()
-    in_flight = {address for _, address in claimed_rows(send_id) if accepted[address]}
-    assert len(in_flight) <= CONCURRENCY * RECORD_EVERY
+    sent_unrecorded = in_flight(stack, send_id)
+    assert claimed_rows(send_id), "the kill missed the batches: make the send slower"
+    assert len(sent_unrecorded) <= CONCURRENCY * RECORD_EVERY
     assert counts_of(send_id).pending > 0, "the send finished before the kill: make it slower"
 
+    # The new worker takes the queued batches; recovery takes back the dead
+    # worker's claims once they are older than the claim timeout.
     stack.workers.start(CONCURRENCY)
-    wait_finished(stack, send_id, timeout=120, recover_every=1.0)
+    wait_finished(stack, send_id, timeout=120, recover_every=2.0)
 
     accepted = stack.accepted()
     assert set(accepted) == set(stack.emails), "somebody was missed"
     twice = {a for a, n in accepted.items() if n > 1}
     assert all(accepted[a] == 2 for a in twice)
-    print(
-        "DEBUG in_flight",
-        len(in_flight),
-        "twice",
-        len(twice),
-        "claimed",
-        len(claimed_rows(send_id)),
-    )
-    assert twice <= in_flight, "a duplicate that was not in flight at the kill"
+    assert twice <= sent_unrecorded, "a duplicate that was not in flight at the kill"
     assert assert_finished_counts(send_id, 800).sent == 800
 
 
@@ -464,18 +471,13 @@ def test_sigkill_of_pool_processes_is_redelivered_and_resumed(stack: Stack) -> N
     stack.script.delay = 0.004
     send_id = start_send(stack, 600)
     worker = stack.workers.workers[0]
-    wait_for(
-        lambda: len(stack.smtp.messages) >= 150 and len(claimed_rows(send_id)) > 0,
-        timeout=60,
-        what="the send to be under way",
-        on_timeout=lambda: stack.diagnostics(send_id),
-    )
+    wait_mid_batch(stack, send_id, 150)
     killed = worker.kill_pool()
     assert len(killed) == CONCURRENCY
     time.sleep(0.3)
-    accepted = stack.accepted()
-    in_flight = {address for _, address in claimed_rows(send_id) if accepted[address]}
-    assert len(in_flight) <= CONCURRENCY * RECORD_EVERY
+    sent_unrecorded = in_flight(stack, send_id)
+    assert claimed_rows(send_id), "the kill missed the batches: make the send slower"
+    assert len(sent_unrecorded) <= CONCURRENCY * RECORD_EVERY
     assert counts_of(send_id).pending > 0, "the send finished before the kill: make it slower"
 
     wait_finished(stack, send_id, timeout=90)  # no recover(): redelivery alone
@@ -483,7 +485,7 @@ def test_sigkill_of_pool_processes_is_redelivered_and_resumed(stack: Stack) -> N
     assert set(accepted) == set(stack.emails), "somebody was missed"
     twice = {a for a, n in accepted.items() if n > 1}
     assert all(accepted[a] == 2 for a in twice)
-    assert twice <= in_flight, "a duplicate that was not in flight at the kill"
+    assert twice <= sent_unrecorded, "a duplicate that was not in flight at the kill"
     assert assert_finished_counts(send_id, 600).sent == 600
     assert worker.process.poll() is None, "the main process should have survived"
 
@@ -509,6 +511,6 @@ def test_redis_restart_mid_send_still_finishes(stack: Stack, pacing: str) -> Non
     stack.redis.restart(down_for=1.0)
     assert counts_of(send_id).pending > 0, "the send finished before the restart"
 
-    wait_finished(stack, send_id, timeout=120, recover_every=1.0)
+    wait_finished(stack, send_id, timeout=120, recover_every=2.0)
     assert_exactly_once(stack)
     assert assert_finished_counts(send_id, 600).sent == 600
