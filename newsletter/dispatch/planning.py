@@ -11,7 +11,7 @@ join later are not in the snapshot.  After the commit it enqueues the rows.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from newsletter import segments as segment_store
@@ -77,6 +77,13 @@ def snapshot_audience(session: Session, send: Send) -> int:
             )
         )
     total = session.scalar(select(func.count(Delivery.id)).where(Delivery.send_id == send.id))
+    if session.get_bind().dialect.name == "postgresql":
+        # The snapshot just added rows the planner has no statistics for (autovacuum
+        # analyses a minute or more later).  Without them deliver_batch's claim,
+        # `id IN (…) AND send_id = …`, is planned on the (send_id, status, id) index
+        # and filters every row of the send, per batch: O(N²) per send.  Measured
+        # (benchmarks/dispatch.py): 42 ms instead of 2.6 ms per claim at 20,000 rows.
+        session.execute(text("ANALYZE deliveries"))
     return int(total or 0)
 
 
