@@ -130,7 +130,7 @@ def measure(
         sizes = [len(m) for m in messages]
         print(f"   message size per segment edition: {', '.join(f'{s:,}' for s in sizes)} bytes")
 
-        sink_cpu = CpuMeter({"sink": [sink.pid]})
+        sink_cpu = CpuMeter({"sink": lambda: [sink.pid]})
         before = sink.count
         sink_cpu.start()
         ceiling = dispatch_senders.ceiling(sink.port, messages, n, concurrency)
@@ -214,6 +214,10 @@ def print_engine(result: Result, concurrency: int) -> None:
         f"{met[vs_ceiling >= TARGET_VS_CEILING]});  (c)/(b) = {vs_naive:.1f}x  "
         f"(target >= {TARGET_VS_NAIVE:.0f}x: {met[vs_naive >= TARGET_VS_NAIVE]})"
     )
+    if e.database_profile:
+        print("    PostgreSQL statements seen running (% of 20 ms samples of pg_stat_activity):")
+        for statement, share in e.database_profile:
+            print(f"      {share:5.1f}%  {statement}")
     if e.profile:
         print("    py-spy profile of the worker tree (% of busy samples, inclusive / self):")
         for name, inclusive, own in e.profile:

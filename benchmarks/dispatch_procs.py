@@ -19,8 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -220,39 +219,60 @@ def machine_busy_seconds() -> tuple[float, float]:
     return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
 
 
-@dataclass
 class CpuMeter:
-    """CPU seconds used by named groups of processes between start() and stop()."""
+    """CPU seconds used by named groups of processes between start() and stop().
 
-    groups: dict[str, list[int]]
-    _start: dict[int, float] = field(default_factory=dict)
-    _machine: tuple[float, float] = (0.0, 0.0)
-    used: dict[str, float] = field(default_factory=dict)
-    machine_busy: float = 0.0
-    machine_total: float = 0.0
+    Each group is a function returning its pids now; :meth:`refresh` (called
+    by :class:`RssSampler` while a run goes on) notes processes that appear
+    later (a PostgreSQL backend per new connection) and the last reading of
+    each, so a process that exits before :meth:`stop` still counts.
+    """
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
+        self.groups = groups
+        self._start: dict[int, float] = {}
+        self._last: dict[str, dict[int, float]] = {name: {} for name in groups}
+        self._machine = (0.0, 0.0)
+        self._lock = threading.Lock()
+        self.used: dict[str, float] = {}
+        self.machine_busy = 0.0
+        self.machine_total = 0.0
 
     def start(self) -> None:
         """Take the starting readings."""
-        self._start = {pid: cpu_seconds(pid) for pids in self.groups.values() for pid in pids}
+        self._start = {pid: cpu_seconds(pid) for find in self.groups.values() for pid in find()}
         self._machine = machine_busy_seconds()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read every process of every group now (new ones count from zero)."""
+        with self._lock:
+            for name, find in self.groups.items():
+                last = self._last[name]
+                for pid in set(find()) | set(last):
+                    seconds = cpu_seconds(pid)
+                    if seconds:  # 0 when the process has gone: keep its last reading
+                        last[pid] = seconds
 
     def stop(self) -> None:
         """Take the final readings; ``used`` maps each group to its CPU seconds."""
+        self.refresh()
         busy, total = machine_busy_seconds()
         self.machine_busy = busy - self._machine[0]
         self.machine_total = total - self._machine[1]
         self.used = {
-            name: sum(max(cpu_seconds(p) - self._start.get(p, 0.0), 0.0) for p in pids)
-            for name, pids in self.groups.items()
+            name: sum(max(s - self._start.get(pid, 0.0), 0.0) for pid, s in last.items())
+            for name, last in self._last.items()
         }
 
 
 class RssSampler(threading.Thread):
     """Samples the summed VmRSS of a process tree every ``interval`` seconds."""
 
-    def __init__(self, root: int, interval: float = 0.05) -> None:
+    def __init__(self, root: int, meter: CpuMeter | None = None, interval: float = 0.05) -> None:
         super().__init__(name="rss-sampler", daemon=True)
         self.root = root
+        self.meter = meter
         self.interval = interval
         self.peak_kb = 0
         self.pids: list[int] = process_tree(root)
@@ -263,6 +283,8 @@ class RssSampler(threading.Thread):
         while not self._stop_event.is_set():
             if time.monotonic() > rescan:  # a replaced child process joins the tree
                 self.pids = sorted(set(self.pids) | set(process_tree(self.root)))
+                if self.meter is not None:
+                    self.meter.refresh()
                 rescan = time.monotonic() + 1.0
             total = sum(status_kb(pid, "VmRSS") for pid in self.pids)
             self.peak_kb = max(self.peak_kb, total)

@@ -17,13 +17,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine, make_url, select, text
+from sqlalchemy import Engine, create_engine, make_url, select, text
 
 from newsletter.calendar import publish_part
 from newsletter.config import Settings, reset_settings
 from newsletter.content import Update
 from newsletter.db import engine_for, normalise_url, reset_engines, session_scope
-from newsletter.demo import LOCAL_AUTHORITIES, ROLE_MIX
 from newsletter.ingest import parse_file
 from newsletter.message import MessageTemplate, Recipient
 from newsletter.migrate import upgrade_to_head
@@ -39,6 +38,19 @@ from newsletter.updates import load_update, store_update
 SAMPLE = "north-east-2017-04.txt"  # has a featured event, so each message carries an .ics
 SEGMENTS = ("dcs", "lead-member", "workforce-lead")
 CHUNK = 5000  # subscribers per transaction while filling the store
+AUTHORITIES = (
+    "Darlington", "Durham", "Gateshead", "Hartlepool", "Middlesbrough", "Newcastle",
+    "North Tyneside", "Northumberland", "Redcar and Cleveland", "South Tyneside",
+    "Stockton-on-Tees", "Sunderland",
+)  # fmt: skip
+# Everyone is in at least one targeted segment; two in five are in two of them.
+ROLE_MIX = (
+    ("DCS",),
+    ("Lead Member",),
+    ("Workforce Lead",),
+    ("DCS", "Workforce Lead"),
+    ("Lead Member", "Workforce Lead"),
+)
 
 
 @dataclass(frozen=True)
@@ -82,7 +94,7 @@ def subscriber_inputs(start: int, stop: int) -> list[SubscriberInput]:
     """Subscribers number ``start`` to ``stop - 1``: roles cycle through the demo's mix."""
     people = []
     for i in range(start, stop):
-        authority = LOCAL_AUTHORITIES[i % len(LOCAL_AUTHORITIES)]
+        authority = AUTHORITIES[i % len(AUTHORITIES)]
         people.append(
             SubscriberInput.build(
                 f"reader{i}@{slugify(authority)}.gov.uk",
@@ -110,10 +122,18 @@ def fill_store(url: str, kind: str, n: int) -> Store:
         with session_scope(engine) as session:
             rows = subscriber_inputs(start, min(start + CHUNK, n))
             upsert(session, rows, default_status="active", consent_source="benchmark")
+        if kind == "PostgreSQL":
+            # Without fresh statistics upsert's `email_key IN (…)` look-up is planned as a
+            # sequential scan of the growing table: 192 s instead of ~40 s for 100,000.
+            _analyze(engine, "ANALYZE subscribers")
     if kind == "PostgreSQL":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE"))  # as autovacuum would after a big import
+        _analyze(engine, "VACUUM ANALYZE")  # as autovacuum would after a big import
     return Store(url=url, kind=kind, update_id=update_id, subscribers=n)
+
+
+def _analyze(engine: Engine, statement: str) -> None:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(statement))
 
 
 def stored_update(url: str, update_id: int) -> Update:
