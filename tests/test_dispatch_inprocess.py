@@ -384,3 +384,37 @@ def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
     emails = list(result.outbox.glob("*.eml"))
     assert len(emails) == sum(s.sent for s in result.sends)
     assert result.index.exists()
+
+
+def test_rows_released_after_a_resume_are_queued_not_stranded(
+    session: Session, transport: InMemoryTransport
+) -> None:
+    """A batch that saw the pause hands its rows back; if the resume already ran, it queues them."""
+    from newsletter.dispatch.delivery import claim, hand_back_after_pause
+    from newsletter.dispatch.planning import plan_send
+
+    upsert(session, _people(8), default_status="active", consent_source="t")
+    session.commit()
+    with session_scope() as s:
+        send_id = create_send(s, update_id=_update(), segments=["all"]).id
+    control.start_if_due(send_id)
+    in_process_queue()._heap.clear()
+    plan_send(send_id)
+    in_process_queue()._heap.clear()  # the planned batches are lost: only the claim matters
+    with session_scope() as s:
+        ids = claim(s, send_id, list(range(1, 10_000)), "batch-1")
+    assert len(ids) == 8
+
+    control.pause(send_id)
+    in_process_queue()._heap.clear()
+    hand_back_after_pause(send_id, ids)  # still paused: released, nothing queued
+    assert len(in_process_queue()) == 0
+    assert _status(send_id)[0] == "paused"
+
+    with session_scope() as s:
+        claim(s, send_id, ids, "batch-2")  # a batch holds them again ...
+    control.resume(send_id)  # ... while the resume enqueues only pending rows (none)
+    in_process_queue()._heap.clear()
+    hand_back_after_pause(send_id, ids)  # the batch releases them after the resume
+    run_until_idle()
+    assert _status(send_id) == ("finished", 8, 8, 0, 0, 0)

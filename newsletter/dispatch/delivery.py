@@ -346,7 +346,10 @@ def _send_rows(runtime: Runtime, send_id: int, claimed: list[int]) -> None:
                 status = recorder.flush()
                 if status != "sending":
                     rest = [r.delivery_id for r in rows[done:]]
-                    _release(send_id, rest, "skipped" if status == "cancelled" else "pending")
+                    if status == "cancelled":
+                        _release(send_id, rest, "skipped")
+                    else:
+                        hand_back_after_pause(send_id, rest)
                     return
         recorder.flush()
     except Exception:
@@ -421,6 +424,22 @@ def _release(send_id: int, ids: list[int], to: str, *, forget_task: bool = False
             .values(**values)
             .execution_options(synchronize_session=False)
         )
+
+
+def hand_back_after_pause(send_id: int, ids: list[int]) -> None:
+    """Give a paused batch's untried rows back, and queue them if a resume came meanwhile.
+
+    A resume enqueues the rows that are pending when it runs.  If it ran
+    after this batch saw the pause but before the rows were released, it
+    missed them; so after releasing, the batch looks again and, finding the
+    send running, enqueues them itself (an extra enqueue is harmless: claims
+    are conditional).
+    """
+    _release(send_id, ids, "pending")
+    with session_scope() as session:
+        status = session.scalar(select(Send.status).where(Send.id == send_id))
+    if status == "sending" and ids:
+        get_queue().enqueue("deliver_batch", send_id, ids)
 
 
 def pending_total(session: Session, send_id: int) -> int:
