@@ -174,3 +174,42 @@ def test_invitation_is_a_request_to_the_recipient(
     independent = _mailparser(js_dir, raw)
     requests = [a for a in independent["attachments"] if "METHOD:REQUEST" in a["content"]]
     assert requests
+
+
+def test_sends_watch_list_and_controls(database_url: str, tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("NEWSLETTER_OUTBOX_DIR", str(tmp_path / "outbox"))
+    from newsletter.config import reset_settings
+    from newsletter.dispatch.runtime import set_runtime
+
+    reset_settings()
+    old = set_runtime(None)
+    try:
+        data = _ingest(SAMPLE)
+        for i in range(3):
+            runner.invoke(app, ["subscribers", "add", f"p{i}@x.org", "--role", "DCS"])
+        dry = runner.invoke(app, ["send", str(data["id"]), "--segment", "dcs", "--dry-run"])
+        assert dry.exit_code == 0 and "nothing is sent" in dry.stdout
+        assert not (tmp_path / "outbox").exists()
+        later = runner.invoke(
+            app, ["send", str(data["id"]), "--segment", "dcs", "--at", "2099-01-01 09:00"]
+        )
+        scheduled_id = later.stdout.splitlines()[0]
+        assert runner.invoke(app, ["sends", "pause", scheduled_id]).exit_code == 0
+        paused = runner.invoke(app, ["sends", "watch", scheduled_id, "--interval", "0.1"])
+        assert paused.exit_code == 1 and "is paused" in paused.stderr
+        assert runner.invoke(app, ["sends", "cancel", scheduled_id]).exit_code == 0
+        again = runner.invoke(app, ["sends", "resume", scheduled_id])
+        assert again.exit_code == 2 and "only a paused send can resume" in again.stderr
+
+        now = runner.invoke(app, ["send", str(data["id"]), "--segment", "dcs"])
+        send_id = now.stdout.splitlines()[0]
+        watched = runner.invoke(app, ["sends", "watch", send_id, "--interval", "0.1"])
+        assert watched.exit_code == 0
+        assert f"Send {send_id} is finished: planned 3, sent 3" in watched.stdout
+        listed = json.loads(runner.invoke(app, ["sends", "list", "--json"]).stdout)
+        assert {(s["id"], s["status"]) for s in listed} == {
+            (int(scheduled_id), "cancelled"),
+            (int(send_id), "finished"),
+        }
+    finally:
+        set_runtime(old)
