@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.db import insert_ignore
-from newsletter.models import Suppression, utcnow
+from newsletter.models import Subscriber, Suppression, utcnow
 from newsletter.subscribers import normalise_email
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "list_suppressions",
     "remove_suppression",
     "remove_suppression_by_id",
+    "suppress_address",
 ]
 
 
@@ -54,6 +55,26 @@ class SuppressionEntry:
 
 def _entry(row: Suppression) -> SuppressionEntry:
     return SuppressionEntry(row.id, row.email_key, row.reason, row.detail, row.created_at)
+
+
+def suppress_address(session: Session, email: str, reason: str, detail: str) -> None:
+    """Never send to ``email`` again; its subscriber (if active) becomes ``bounced``.
+
+    For the engine's 5xx refusals and the bounce intake.  An address already
+    suppressed keeps its first reason and date.
+    """
+    key = email.lower()
+    insert_ignore(
+        session,
+        Suppression,
+        [{"email_key": key, "reason": reason, "detail": detail[:2000], "created_at": utcnow()}],
+    )
+    session.execute(
+        update(Subscriber)
+        .where(Subscriber.email_key == key, Subscriber.status == "active")
+        .values(status="bounced", status_changed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def list_suppressions(

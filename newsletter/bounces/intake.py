@@ -41,9 +41,9 @@ from newsletter.bounces.models import BounceEvent, BounceSetAside
 from newsletter.bounces.verp import delivery_from_verp
 from newsletter.config import Settings, get_settings
 from newsletter.db import insert_ignore
-from newsletter.dispatch.delivery import suppress_address
 from newsletter.models import Delivery, Subscriber, utcnow
 from newsletter.subscribers import set_status
+from newsletter.suppressions import suppress_address
 
 __all__ = ["OUTCOMES", "BounceResult", "ingest_message", "set_aside"]
 

@@ -43,6 +43,7 @@ from newsletter.models import (
     Suppression,
     utcnow,
 )
+from newsletter.suppressions import suppress_address
 from newsletter.transports import TransportError
 
 log = logging.getLogger(__name__)
@@ -184,22 +185,6 @@ def _write_results(session: Session, recorder: Recorder, now: Any) -> None:
     for email, error in recorder.suppress:
         suppress_address(session, email, "smtp-rejected", error)
     insert_ignore(session, EventRecipient, recorder.event_recipients)
-
-
-def suppress_address(session: Session, email: str, reason: str, detail: str) -> None:
-    """Never send to ``email`` again; its subscriber (if any) becomes ``bounced``."""
-    key = email.lower()
-    insert_ignore(
-        session,
-        Suppression,
-        [{"email_key": key, "reason": reason, "detail": detail[:2000], "created_at": utcnow()}],
-    )
-    session.execute(
-        update(Subscriber)
-        .where(Subscriber.email_key == key, Subscriber.status == "active")
-        .values(status="bounced", status_changed_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
 
 
 def _update_failure_streak(session: Session, recorder: Recorder) -> str | None:
