@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from functools import cache
 from typing import Final
 
 from argon2 import PasswordHasher
@@ -26,9 +27,14 @@ MIN_PASSWORD_LENGTH: Final = 10
 TOKEN_PREFIX: Final = "nlt_"  # noqa: S105 (a public prefix that marks our tokens in logs)
 
 _hasher = PasswordHasher()
-# Verified against when the address is unknown, so a login attempt takes the
-# same time whether or not the organiser exists (no account enumeration by timing).
-_DUMMY_HASH: Final = _hasher.hash("not-a-real-password-just-for-timing")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the address is unknown, so a login attempt takes the
+    same time whether or not the organiser exists (no account enumeration by timing).
+    Made on first use: hashing is deliberately slow and every CLI start would pay it."""
+    return _hasher.hash("not-a-real-password-just-for-timing")
 
 
 class OrganiserError(ValueError):
@@ -87,7 +93,7 @@ def authenticate(session: Session, email: str, password: str) -> Organiser | Non
         organiser = find_organiser(session, email)
     except OrganiserError:
         organiser = None
-    stored = organiser.password_hash if organiser is not None else _DUMMY_HASH
+    stored = organiser.password_hash if organiser is not None else _dummy_hash()
     try:
         _hasher.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from newsletter.bounces.intake import BounceResult
-from newsletter.bounces.sources import ingest_path, poll_mailbox
+if TYPE_CHECKING:
+    from newsletter.bounces.intake import BounceResult
+
 from newsletter.cli.common import console, prepare_store, print_json, store, user_errors
 from newsletter.suppressions import add_suppression, list_suppressions, remove_suppression
 
@@ -68,6 +70,8 @@ def ingest_command(
     rows: list[dict[str, object]] = []
     with user_errors():
         engine = prepare_store()
+        from newsletter.bounces.sources import ingest_path
+
         ingest_path(path, engine=engine, on_result=lambda s, r: rows.append(_describe(s, r)))
     _report(rows, json_output)
 
@@ -77,6 +81,8 @@ def poll_command(json_output: bool = typer.Option(False, "--json")) -> None:
     """Fetch and ingest the messages of the configured bounce mailbox (IMAP or POP3) once."""
     with user_errors():
         engine = prepare_store()
+        from newsletter.bounces.sources import poll_mailbox
+
         results = poll_mailbox(engine=engine)
     _report([_describe("mailbox", r) for r in results], json_output)
 

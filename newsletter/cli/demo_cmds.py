@@ -8,13 +8,14 @@ import typer
 from rich.table import Table
 
 from newsletter.cli.common import console, user_errors
-from newsletter.demo import run_demo
 
 
 def demo_command(
     folder: Path = typer.Option(Path("demo-output"), "--dir", help="A fresh folder for it all."),
 ) -> None:
     """Ingest the samples, add ~300 subscribers, send everything to the outbox."""
+    from newsletter.demo import run_demo
+
     with user_errors():
         result = run_demo(folder, progress=lambda line: console.print(f"• {line}", markup=False))
     table = Table(title="Demo sends")

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import typer
 
-from newsletter.calendar import ics_filename
 from newsletter.cli.common import console, store
-from newsletter.single_message import compose
 
 
 def render_command(
@@ -23,6 +21,9 @@ def render_command(
     out: Path = typer.Option(..., "--out", help="Folder to write the files into."),
 ) -> None:
     """Write message.eml (the exact bytes sent), message.html, message.txt and .ics files."""
+    from newsletter.calendar import ics_filename
+    from newsletter.single_message import compose
+
     with store() as session:
         composed = compose(session, update_id, segment, to)
     out.mkdir(parents=True, exist_ok=True)
@@ -49,6 +50,8 @@ def preview_command(
     open_browser: bool = typer.Option(False, "--open", help="Open it in a browser."),
 ) -> None:
     """Serve the segment's HTML edition on http://127.0.0.1:PORT/ until Ctrl-C."""
+    from newsletter.single_message import compose
+
     with store() as session:
         composed = compose(session, update_id, segment, "preview@example.org")
     parsed = email.message_from_bytes(composed.message.data, policy=email.policy.default)

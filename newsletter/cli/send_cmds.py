@@ -16,7 +16,6 @@ from newsletter.db import session_scope
 from newsletter.dispatch import control
 from newsletter.dispatch.embedded import run_until_idle
 from newsletter.models import utcnow
-from newsletter.single_message import send_test_copy
 
 app = typer.Typer(help="Sends: follow and control them.", no_args_is_help=True)
 
@@ -78,6 +77,8 @@ def send_command(
     with user_errors():
         when = sends.parse_uk_time(at) if at else None
     if test_to:
+        from newsletter.single_message import send_test_copy
+
         with store() as session:
             message_id = send_test_copy(session, update_id, segment[0], test_to, subject=subject)
         console.print(f"Test copy ({segment[0]} edition) sent to {test_to}: {message_id}")

@@ -12,9 +12,7 @@ from newsletter.cli.common import console, err_console, fail, print_json, store,
 from newsletter.cli.send_cmds import run_embedded_if_needed
 from newsletter.dispatch import control
 from newsletter.event_changes import cancel_event, edit_event
-from newsletter.ingest import IngestError, parse_file
 from newsletter.models import EventRecord
-from newsletter.render.formatting import when_label
 from newsletter.sends import parse_uk_time
 from newsletter.updates import event_from_record
 
@@ -28,6 +26,8 @@ def ingest_command(
     json_output: bool = typer.Option(False, "--json", help="Print the stored update(s) as JSON."),
 ) -> None:
     """Parse and store updates; every file is checked before anything is stored."""
+    from newsletter.ingest import IngestError, parse_file
+
     results = []
     for path in files:
         try:
@@ -120,6 +120,8 @@ def list_events(
 ) -> None:
     """List events with their UK times."""
     from sqlalchemy import select
+
+    from newsletter.render.formatting import when_label
 
     with store() as session:
         query = select(EventRecord).order_by(EventRecord.start)
