@@ -45,8 +45,8 @@ from newsletter import sends
 from newsletter.config import reset_settings
 from newsletter.db import session_scope
 from newsletter.dispatch import control
-from newsletter.dispatch.delivery import RECORD_EVERY
 from newsletter.dispatch.queue import get_queue
+from newsletter.dispatch.recording import UNRECORDED_LIMIT
 from newsletter.ingest import parse_file
 from newsletter.models import Delivery, SendEdition, Subscriber, Suppression
 from newsletter.parts import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL
@@ -211,7 +211,7 @@ def claimed_rows(send_id: int) -> list[tuple[int, str]]:
 
 def in_flight(stack: Stack, send_id: int) -> set[str]:
     """Addresses whose row is still claimed but whose message the server has:
-    sent, not yet recorded (at most RECORD_EVERY per pool process)."""
+    sent, not yet recorded (at most UNRECORDED_LIMIT per pool process)."""
     accepted = stack.accepted()
     return {address for _, address in claimed_rows(send_id) if accepted[address]}
 
@@ -448,7 +448,7 @@ def test_sigkill_of_the_worker_mid_send_misses_nobody(stack: Stack) -> None:
     time.sleep(0.3)  # a DATA the server had in full is recorded by now
     sent_unrecorded = in_flight(stack, send_id)
     assert claimed_rows(send_id), "the kill missed the batches: make the send slower"
-    assert len(sent_unrecorded) <= CONCURRENCY * RECORD_EVERY
+    assert len(sent_unrecorded) <= CONCURRENCY * UNRECORDED_LIMIT
     assert counts_of(send_id).pending > 0, "the send finished before the kill: make it slower"
 
     # The new worker takes the queued batches; recovery takes back the dead
@@ -477,7 +477,7 @@ def test_sigkill_of_pool_processes_is_redelivered_and_resumed(stack: Stack) -> N
     time.sleep(0.3)
     sent_unrecorded = in_flight(stack, send_id)
     assert claimed_rows(send_id), "the kill missed the batches: make the send slower"
-    assert len(sent_unrecorded) <= CONCURRENCY * RECORD_EVERY
+    assert len(sent_unrecorded) <= CONCURRENCY * UNRECORDED_LIMIT
     assert counts_of(send_id).pending > 0, "the send finished before the kill: make it slower"
 
     wait_finished(stack, send_id, timeout=90)  # no recover(): redelivery alone

@@ -27,7 +27,7 @@ from newsletter.dispatch.queue import in_process_queue
 from newsletter.dispatch.runtime import Runtime, set_runtime
 from newsletter.event_changes import cancel_event, edit_event
 from newsletter.ingest import parse_file
-from newsletter.models import EventRecipient, EventRecord, Suppression, utcnow
+from newsletter.models import Delivery, EventRecipient, EventRecord, Suppression, utcnow
 from newsletter.paths import SAMPLES_DIR
 from newsletter.render.render import stats
 from newsletter.sends import counts, create_send, get_send
@@ -113,6 +113,14 @@ def test_each_subscriber_once_with_first_segment_edition(
     assert len(recipients) == 120 and set(recipients.values()) == {1}
     # Rendering ran once per segment, not per recipient.
     assert stats.premailer_runs == 3
+    # Every delivery row records the Message-ID of the very message it sent.
+    with session_scope() as s:
+        rows = s.execute(
+            select(Delivery.id, Delivery.message_id).where(Delivery.send_id == send_id)
+        )
+        recorded = {delivery_id: message_id for delivery_id, message_id in rows}
+    sent_ids = {int(m["X-Newsletter-Delivery"]): str(m["Message-ID"]) for m in _parsed(transport)}
+    assert recorded == sent_ids
     by_address = {str(m["To"]).split("<")[-1].rstrip(">"): m for m in _parsed(transport)}
     # person2 is a workforce lead only; person5 has all three roles: workforce edition first.
     for index in (2, 5):

@@ -2,9 +2,9 @@
 
 The contract (DESIGN rule 1): a batch claims its rows with one conditional
 UPDATE (``pending`` → ``claimed``, or rows this very task claimed before its
-worker died), so a row is only ever in one batch; results are recorded every
-:data:`RECORD_EVERY` messages, which bounds how many messages can be sent
-twice if a worker is killed (those sent but not yet recorded).  Per recipient
+worker died), so a row is only ever in one batch; results are recorded in groups
+(``newsletter.dispatch.recording``), which bounds how many messages can be
+sent twice if a worker is killed (those sent but not yet recorded).  Per recipient
 the work is a token signature and a splice: the message template is built
 once per (send, segment) per process.
 
@@ -20,204 +20,32 @@ import logging
 import random
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import Table, or_, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.config import get_settings
-from newsletter.db import insert_ignore, session_scope
+from newsletter.db import session_scope
 from newsletter.dispatch.batches import finish_if_done
 from newsletter.dispatch.queue import get_queue
 from newsletter.dispatch.ratelimit import RateLimitedError
+from newsletter.dispatch.recording import RECORD_EVERY, Recorder, Row
 from newsletter.dispatch.runtime import Runtime, get_runtime
 from newsletter.message import MessageError, Recipient
 from newsletter.models import (
     Delivery,
-    EventRecipient,
     Send,
     SendEdition,
     Subscriber,
     Suppression,
     utcnow,
 )
-from newsletter.suppressions import suppress_address
 from newsletter.transports import TransportError
 
 log = logging.getLogger(__name__)
 
-# Core tables: executemany UPDATEs with per-row bound values need Core, not ORM.
 DELIVERIES = cast(Table, Delivery.__table__)
-SENDS = cast(Table, Send.__table__)
-
-# Results are written to the store every this many messages (and at the end).
-RECORD_EVERY = 25
-
-
-@dataclass(frozen=True)
-class Row:
-    """A claimed delivery with what sending it needs."""
-
-    delivery_id: int
-    segment: str
-    attempts: int
-    subscriber_id: int
-    email: str
-    name: str
-    status: str
-    suppressed: bool
-
-
-@dataclass
-class Recorder:
-    """Collects results and writes them in one transaction per flush."""
-
-    send_id: int
-    sent: list[dict[str, Any]] = field(default_factory=list)
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[dict[str, Any]] = field(default_factory=list)
-    retry: list[dict[str, Any]] = field(default_factory=list)
-    suppress: list[tuple[str, str]] = field(default_factory=list)
-    event_recipients: list[dict[str, Any]] = field(default_factory=list)
-    failures_since_success: int = 0
-    had_success: bool = False
-    pending_count: int = 0
-
-    def add_sent(self, row: Row, message_id: str, event_ids: Sequence[int]) -> None:
-        self.sent.append({"did": row.delivery_id, "mid": message_id})
-        self.event_recipients.extend(
-            {
-                "event_id": e,
-                "subscriber_id": row.subscriber_id,
-                "first_delivery_id": row.delivery_id,
-            }
-            for e in event_ids
-        )
-        self.had_success = True
-        self.failures_since_success = 0
-        self.pending_count += 1
-
-    def add_failed(self, row: Row, error: str, *, suppress: bool) -> None:
-        self.failed.append({"did": row.delivery_id, "err": error[:1000]})
-        if suppress:
-            self.suppress.append((row.email, error))
-        self.failures_since_success += 1
-        self.pending_count += 1
-
-    def add_retry(self, row: Row, error: str, delay: float) -> None:
-        self.retry.append(
-            {
-                "did": row.delivery_id,
-                "err": error[:1000],
-                "due": utcnow() + timedelta(seconds=delay),
-                "delay": delay,
-            }
-        )
-        self.failures_since_success += 1
-        self.pending_count += 1
-
-    def add_skipped(self, delivery_id: int, reason: str) -> None:
-        self.skipped.append({"did": delivery_id, "err": reason})
-        self.pending_count += 1
-
-    def flush(self) -> str | None:
-        """Write the collected results; returns the send's status afterwards."""
-        now = utcnow()
-        retry_ids: list[int] = [r["did"] for r in self.retry]
-        retry_delay = max((r["delay"] for r in self.retry), default=0.0)
-        with session_scope() as session:
-            _write_results(session, self, now)
-            status = _update_failure_streak(session, self)
-        self.sent, self.failed, self.skipped, self.retry = [], [], [], []
-        self.suppress, self.event_recipients = [], []
-        self.had_success = False
-        self.pending_count = 0
-        if retry_ids:
-            get_queue().enqueue("deliver_batch", self.send_id, retry_ids, countdown=retry_delay)
-        return status
-
-
-def _write_results(session: Session, recorder: Recorder, now: Any) -> None:
-    table = DELIVERIES
-    by_id = table.c.id == bindparam("did")
-    if recorder.sent:
-        session.execute(
-            update(table)
-            .where(by_id)
-            .values(status="sent", message_id=bindparam("mid"), finished_at=now, error=None),
-            recorder.sent,
-        )
-    if recorder.failed:
-        session.execute(
-            update(table)
-            .where(by_id)
-            .values(
-                status="failed",
-                error=bindparam("err"),
-                finished_at=now,
-                attempts=table.c.attempts + 1,
-            ),
-            recorder.failed,
-        )
-    if recorder.skipped:
-        session.execute(
-            update(table)
-            .where(by_id)
-            .values(status="skipped", error=bindparam("err"), finished_at=now),
-            recorder.skipped,
-        )
-    if recorder.retry:
-        session.execute(
-            update(table)
-            .where(by_id)
-            .values(
-                status="pending",
-                error=bindparam("err"),
-                next_attempt_at=bindparam("due"),
-                attempts=table.c.attempts + 1,
-                claimed_by=None,
-                enqueued_at=now,
-            ),
-            [{k: r[k] for k in ("did", "err", "due")} for r in recorder.retry],
-        )
-    for email, error in recorder.suppress:
-        suppress_address(session, email, "smtp-rejected", error)
-    insert_ignore(session, EventRecipient, recorder.event_recipients)
-
-
-def _update_failure_streak(session: Session, recorder: Recorder) -> str | None:
-    """Track consecutive failures on the send; pause it past the configured limit."""
-    limit = get_settings().pause_after_failures
-    streak = recorder.failures_since_success
-    send_table = SENDS
-    if recorder.had_success:
-        new_value: Any = streak
-    else:
-        new_value = send_table.c.consecutive_failures + streak
-    session.execute(
-        update(send_table)
-        .where(send_table.c.id == recorder.send_id)
-        .values(consecutive_failures=new_value)
-    )
-    current = session.execute(
-        select(Send.status, Send.consecutive_failures).where(Send.id == recorder.send_id)
-    ).one()
-    status, failures = current
-    if status == "sending" and failures >= limit:
-        session.execute(
-            update(send_table)
-            .where(send_table.c.id == recorder.send_id, send_table.c.status == "sending")
-            .values(
-                status="paused",
-                status_reason=f"paused after {failures} consecutive failed deliveries; "
-                "check the mail server, then resume",
-            )
-        )
-        log.warning("send %s paused after %s consecutive failures", recorder.send_id, failures)
-        return "paused"
-    return str(status)
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -328,9 +156,16 @@ def _send_rows(runtime: Runtime, send_id: int, claimed: list[int]) -> None:
                     settings.max_attempts,
                 )
             if recorder.pending_count >= RECORD_EVERY:
-                status = recorder.flush()
+                # While all goes well the store writes overlap the next sends; once
+                # failures start, record and read the send's state at once, so
+                # a self-pause stops the batch without failing another group.
+                if recorder.failures_since_success:
+                    status = recorder.flush()
+                else:
+                    status = recorder.record_in_background()
                 if status != "sending":
                     rest = [r.delivery_id for r in rows[done:]]
+                    recorder.flush()
                     if status == "cancelled":
                         _release(send_id, rest, "skipped")
                     else:
@@ -344,6 +179,8 @@ def _send_rows(runtime: Runtime, send_id: int, claimed: list[int]) -> None:
         # record would be sent again, and the rest would wait out the claim timeout.
         _salvage(send_id, recorder, [r.delivery_id for r in rows[max(done - 1, 0) :]])
         raise
+    finally:
+        recorder.close()
 
 
 def _salvage(send_id: int, recorder: Recorder, untried: list[int]) -> None:
@@ -425,15 +262,3 @@ def hand_back_after_pause(send_id: int, ids: list[int]) -> None:
         status = session.scalar(select(Send.status).where(Send.id == send_id))
     if status == "sending" and ids:
         get_queue().enqueue("deliver_batch", send_id, ids)
-
-
-def pending_total(session: Session, send_id: int) -> int:
-    """Rows of the send not yet finished (pending or claimed)."""
-    return int(
-        session.scalar(
-            select(func.count(Delivery.id)).where(
-                Delivery.send_id == send_id, Delivery.status.in_(("pending", "claimed"))
-            )
-        )
-        or 0
-    )

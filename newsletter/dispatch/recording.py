@@ -1,0 +1,295 @@
+"""Recording delivery results: in groups, one transaction each, optionally in the background.
+
+Results are written every :data:`RECORD_EVERY` messages.  While sending goes
+well, a group is written by a writer thread while the next group is sent (the
+database driver releases the GIL while it waits), with at most one write in
+flight; so at most :data:`UNRECORDED_LIMIT` messages of a batch are sent and
+not yet recorded, which bounds what a killed worker can cause to be sent
+twice.  Each write also tracks the send's run of consecutive failures and
+pauses the send past ``NEWSLETTER_PAUSE_AFTER_FAILURES``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, case, select, update
+from sqlalchemy.orm import Session
+
+from newsletter.config import get_settings
+from newsletter.db import insert_ignore, session_scope
+from newsletter.dispatch.queue import get_queue
+from newsletter.models import Delivery, EventRecipient, Send, utcnow
+from newsletter.suppressions import suppress_address
+
+log = logging.getLogger(__name__)
+
+# Core tables: executemany UPDATEs with per-row bound values need Core, not ORM.
+DELIVERIES = cast(Table, Delivery.__table__)
+SENDS = cast(Table, Send.__table__)
+
+# Results are written to the store every this many messages (and at the end).
+RECORD_EVERY = 25
+# With one group being written while the next is sent, this many messages of a
+# batch at most are sent and not yet recorded: the most a killed worker can
+# cause to be sent twice.
+UNRECORDED_LIMIT = 2 * RECORD_EVERY
+
+
+@dataclass(frozen=True)
+class Row:
+    """A claimed delivery with what sending it needs."""
+
+    delivery_id: int
+    segment: str
+    attempts: int
+    subscriber_id: int
+    email: str
+    name: str
+    status: str
+    suppressed: bool
+
+
+@dataclass
+class ResultGroup:
+    """Results of up to :data:`RECORD_EVERY` messages, written in one transaction."""
+
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    retry: list[dict[str, Any]] = field(default_factory=list)
+    suppress: list[tuple[str, str]] = field(default_factory=list)
+    event_recipients: list[dict[str, Any]] = field(default_factory=list)
+    # For the send's failure streak: whether this group had a success, and the
+    # failures since the last success when the group was closed.
+    had_success: bool = False
+    failures_since_success: int = 0
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """What writing a group found: the send's status and the rows to retry later."""
+
+    status: str | None
+    retry_ids: list[int]
+    retry_delay: float
+
+
+class Recorder:
+    """Collects results and writes them a group at a time.
+
+    ``record_in_background`` hands the current group to a writer thread and
+    returns at once, so the next messages go out while the store commits
+    (its driver releases the GIL while it waits); at most one write is in
+    flight, so at most :data:`UNRECORDED_LIMIT` messages of a batch are sent
+    and not yet recorded.  ``flush`` writes everything and waits.  Retries
+    are enqueued from the calling thread once their rows are written.
+    """
+
+    def __init__(self, send_id: int) -> None:
+        self.send_id = send_id
+        self.group = ResultGroup()
+        self.failures_since_success = 0
+        self.last_status: str | None = "sending"
+        self._writer: ThreadPoolExecutor | None = None
+        self._in_flight: Future[WriteOutcome] | None = None
+
+    @property
+    def pending_count(self) -> int:
+        """Results collected and not yet handed to the writer."""
+        return self.group.size
+
+    def add_sent(self, row: Row, message_id: str, event_ids: Sequence[int]) -> None:
+        self.group.sent.append({"did": row.delivery_id, "mid": message_id})
+        self.group.event_recipients.extend(
+            {
+                "event_id": e,
+                "subscriber_id": row.subscriber_id,
+                "first_delivery_id": row.delivery_id,
+            }
+            for e in event_ids
+        )
+        self.group.had_success = True
+        self.failures_since_success = 0
+        self.group.size += 1
+
+    def add_failed(self, row: Row, error: str, *, suppress: bool) -> None:
+        self.group.failed.append({"did": row.delivery_id, "err": error[:1000]})
+        if suppress:
+            self.group.suppress.append((row.email, error))
+        self.failures_since_success += 1
+        self.group.size += 1
+
+    def add_retry(self, row: Row, error: str, delay: float) -> None:
+        self.group.retry.append(
+            {
+                "did": row.delivery_id,
+                "err": error[:1000],
+                "due": utcnow() + timedelta(seconds=delay),
+                "delay": delay,
+            }
+        )
+        self.failures_since_success += 1
+        self.group.size += 1
+
+    def add_skipped(self, delivery_id: int, reason: str) -> None:
+        self.group.skipped.append({"did": delivery_id, "err": reason})
+        self.group.size += 1
+
+    def _take(self) -> ResultGroup:
+        group = self.group
+        group.failures_since_success = self.failures_since_success
+        self.group = ResultGroup()
+        return group
+
+    def _collect(self) -> str | None:
+        """Wait for the write in flight (re-raising its error); returns the status it saw."""
+        if self._in_flight is not None:
+            future, self._in_flight = self._in_flight, None
+            outcome = future.result()
+            if outcome.retry_ids:
+                get_queue().enqueue(
+                    "deliver_batch", self.send_id, outcome.retry_ids, countdown=outcome.retry_delay
+                )
+            self.last_status = outcome.status
+        return self.last_status
+
+    def record_in_background(self) -> str | None:
+        """Hand the current group to the writer; returns the status the previous write saw."""
+        status = self._collect()
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
+        self._in_flight = self._writer.submit(_write_group, self.send_id, self._take())
+        return status
+
+    def flush(self) -> str | None:
+        """Write everything collected and wait; returns the send's status afterwards."""
+        self._collect()
+        outcome = _write_group(self.send_id, self._take())
+        if outcome.retry_ids:
+            get_queue().enqueue(
+                "deliver_batch", self.send_id, outcome.retry_ids, countdown=outcome.retry_delay
+            )
+        self.last_status = outcome.status
+        return outcome.status
+
+    def close(self) -> None:
+        """Stop the writer thread (after its write, which ``flush`` has collected)."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+
+
+def _write_group(send_id: int, group: ResultGroup) -> WriteOutcome:
+    """Write one group of results in one transaction (runs in the writer thread too)."""
+    with session_scope() as session:
+        _write_results(session, group, utcnow())
+        status = _update_failure_streak(session, send_id, group)
+    return WriteOutcome(
+        status=status,
+        retry_ids=[r["did"] for r in group.retry],
+        retry_delay=max((r["delay"] for r in group.retry), default=0.0),
+    )
+
+
+def _write_results(session: Session, group: ResultGroup, now: Any) -> None:
+    table = DELIVERIES
+    by_id = table.c.id == bindparam("did")
+    if group.sent:
+        # One statement for the whole group (a CASE maps each id to its
+        # Message-ID) instead of one UPDATE per message: this runs every
+        # RECORD_EVERY messages in every worker.
+        message_ids = {row["did"]: row["mid"] for row in group.sent}
+        session.execute(
+            update(table)
+            .where(table.c.id.in_(list(message_ids)))
+            .values(
+                status="sent",
+                message_id=case(message_ids, value=table.c.id),
+                finished_at=now,
+                error=None,
+            )
+        )
+    if group.failed:
+        session.execute(
+            update(table)
+            .where(by_id)
+            .values(
+                status="failed",
+                error=bindparam("err"),
+                finished_at=now,
+                attempts=table.c.attempts + 1,
+            ),
+            group.failed,
+        )
+    if group.skipped:
+        session.execute(
+            update(table)
+            .where(by_id)
+            .values(status="skipped", error=bindparam("err"), finished_at=now),
+            group.skipped,
+        )
+    if group.retry:
+        session.execute(
+            update(table)
+            .where(by_id)
+            .values(
+                status="pending",
+                error=bindparam("err"),
+                next_attempt_at=bindparam("due"),
+                attempts=table.c.attempts + 1,
+                claimed_by=None,
+                enqueued_at=now,
+            ),
+            [{k: r[k] for k in ("did", "err", "due")} for r in group.retry],
+        )
+    for email, error in group.suppress:
+        suppress_address(session, email, "smtp-rejected", error)
+    insert_ignore(session, EventRecipient, group.event_recipients)
+
+
+def _update_failure_streak(session: Session, send_id: int, group: ResultGroup) -> str | None:
+    """Track consecutive failures on the send; pause it past the configured limit."""
+    limit = get_settings().pause_after_failures
+    streak = group.failures_since_success
+    send_table = SENDS
+    if group.had_success and streak == 0:
+        # The usual case: nothing failed since the last success.  Reset only a
+        # non-zero counter, so workers do not all update (and lock) the send's
+        # row on every record.
+        session.execute(
+            update(send_table)
+            .where(send_table.c.id == send_id, send_table.c.consecutive_failures != 0)
+            .values(consecutive_failures=0)
+        )
+        return str(session.scalar(select(Send.status).where(Send.id == send_id)))
+    if group.had_success:
+        new_value: Any = streak
+    else:
+        new_value = send_table.c.consecutive_failures + streak
+    session.execute(
+        update(send_table).where(send_table.c.id == send_id).values(consecutive_failures=new_value)
+    )
+    current = session.execute(
+        select(Send.status, Send.consecutive_failures).where(Send.id == send_id)
+    ).one()
+    status, failures = current
+    if status == "sending" and failures >= limit:
+        session.execute(
+            update(send_table)
+            .where(send_table.c.id == send_id, send_table.c.status == "sending")
+            .values(
+                status="paused",
+                status_reason=f"paused after {failures} consecutive failed deliveries; "
+                "check the mail server, then resume",
+            )
+        )
+        log.warning("send %s paused after %s consecutive failures", send_id, failures)
+        return "paused"
+    return str(status)
