@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -84,7 +84,7 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 
 
 def insert_ignore(
-    session: Session, model: type[DeclarativeBase], rows: list[dict[str, Any]]
+    session: Session | Connection, model: type[DeclarativeBase], rows: list[dict[str, Any]]
 ) -> None:
     """INSERT rows, silently skipping those that clash with a unique key.
 
@@ -93,7 +93,8 @@ def insert_ignore(
     """
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
+    bind = session.get_bind() if isinstance(session, Session) else session
+    dialect = bind.dialect.name
     table = cast(Table, model.__table__)
     if dialect == "postgresql":
         session.execute(postgresql.insert(table).on_conflict_do_nothing(), rows)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.db import insert_ignore
@@ -57,7 +57,7 @@ def _entry(row: Suppression) -> SuppressionEntry:
     return SuppressionEntry(row.id, row.email_key, row.reason, row.detail, row.created_at)
 
 
-def suppress_address(session: Session, email: str, reason: str, detail: str) -> None:
+def suppress_address(session: Session | Connection, email: str, reason: str, detail: str) -> None:
     """Never send to ``email`` again; its subscriber (if active) becomes ``bounced``.
 
     For the engine's 5xx refusals and the bounce intake.  An address already

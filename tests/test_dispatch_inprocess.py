@@ -426,3 +426,18 @@ def test_rows_released_after_a_resume_are_queued_not_stranded(
     hand_back_after_pause(send_id, ids)  # the batch releases them after the resume
     run_until_idle()
     assert _status(send_id) == ("finished", 8, 8, 0, 0, 0)
+
+
+def test_a_refused_message_fails_alone(session: Session, transport: InMemoryTransport) -> None:
+    """A name with a line break would inject a header: that delivery fails, the rest go."""
+    people = _people(5)
+    upsert(session, people, default_status="active", consent_source="t")
+    session.flush()
+    find(session, "person2@council2.gov.uk").name = "Eve\r\nBcc: everyone@example.org"
+    session.commit()
+    send_id = _send(_update(), ["all"])
+    assert _status(send_id) == ("finished", 5, 4, 1, 0, 0)
+    assert not transport.sent_to("person2@council2.gov.uk")
+    with session_scope() as s:
+        error = s.scalar(select(Delivery.error).where(Delivery.status == "failed"))
+    assert error is not None and error.startswith("message refused:")

@@ -32,7 +32,7 @@ from newsletter.dispatch.queue import get_queue
 from newsletter.dispatch.ratelimit import RateLimitedError
 from newsletter.dispatch.recording import RECORD_EVERY, Recorder, Row
 from newsletter.dispatch.runtime import Runtime, get_runtime
-from newsletter.message import MessageError, Recipient
+from newsletter.message import MessageError, MessageTemplate, Recipient
 from newsletter.models import (
     Delivery,
     Send,
@@ -126,6 +126,7 @@ def _send_rows(runtime: Runtime, send_id: int, claimed: list[int]) -> None:
         }
         segments = {row.segment for row in rows}
         templates = {s: runtime.template(session, send_id, s) for s in segments}
+
     done = 0
     try:
         for done, row in enumerate(rows, start=1):
@@ -137,14 +138,10 @@ def _send_rows(runtime: Runtime, send_id: int, claimed: list[int]) -> None:
                 try:
                     runtime.limiter.acquire()
                 except RateLimitedError as exc:
-                    _release(send_id, [r.delivery_id for r in rows[done - 1 :]], "pending")
+                    later = [r.delivery_id for r in rows[done - 1 :]]
+                    _release(send_id, later, "pending")
                     recorder.flush()
-                    get_queue().enqueue(
-                        "deliver_batch",
-                        send_id,
-                        [r.delivery_id for r in rows[done - 1 :]],
-                        countdown=exc.retry_after,
-                    )
+                    get_queue().enqueue("deliver_batch", send_id, later, countdown=exc.retry_after)
                     return
                 _send_one(
                     runtime,
@@ -156,20 +153,9 @@ def _send_rows(runtime: Runtime, send_id: int, claimed: list[int]) -> None:
                     settings.max_attempts,
                 )
             if recorder.pending_count >= RECORD_EVERY:
-                # While all goes well the store writes overlap the next sends; once
-                # failures start, record and read the send's state at once, so
-                # a self-pause stops the batch without failing another group.
-                if recorder.failures_since_success:
-                    status = recorder.flush()
-                else:
-                    status = recorder.record_in_background()
+                status = _record(recorder)
                 if status != "sending":
-                    rest = [r.delivery_id for r in rows[done:]]
-                    recorder.flush()
-                    if status == "cancelled":
-                        _release(send_id, rest, "skipped")
-                    else:
-                        hand_back_after_pause(send_id, rest)
+                    _stop_early(send_id, recorder, status, [r.delivery_id for r in rows[done:]])
                     return
         recorder.flush()
     except Exception:
@@ -181,6 +167,27 @@ def _send_rows(runtime: Runtime, send_id: int, claimed: list[int]) -> None:
         raise
     finally:
         recorder.close()
+
+
+def _record(recorder: Recorder) -> str | None:
+    """Record the current group; returns the send's status as last seen.
+
+    While all goes well the store writes overlap the next sends; once failures
+    start, record and read the send's state at once, so that a self-pause stops
+    the batch without failing another group.
+    """
+    if recorder.failures_since_success:
+        return recorder.flush()
+    return recorder.record_in_background()
+
+
+def _stop_early(send_id: int, recorder: Recorder, status: str | None, rest: list[int]) -> None:
+    """The send was paused or cancelled mid-batch: record, then hand back or skip the rest."""
+    recorder.flush()
+    if status == "cancelled":
+        _release(send_id, rest, "skipped")
+    else:
+        hand_back_after_pause(send_id, rest)
 
 
 def _salvage(send_id: int, recorder: Recorder, untried: list[int]) -> None:
@@ -197,13 +204,14 @@ def _salvage(send_id: int, recorder: Recorder, untried: list[int]) -> None:
 
 def _send_one(
     runtime: Runtime,
-    template: Any,
+    template: MessageTemplate,
     row: Row,
     event_ids: list[int],
     recorder: Recorder,
     send_id: int,
     max_attempts: int,
 ) -> None:
+    """Build one recipient's message, send it and record what happened."""
     try:
         recipient = Recipient.for_subscriber(
             row.email, row.name or None, row.subscriber_id, row.delivery_id, send_id=send_id
