@@ -10,6 +10,8 @@ and measures, each with P concurrent senders (default: one per CPU):
 
 (a) ceiling: the engine's message bytes, pre-built, sent N times with
     smtplib over persistent connections: the fastest any smtplib sender can go;
+    measured before and after (c), keeping the higher rate (this machine's
+    speed drifts between phases; the higher ceiling is the harder comparison);
 (b) naive: Jinja2 + premailer + ``EmailMessage`` per recipient, sent the
     same way, on a sample of recipients (``--naive-sample``), rate extrapolated;
 (c) engine: ``newsletter send`` through a real Celery worker (P processes)
@@ -130,20 +132,7 @@ def measure(
         sizes = [len(m) for m in messages]
         print(f"   message size per segment edition: {', '.join(f'{s:,}' for s in sizes)} bytes")
 
-        sink_cpu = CpuMeter({"sink": lambda: [sink.pid]})
-        before = sink.count
-        sink_cpu.start()
-        ceiling = dispatch_senders.ceiling(sink.port, messages, n, concurrency)
-        sink_cpu.stop()
-        check(sink, before, n, "ceiling")
-        sink_share = sink_cpu.used["sink"] / ceiling.seconds
-        print(
-            f"(a) ceiling: {ceiling.rate:>9,.0f} msg/s  ({n:,} pre-built messages in "
-            f"{ceiling.seconds:.2f} s by {concurrency} smtplib processes; "
-            f"{1000 * ceiling.cpu_seconds / n:.3f} sender CPU ms/msg; "
-            f"sink busy {100 * sink_share:.0f}% of one core)"
-        )
-
+        first, sink_share = _ceiling(sink, messages, n, concurrency, "before the engine")
         update = stored_update(url, store.update_id)
         sample = first_subscribers(url, min(naive_sample, n))
         before = sink.count
@@ -166,9 +155,37 @@ def measure(
             folder=folder,
             profile_dir=profile_dir,
         )
+        # This machine's speed drifts between phases; the ceiling is measured on
+        # both sides of the engine and the higher rate is kept, which can only
+        # make the engine's ratio look worse.
+        second, second_share = _ceiling(sink, messages, n, concurrency, "after the engine")
+        ceiling, sink_share = max(
+            (first, sink_share), (second, second_share), key=lambda c: c[0].rate
+        )
+        print(f"    ceiling used: {ceiling.rate:,.0f} msg/s (the higher of the two)")
         result = Result(n, kind, sizes, ceiling, sink_share, naive, engine)
         print_engine(result, concurrency)
         return result
+
+
+def _ceiling(
+    sink: SmtpSink, messages: list[bytes], n: int, concurrency: int, when: str
+) -> tuple[Timed, float]:
+    """Measure (a) once and print it; returns the timing and the sink's share of a core."""
+    sink_cpu = CpuMeter({"sink": lambda: [sink.pid]})
+    before = sink.count
+    sink_cpu.start()
+    ceiling = dispatch_senders.ceiling(sink.port, messages, n, concurrency)
+    sink_cpu.stop()
+    check(sink, before, n, "ceiling")
+    sink_share = sink_cpu.used["sink"] / ceiling.seconds
+    print(
+        f"(a) ceiling, {when}: {ceiling.rate:>9,.0f} msg/s  ({n:,} pre-built messages in "
+        f"{ceiling.seconds:.2f} s by {concurrency} smtplib processes; "
+        f"{1000 * ceiling.cpu_seconds / n:.3f} sender CPU ms/msg; "
+        f"sink busy {100 * sink_share:.0f}% of one core)"
+    )
+    return ceiling, sink_share
 
 
 def print_engine(result: Result, concurrency: int) -> None:
