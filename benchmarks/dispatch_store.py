@@ -23,6 +23,7 @@ from newsletter.calendar import publish_part
 from newsletter.config import Settings, reset_settings
 from newsletter.content import Update
 from newsletter.db import engine_for, normalise_url, reset_engines, session_scope
+from newsletter.demo import ROLE_MIX as DEMO_ROLE_MIX
 from newsletter.ingest import parse_file
 from newsletter.message import MessageTemplate, Recipient
 from newsletter.migrate import upgrade_to_head
@@ -43,14 +44,9 @@ AUTHORITIES = (
     "North Tyneside", "Northumberland", "Redcar and Cleveland", "South Tyneside",
     "Stockton-on-Tees", "Sunderland",
 )  # fmt: skip
-# Everyone is in at least one targeted segment; two in five are in two of them.
-ROLE_MIX = (
-    ("DCS",),
-    ("Lead Member",),
-    ("Workforce Lead",),
-    ("DCS", "Workforce Lead"),
-    ("Lead Member", "Workforce Lead"),
-)
+# Everyone is in at least one targeted segment; two in five are in two of them
+# (the demo's mix).
+ROLE_MIX = DEMO_ROLE_MIX
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from fastapi import HTTPException, Request
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from newsletter import updates
+from newsletter import sends, updates
 from newsletter.ingest import ParseResult, parse_bytes
 from newsletter.models import Delivery, Subscriber, UpdateRecord
+from newsletter.sends import SendError
 from newsletter.subscriber_csv import ImportReport, import_csv
 from newsletter.subscribers import SubscriberError
+from newsletter.web.deps import store
 
 PAGE_SIZE = 50
 INGEST_FORMATS = ("auto", "text", "markdown", "json")
@@ -185,3 +188,16 @@ def csv_lines(rows: list[list[str]]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(rows)
     return out.getvalue()
+
+
+def send_progress(request: Request, send_id: int) -> dict[str, Any]:
+    """A send's documented JSON (status, counts) with its delivered/failed timeline.
+
+    The console's live page and the API both serve this; 404 for an unknown send.
+    """
+    with store(request) as db:
+        try:
+            send = sends.get_send(db, send_id)
+        except SendError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        return {**sends.to_json(db, send), "timeline": timeline(db, send_id).to_json()}

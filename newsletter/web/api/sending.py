@@ -16,18 +16,9 @@ from newsletter.transports import TransportError
 from newsletter.updates import UpdateNotFoundError
 from newsletter.web.api.schemas import ProofIn, SendIn
 from newsletter.web.deps import Principal, require_api_organiser, store
-from newsletter.web.services import timeline
+from newsletter.web.services import send_progress
 
 router = APIRouter(tags=["sends"])
-
-
-def _send_json(request: Request, send_id: int) -> dict[str, Any]:
-    with store(request) as db:
-        try:
-            send = sends.get_send(db, send_id)
-        except SendError as exc:
-            raise HTTPException(404, str(exc)) from exc
-        return {**sends.to_json(db, send), "timeline": timeline(db, send_id).to_json()}
 
 
 @router.get("/sends")
@@ -58,7 +49,7 @@ def create_send(
     except (SendError, SegmentError, UpdateNotFoundError) as exc:
         raise HTTPException(422, str(exc)) from exc
     control.start_if_due(send_id)
-    return _send_json(request, send_id)
+    return send_progress(request, send_id)
 
 
 @router.post("/sends/test")
@@ -82,16 +73,16 @@ def test_copy(
 @router.get("/sends/{send_id}")
 def get_send(request: Request, send_id: int) -> dict[str, Any]:
     """Status, counts (planned = sent + failed + skipped + pending) and the timeline."""
-    return _send_json(request, send_id)
+    return send_progress(request, send_id)
 
 
 def _act(request: Request, send_id: int, action: str) -> dict[str, Any]:
-    _send_json(request, send_id)  # 404 for an unknown send
+    send_progress(request, send_id)  # 404 for an unknown send
     try:
         control.apply(send_id, action)
     except SendError as exc:
         raise HTTPException(409, str(exc)) from exc
-    return _send_json(request, send_id)
+    return send_progress(request, send_id)
 
 
 @router.post("/sends/{send_id}/pause")

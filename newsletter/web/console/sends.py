@@ -12,20 +12,9 @@ from newsletter.dispatch import control
 from newsletter.segments import SegmentError, count, list_all
 from newsletter.sends import SendError, parse_uk_time
 from newsletter.web.deps import Principal, page, require_organiser, store, verify_csrf
-from newsletter.web.services import timeline
+from newsletter.web.services import send_progress as progress_of
 
 router = APIRouter()
-ACTIONS = ("pause", "resume", "cancel")
-
-
-def progress_json(request: Request, send_id: int) -> dict[str, Any]:
-    """The send's documented JSON (status, counts) plus its delivered/failed timeline."""
-    with store(request) as db:
-        try:
-            send = sends.get_send(db, send_id)
-        except SendError as exc:
-            raise HTTPException(404, str(exc)) from exc
-        return {**sends.to_json(db, send), "timeline": timeline(db, send_id).to_json()}
 
 
 @router.get("/sends", response_class=HTMLResponse)
@@ -82,7 +71,7 @@ def create_send(
 @router.get("/sends/{send_id}", response_class=HTMLResponse)
 def show_send(request: Request, send_id: int, error: str | None = None) -> Response:
     """The send's live progress page (the numbers and chart update by polling)."""
-    data = progress_json(request, send_id)
+    data = progress_of(request, send_id)
     title = None
     if data["update_id"] is not None:
         with store(request) as db:
@@ -93,13 +82,13 @@ def show_send(request: Request, send_id: int, error: str | None = None) -> Respo
 @router.get("/sends/{send_id}/progress")
 def send_progress(request: Request, send_id: int) -> JSONResponse:
     """Polled by the progress page: status, counts and timeline as JSON."""
-    return JSONResponse(progress_json(request, send_id), headers={"Cache-Control": "no-store"})
+    return JSONResponse(progress_of(request, send_id), headers={"Cache-Control": "no-store"})
 
 
 @router.post("/sends/{send_id}/{action}", dependencies=[Depends(verify_csrf)])
 def control_send(request: Request, send_id: int, action: str) -> Response:
     """Pause, resume or cancel; an impossible change is shown on the page, not raised."""
-    if action not in ACTIONS:
+    if action not in control.ACTIONS:
         raise HTTPException(404, "Unknown action.")
     try:
         control.apply(send_id, action)
