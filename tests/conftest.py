@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
@@ -119,3 +120,27 @@ def js_dir() -> Path:
         verb = "ci" if (JS_DIR / "package-lock.json").exists() else "install"
         subprocess.run([npm, verb, "--prefix", str(JS_DIR)], check=True, timeout=600)
     return JS_DIR
+
+
+# Debian's Chromium, never a downloaded browser.  Without the background
+# networking flags it keeps trying hosts this closed network refuses.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium driven by Playwright, one per browser test module."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
