@@ -19,16 +19,14 @@ import smtplib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import formatdate, make_msgid
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
-from newsletter import parts
+from naive_mime import email_message
+
 from newsletter.config import Settings
 from newsletter.content import Update
-from newsletter.message import Recipient, greeting
+from newsletter.message import Recipient
 from newsletter.parts import CalendarPart
 from newsletter.render import render_edition
 
@@ -106,33 +104,7 @@ def naive_message(
 ) -> bytes:
     """One recipient's message the naive way: render, replace, build MIME, serialise."""
     edition = render_edition(update, segment, settings=settings)
-    values = {
-        parts.GREETING: greeting(reader.name),
-        parts.UNSUBSCRIBE_URL: reader.unsubscribe_url,
-        parts.PREFERENCES_URL: reader.preferences_url,
-    }
-    text, html = edition.text, edition.html
-    for placeholder, value in values.items():
-        text, html = text.replace(placeholder, value), html.replace(placeholder, value)
-    message = EmailMessage(policy=SMTP)
-    message["From"] = settings.from_address
-    message["To"] = reader.email
-    message["Subject"] = edition.subject
-    message["Date"] = formatdate()
-    message["Message-ID"] = make_msgid(domain=settings.sending_domain)
-    message["List-Id"] = f"<{settings.list_id}>"
-    unsubscribe = f"<{reader.unsubscribe_url}>"
-    if reader.mailto_unsubscribe:
-        unsubscribe += f", <{reader.mailto_unsubscribe}>"
-    message["List-Unsubscribe"] = unsubscribe
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
-    for part in calendars:
-        message.add_attachment(
-            part.ics, maintype="application", subtype="ics", filename=part.filename
-        )
-    return message.as_bytes()
+    return email_message(edition, calendars, reader, settings)
 
 
 def _naive_process(

@@ -24,17 +24,14 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import formatdate, make_msgid
 
-from newsletter import parts
+from naive_mime import email_message
+
 from newsletter.calendar import publish_part
 from newsletter.config import Settings
 from newsletter.content import Update
 from newsletter.ingest import parse_file
-from newsletter.message import MessageTemplate, Recipient, greeting
-from newsletter.parts import CalendarPart, RenderedEdition
+from newsletter.message import MessageTemplate, Recipient
 from newsletter.paths import SAMPLES_DIR
 from newsletter.render import render_edition
 
@@ -74,36 +71,6 @@ def per_recipient(run: Callable[[Recipient], object], readers: Sequence[Recipien
     return statistics.median(rounds)
 
 
-def fresh_email_message(
-    edition: RenderedEdition, ics: Sequence[CalendarPart], reader: Recipient
-) -> bytes:
-    """What a naive sender does per recipient with the email package."""
-    values = {
-        parts.GREETING: greeting(reader.name),
-        parts.UNSUBSCRIBE_URL: reader.unsubscribe_url,
-        parts.PREFERENCES_URL: reader.preferences_url,
-    }
-    text, html = edition.text, edition.html
-    for placeholder, value in values.items():
-        text = text.replace(placeholder, value)
-        html = html.replace(placeholder, value)
-    message = EmailMessage(policy=SMTP)
-    message["From"] = SETTINGS.from_address
-    message["To"] = reader.email
-    message["Subject"] = edition.subject
-    message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain=SETTINGS.sending_domain)
-    message["List-Unsubscribe"] = f"<{reader.unsubscribe_url}>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
-    for part in ics:
-        message.add_attachment(
-            part.ics, maintype="application", subtype="ics", filename=part.filename
-        )
-    return message.as_bytes()
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Measure and print the three costs and their ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -118,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # (1) is ~1000x slower: fewer readers keep the run short; it is per reader anyway.
     few = readers[: max(5, len(readers) // 20)]
     render = per_recipient(lambda r: render_edition(update, SEGMENT, settings=SETTINGS), few)
-    mime = per_recipient(lambda r: fresh_email_message(edition, ics, r), readers)
+    mime = per_recipient(lambda r: email_message(edition, ics, r, SETTINGS), readers)
     splice = per_recipient(template.personalise, readers)
 
     print(f"sample {SAMPLE}, segment {SEGMENT}, {len(readers)} recipients per round")
