@@ -320,41 +320,12 @@ def _bounce(
         email=subscriber.email,
         status=entry.status,
     )
-    if entry.status_class == 2:
-        _record(
-            session,
-            digest,
-            "ignored",
-            delivery,
-            subscriber,
-            entry.status,
-            entry.action,
-            entry.diagnostic,
-            source,
-            now,
-        )
-        return replace(base, reason=f"{entry.action} notification ({named})")
-    if entry.status_class == 5:
-        _record(
-            session,
-            digest,
-            "hard",
-            delivery,
-            subscriber,
-            entry.status,
-            entry.action,
-            entry.diagnostic,
-            source,
-            now,
-        )
-        suppress_address(session, subscriber.email, "hard-bounce", f"{detail} ({named})")
-        return replace(
-            base, outcome="hard", reason=f"hard bounce {detail} ({named})", suppressed=True
-        )
+    # 2.x.x reports a delivery (RFC 3463): recorded, acted on never.
+    kind = {2: "ignored", 5: "hard"}.get(entry.status_class, "soft")
     _record(
         session,
         digest,
-        "soft",
+        kind,
         delivery,
         subscriber,
         entry.status,
@@ -363,6 +334,13 @@ def _bounce(
         source,
         now,
     )
+    if kind == "ignored":
+        return replace(base, reason=f"{entry.action} notification ({named})")
+    if kind == "hard":
+        suppress_address(session, subscriber.email, "hard-bounce", f"{detail} ({named})")
+        return replace(
+            base, outcome="hard", reason=f"hard bounce {detail} ({named})", suppressed=True
+        )
     window_start = now - timedelta(days=s.soft_bounce_window_days)
     count = int(
         session.scalar(
