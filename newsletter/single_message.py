@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from newsletter.calendar import publish_part
-from newsletter.dispatch.editions import archive_url
+from newsletter.dispatch.editions import featured_calendars
 from newsletter.dispatch.runtime import get_runtime
 from newsletter.message import MessageTemplate, Recipient
 from newsletter.parts import CalendarPart, RenderedEdition
@@ -46,16 +45,23 @@ def recipient_for(session: Session, email: str) -> Recipient:
 
 
 def compose(
-    session: Session, update_id: int, segment: str, email: str, *, subject: str | None = None
+    session: Session,
+    update_id: int,
+    segment: str,
+    email: str,
+    *,
+    subject: str | None = None,
+    subject_prefix: str = "",
 ) -> ComposedMessage:
-    """Render the update's ``segment`` edition and build the message for ``email``."""
+    """Render the update's ``segment`` edition and build the message for ``email``.
+
+    ``subject`` replaces the edition's own; ``subject_prefix`` goes in front
+    of whichever is used ("[Test] ").
+    """
     update = load_update(session, update_id)
     edition = render_edition(update, segment, subject=subject)
-    url = archive_url(update.id)
-    parts = [
-        publish_part(e, update_url=url) for e in update.events if e.featured and not e.cancelled
-    ]
-    template = MessageTemplate.build(edition, parts, subject=subject)
+    _, parts = featured_calendars(update)
+    template = MessageTemplate.build(edition, parts, subject=subject_prefix + edition.subject)
     return ComposedMessage(edition, parts, template.outgoing(recipient_for(session, email)))
 
 
@@ -66,8 +72,8 @@ def send_test_copy(
 
     Raises TransportError when the transport refuses it.
     """
-    update = load_update(session, update_id)
-    base_subject = subject or render_edition(update, segment).subject
-    composed = compose(session, update_id, segment, email, subject=TEST_PREFIX + base_subject)
+    composed = compose(
+        session, update_id, segment, email, subject=subject, subject_prefix=TEST_PREFIX
+    )
     get_runtime().transport.send(composed.message)
     return composed.message.message_id

@@ -35,6 +35,13 @@ def archive_url(update_id: int | None) -> str | None:
     return f"{get_settings().base_url.rstrip('/')}/archive/{update_id}"
 
 
+def featured_calendars(update: Update) -> tuple[list[Event], list[CalendarPart]]:
+    """The events a newsletter attaches (featured, not cancelled) and their PUBLISH parts."""
+    featured = [e for e in update.events if e.featured and not e.cancelled]
+    url = archive_url(update.id)
+    return featured, [publish_part(e, update_url=url) for e in featured]
+
+
 def render_send_editions(session: Session, send: Send) -> None:
     """Render and store one :class:`SendEdition` per edition label of the send."""
     if send.kind == "newsletter":
@@ -48,9 +55,7 @@ def _newsletter_editions(session: Session, send: Send) -> None:
     if send.update_id is None:
         raise ValueError(f"send {send.id}: a newsletter needs an update")
     update = load_update(session, send.update_id)
-    featured = [e for e in update.events if e.featured and not e.cancelled]
-    url = archive_url(update.id)
-    parts = [publish_part(e, update_url=url) for e in featured]
+    featured, parts = featured_calendars(update)
     event_ids = [e.id for e in featured if e.id is not None]
     for segment in send.segments:
         edition = render_edition(update, segment, subject=send.subject)
