@@ -22,12 +22,13 @@ from newsletter.dispatch.embedded import run_until_idle
 from newsletter.dispatch.runtime import set_runtime
 from newsletter.ingest import parse_file
 from newsletter.migrate import upgrade_to_head
+from newsletter.outbox_index import write_index
 from newsletter.paths import SAMPLES_DIR
 from newsletter.roles import slugify
 from newsletter.segments import ensure_builtins
-from newsletter.sends import counts, create_send
+from newsletter.sends import counts, create_send, get_send
 from newsletter.subscribers import SubscriberInput, upsert
-from newsletter.updates import store_update
+from newsletter.updates import get_event, store_update
 
 LOCAL_AUTHORITIES = (
     "Darlington", "Durham", "Gateshead", "Hartlepool", "Middlesbrough", "Newcastle",
@@ -147,8 +148,6 @@ def run_demo(folder: Path, *, progress: Callable[[str], None] | None = None) -> 
         say(f"Sent {title}")
     for event_id in featured:
         with session_scope() as session:
-            from newsletter.updates import get_event
-
             event = get_event(session, event_id)
             send = create_send(
                 session,
@@ -164,8 +163,6 @@ def run_demo(folder: Path, *, progress: Callable[[str], None] | None = None) -> 
 
     results = []
     with session_scope() as session:
-        from newsletter.sends import get_send
-
         for send_id, what in send_ids:
             s = get_send(session, send_id)
             c = counts(session, send_id)
@@ -182,7 +179,5 @@ def run_demo(folder: Path, *, progress: Callable[[str], None] | None = None) -> 
                     s.status,
                 )
             )
-    from newsletter.outbox_index import write_index
-
     index = write_index(outbox, folder)
     return DemoResult(folder, database, outbox, index, len(people), stored, results)

@@ -12,27 +12,23 @@ from rich.console import Console
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from newsletter.content import ContentError
 from newsletter.db import get_engine, session_scope
 from newsletter.migrate import current_revision, head_revision, upgrade_to_head
 from newsletter.segment_rules import RuleError
-from newsletter.segments import SegmentError, ensure_builtins
-from newsletter.subscriber_csv import CsvFormatError
-from newsletter.subscribers import SubscriberError, SubscriberNotFoundError
+from newsletter.segments import ensure_builtins
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 # Errors caused by what the user typed or gave us: shown as one clear line
 # (no traceback), exit status 2.  Anything else is a bug and keeps its traceback.
+# The project's own input errors all derive from these two (SubscriberError,
+# SegmentError, CsvFormatError, ContentError, IngestError, SendError are
+# ValueErrors; the not-found errors are LookupErrors); file problems are named
+# one by one so that other OS errors keep their traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (
-    SubscriberError,
-    SubscriberNotFoundError,
-    SegmentError,
-    CsvFormatError,
-    ContentError,
-    LookupError,
     ValueError,
+    LookupError,
     FileNotFoundError,
     IsADirectoryError,
     PermissionError,
