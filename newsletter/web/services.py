@@ -6,7 +6,6 @@ it says so; none knows about HTTP.
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +20,6 @@ from newsletter.ingest import ParseResult, parse_bytes
 from newsletter.models import Delivery, Subscriber, UpdateRecord
 from newsletter.sends import SendError
 from newsletter.subscriber_csv import ImportReport, import_csv
-from newsletter.subscribers import SubscriberError
 from newsletter.web.deps import store
 
 PAGE_SIZE = 50
@@ -176,18 +174,6 @@ class _Epoch:
 
 def _epoch(session: Session) -> _Epoch:
     return _Epoch(session.get_bind().dialect.name)
-
-
-def subscriber_error_text(exc: SubscriberError) -> str:
-    """A SubscriberError as one line for a form."""
-    return f"{exc.field}: {exc.reason}"
-
-
-def csv_lines(rows: list[list[str]]) -> str:
-    """Rows as CSV text (used for small downloads)."""
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(rows)
-    return out.getvalue()
 
 
 def send_progress(request: Request, send_id: int) -> dict[str, Any]:
