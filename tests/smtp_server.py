@@ -5,6 +5,8 @@ Usage (the lead reuses this from tests/conftest.py)::
     with running_smtp_server() as server:
         server.refuse("bad@example.org", 550)            # every time
         server.refuse("busy@example.org", 451, times=1)  # once, then accept
+        server.refuse("x@example.org", 421)    # reply 421, then close the session
+        server.refuse_command("MAIL", 550)      # MAIL FROM refused (or "DATA": the message)
         server.rule = lambda rcpt: (451, "4.7.1 slow down") if ... else None
         transport = SMTPTransport(server.url)
         ...
@@ -13,7 +15,9 @@ Usage (the lead reuses this from tests/conftest.py)::
         server.drop_connections()  # the server closes every open session
 
 ``running_smtp_server(credentials=("user", "pass"))`` requires AUTH PLAIN/LOGIN
-(allowed without TLS, on loopback only).
+(allowed without TLS, on loopback only).  The server announces PIPELINING
+(RFC 2920) unless started with ``pipelining=False``; aiosmtpd reads commands
+in order from one stream, so it serves pipelined clients as they expect.
 """
 
 from __future__ import annotations
@@ -53,22 +57,50 @@ def free_port() -> int:
         return port
 
 
+def _refusal(smtp: SMTP, reply: Reply) -> str:
+    """The reply line; after a 421 the session closes, as RFC 5321 section 3.8 says."""
+    if reply[0] == 421 and smtp.transport is not None:
+        asyncio.get_running_loop().call_soon(smtp.transport.close)
+    return f"{reply[0]} {reply[1]}"
+
+
 class _Handler:
     def __init__(self, server: SMTPTestServer) -> None:
         self.server = server
+
+    async def handle_EHLO(  # noqa: N802 (aiosmtpd hook name)
+        self, smtp: SMTP, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.server.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_MAIL(  # noqa: N802 (aiosmtpd hook name)
+        self, smtp: SMTP, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        reply = self.server._command_reply("MAIL")
+        if reply is not None:
+            return _refusal(smtp, reply)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd hook name)
         self, smtp: SMTP, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
         reply = self.server._reply_for(address)
         if reply is not None:
-            return f"{reply[0]} {reply[1]}"
+            return _refusal(smtp, reply)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(  # noqa: N802 (aiosmtpd hook name)
         self, smtp: SMTP, session: Any, envelope: Any
     ) -> str:
+        reply = self.server._command_reply("DATA")
+        if reply is not None:
+            return _refusal(smtp, reply)
         message = ReceivedMessage(
             mail_from=envelope.mail_from,
             rcpt_tos=tuple(envelope.rcpt_tos),
@@ -113,13 +145,17 @@ class _Controller(Controller):
 class SMTPTestServer:
     """An aiosmtpd server on 127.0.0.1 in a background thread."""
 
-    def __init__(self, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, credentials: tuple[str, str] | None = None, *, pipelining: bool = True
+    ) -> None:
         self.port = free_port()
         self.credentials = credentials
+        self.pipelining = pipelining
         self.messages: list[ReceivedMessage] = []
         self.connections = 0
         self.rule: Callable[[str], Reply | None] | None = None
         self._refusals: dict[str, tuple[int, str, int | None]] = {}
+        self._command_refusals: dict[str, tuple[int, str, int | None]] = {}
         self._open: set[_CountingSMTP] = set()
         self._lock = threading.Lock()
         kwargs: dict[str, Any] = {"auth_require_tls": False}
@@ -148,18 +184,38 @@ class SMTPTestServer:
         with self._lock:
             self._refusals[address.lower()] = (code, text or default, times)
 
-    def _reply_for(self, address: str) -> Reply | None:
+    def refuse_command(
+        self, command: str, code: int, text: str = "", *, times: int | None = None
+    ) -> None:
+        """Answer ``MAIL`` (MAIL FROM) or ``DATA`` (the message's end) with ``code``."""
+        if command not in ("MAIL", "DATA"):
+            raise ValueError(f"refuse_command takes MAIL or DATA, not {command!r}")
+        default = "5.7.1 refused" if code >= 500 else "4.3.0 try again later"
         with self._lock:
-            refusal = self._refusals.get(address.lower())
-            if refusal is not None:
-                code, text, times = refusal
-                if times is not None:
-                    if times <= 1:
-                        del self._refusals[address.lower()]
-                    else:
-                        self._refusals[address.lower()] = (code, text, times - 1)
-                return code, text
+            self._command_refusals[command] = (code, text or default, times)
+
+    def _reply_for(self, address: str) -> Reply | None:
+        reply = self._take(self._refusals, address.lower())
+        if reply is not None:
+            return reply
         return self.rule(address) if self.rule is not None else None
+
+    def _command_reply(self, command: str) -> Reply | None:
+        return self._take(self._command_refusals, command)
+
+    def _take(self, refusals: dict[str, tuple[int, str, int | None]], key: str) -> Reply | None:
+        """The scripted reply for ``key``, counting down its ``times``."""
+        with self._lock:
+            refusal = refusals.get(key)
+            if refusal is None:
+                return None
+            code, text, times = refusal
+            if times is not None:
+                if times <= 1:
+                    del refusals[key]
+                else:
+                    refusals[key] = (code, text, times - 1)
+            return code, text
 
     def _authenticate(
         self, smtp: SMTP, session: Any, envelope: Any, mechanism: str, data: Any
@@ -193,9 +249,11 @@ class SMTPTestServer:
 
 
 @contextmanager
-def running_smtp_server(credentials: tuple[str, str] | None = None) -> Iterator[SMTPTestServer]:
+def running_smtp_server(
+    credentials: tuple[str, str] | None = None, *, pipelining: bool = True
+) -> Iterator[SMTPTestServer]:
     """Start an SMTPTestServer for the ``with`` block and stop it afterwards."""
-    server = SMTPTestServer(credentials)
+    server = SMTPTestServer(credentials, pipelining=pipelining)
     server.start()
     try:
         yield server

@@ -54,9 +54,10 @@ def message(address: str, delivery_id: int = 1) -> OutgoingMessage:
     return TEMPLATE.outgoing(recipient)
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SMTPTestServer]:
-    with running_smtp_server() as server:
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-command-at-a-time"])
+def smtp_server(request: pytest.FixtureRequest) -> Iterator[SMTPTestServer]:
+    """A server that announces PIPELINING, then one that does not: both client paths."""
+    with running_smtp_server(pipelining=request.param) as server:
         yield server
 
 
