@@ -8,11 +8,22 @@ immediate "database is locked" errors.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Integer,
+    SQLColumnExpression,
+    Table,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -100,3 +111,19 @@ def insert_ignore(
         session.execute(postgresql.insert(table).on_conflict_do_nothing(), rows)
     else:
         session.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
+
+
+def id_in(
+    session: Session | Connection, column: SQLColumnExpression[int], ids: Sequence[int]
+) -> ColumnElement[bool]:
+    """``column IN ids``, spelt so that the SQL text does not depend on ``len(ids)``.
+
+    An IN list renders one placeholder per id, so each batch size is new SQL
+    text that psycopg parses afresh (about 3 ms for 250 ids, twice a batch).
+    On PostgreSQL this is ``column = ANY(:ids)`` with one array parameter, a
+    statement parsed once per process; SQLite has no arrays and keeps IN.
+    """
+    bind = session.get_bind() if isinstance(session, Session) else session
+    if bind.dialect.name == "postgresql":
+        return column == any_(bindparam("ids", list(ids), type_=postgresql.ARRAY(Integer)))
+    return column.in_(list(ids))

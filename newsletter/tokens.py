@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Final
-from urllib.parse import quote
 
 from newsletter.config import Settings, get_settings
 
@@ -258,8 +257,9 @@ def unsubscribe_links(
     """Return ``(https_url, mailto_url)`` for List-Unsubscribe, sharing one token."""
     s = settings or get_settings()
     token = unsubscribe_token(subscriber_id, send_id, settings=s)
-    # RFC 6068: the subject is percent-encoded; tokens are URL-safe already.
-    subject = quote(f"unsubscribe {token}", safe="")
+    # RFC 6068: the subject is percent-encoded.  The token's URL-safe base64
+    # alphabet is all unreserved characters, so only the space needs escaping.
+    subject = f"unsubscribe%20{token}"
     return f"{_base(s)}/u/{token}", f"mailto:unsubscribe@{s.sending_domain}?subject={subject}"
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import exists, or_, select, update
 
 from newsletter.config import get_settings
-from newsletter.db import session_scope
+from newsletter.db import id_in, session_scope
 from newsletter.dispatch.queue import get_queue
 from newsletter.models import Delivery, Send, utcnow
 
@@ -52,7 +52,7 @@ def enqueue_pending(send_id: int, *, older_than: datetime | None = None) -> int:
                 return total
             session.execute(
                 update(Delivery)
-                .where(Delivery.id.in_(ids))
+                .where(id_in(session, Delivery.id, ids))
                 .values(enqueued_at=now)
                 .execution_options(synchronize_session=False)
             )

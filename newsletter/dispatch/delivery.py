@@ -26,7 +26,7 @@ from sqlalchemy import Table, or_, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.config import get_settings
-from newsletter.db import session_scope
+from newsletter.db import id_in, session_scope
 from newsletter.dispatch.batches import finish_if_done
 from newsletter.dispatch.queue import get_queue
 from newsletter.dispatch.ratelimit import RateLimitedError
@@ -66,7 +66,7 @@ def claim(session: Session, send_id: int, ids: Sequence[int], task_id: str) -> l
     result = session.execute(
         update(table)
         .where(
-            table.c.id.in_(list(ids)),
+            id_in(session, table.c.id, ids),
             table.c.send_id == send_id,
             or_(
                 (table.c.status == "pending")
@@ -95,7 +95,7 @@ def load_rows(session: Session, ids: Sequence[int]) -> list[Row]:
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .outerjoin(Suppression, Suppression.email_key == Subscriber.email_key)
-        .where(Delivery.id.in_(list(ids)))
+        .where(id_in(session, Delivery.id, ids))
         .order_by(Delivery.id)
     )
     return [Row(*values) for values in session.execute(query)]
@@ -250,7 +250,11 @@ def _release(send_id: int, ids: list[int], to: str, *, forget_task: bool = False
     with session_scope() as session:
         session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(ids), Delivery.send_id == send_id, Delivery.status == "claimed")
+            .where(
+                id_in(session, Delivery.id, ids),
+                Delivery.send_id == send_id,
+                Delivery.status == "claimed",
+            )
             .values(**values)
             .execution_options(synchronize_session=False)
         )
