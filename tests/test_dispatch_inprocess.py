@@ -155,8 +155,22 @@ def test_featured_event_attached_and_recipients_recorded(
         assert len(calendar) == 1 and calendar[0].get_param("method") == "PUBLISH"
         assert "METHOD:PUBLISH" in calendar[0].get_content()
     with session_scope() as s:
-        had = s.scalars(select(EventRecipient.subscriber_id)).all()
+        had = s.execute(
+            select(
+                EventRecipient.subscriber_id,
+                EventRecipient.first_delivery_id,
+                EventRecipient.created_at,
+            )
+        ).all()
+        subscriber_of = {
+            delivery_id: subscriber_id
+            for delivery_id, subscriber_id in s.execute(select(Delivery.id, Delivery.subscriber_id))
+        }
+    # One row per message, naming the delivery that carried the invitation.
+    delivered = {int(m["X-Newsletter-Delivery"]) for m in messages}
     assert len(had) == len(messages)
+    assert {(sub, first) for sub, first, _ in had} == {(subscriber_of[d], d) for d in delivered}
+    assert all(created is not None for _, _, created in had)
 
 
 def test_unsubscribed_after_planning_is_skipped(
