@@ -83,7 +83,24 @@ class ScriptedSMTP:
         self.refused: Counter[str] = Counter()
         self.delay = 0.0
         self.answer: Callable[[str, int], Reply | None] = lambda address, n: None
+        self.held = threading.Event()
+        self._hold_next = False
+        self._released = threading.Event()
         self._lock = threading.Lock()
+
+    def hold(self) -> None:
+        """Make the next RCPT stop the whole server until :meth:`release`.
+
+        Every session waits meanwhile, so each worker is inside a batch with
+        its rows claimed: a kill then lands mid-batch, whatever the timing.
+        """
+        with self._lock:
+            self.held.clear()
+            self._released.clear()
+            self._hold_next = True
+
+    def release(self) -> None:
+        self._released.set()
 
     def __call__(self, address: str) -> Reply | None:
         key = address.lower()
@@ -93,6 +110,10 @@ class ScriptedSMTP:
             reply = self.answer(key, number)
             if reply is not None:
                 self.refused[key] += 1
+            hold, self._hold_next = self._hold_next, False
+        if hold:
+            self.held.set()
+            self._released.wait(timeout=30)
         if self.delay:
             # Runs on the server's event loop: pacing every session alike, as a
             # slow mail server does, so a test can act while a send is running.
@@ -216,12 +237,20 @@ def in_flight(stack: Stack, send_id: int) -> set[str]:
     return {address for _, address in claimed_rows(send_id) if accepted[address]}
 
 
-def wait_mid_batch(stack: Stack, send_id: int, at_least: int) -> None:
-    """Wait until ``at_least`` messages went out and a batch has sent unrecorded ones."""
+def hold_mid_batch(stack: Stack, send_id: int, at_least: int) -> None:
+    """Wait until ``at_least`` messages went out and a batch has sent unrecorded
+    ones, then hold the server on the next RCPT (the caller releases it)."""
     wait_for(
         lambda: len(stack.smtp.messages) >= at_least and in_flight(stack, send_id),
         timeout=60,
         what="the send to be under way, mid-batch",
+        on_timeout=lambda: stack.diagnostics(send_id),
+    )
+    stack.script.hold()
+    wait_for(
+        stack.script.held.is_set,
+        timeout=30,
+        what="the server to hold a RCPT",
         on_timeout=lambda: stack.diagnostics(send_id),
     )
 
@@ -443,8 +472,9 @@ def test_sigkill_of_the_worker_mid_send_misses_nobody(stack: Stack) -> None:
     stack.script.delay = 0.004
     send_id = start_send(stack, 800)
     first = stack.workers.workers[0]
-    wait_mid_batch(stack, send_id, 200)
+    hold_mid_batch(stack, send_id, 200)
     first.kill()
+    stack.script.release()
     time.sleep(0.3)  # a DATA the server had in full is recorded by now
     sent_unrecorded = in_flight(stack, send_id)
     assert claimed_rows(send_id), "the kill missed the batches: make the send slower"
@@ -471,8 +501,9 @@ def test_sigkill_of_pool_processes_is_redelivered_and_resumed(stack: Stack) -> N
     stack.script.delay = 0.004
     send_id = start_send(stack, 600)
     worker = stack.workers.workers[0]
-    wait_mid_batch(stack, send_id, 150)
+    hold_mid_batch(stack, send_id, 150)
     killed = worker.kill_pool()
+    stack.script.release()
     assert len(killed) == CONCURRENCY
     time.sleep(0.3)
     sent_unrecorded = in_flight(stack, send_id)
