@@ -1,0 +1,201 @@
+"""Writing one group of delivery results to the store, in one transaction.
+
+The statements behind :class:`newsletter.dispatch.recording.Recorder`: mark
+each delivery sent, failed, skipped or due for retry, suppress addresses a
+server refused for good, remember who received an event's invitation, and
+keep the send's run of consecutive failures, pausing the send past
+``NEWSLETTER_PAUSE_AFTER_FAILURES``.  Core statements on a plain connection,
+compiled once: this runs every group of messages in every worker, where an
+ORM session per group cost more CPU than sending the messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, bindparam, select, text, update
+
+from newsletter.config import get_settings
+from newsletter.db import get_engine, insert_ignore
+from newsletter.models import Delivery, EventRecipient, Send, utcnow
+from newsletter.suppressions import suppress_address
+
+log = logging.getLogger(__name__)
+
+# Core tables: executemany UPDATEs with per-row bound values need Core, not ORM.
+DELIVERIES = cast(Table, Delivery.__table__)
+SENDS = cast(Table, Send.__table__)
+
+
+@dataclass
+class ResultGroup:
+    """Results of a group of messages, written in one transaction."""
+
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    retry: list[dict[str, Any]] = field(default_factory=list)
+    suppress: list[tuple[str, str]] = field(default_factory=list)
+    event_recipients: list[dict[str, Any]] = field(default_factory=list)
+    # For the send's failure streak: whether this group had a success, and the
+    # failures since the last success when the group was closed.
+    had_success: bool = False
+    failures_since_success: int = 0
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """What writing a group found: the send's status and the rows to retry later."""
+
+    status: str | None
+    retry_ids: list[int]
+    retry_delay: float
+
+
+def write_group(send_id: int, group: ResultGroup) -> WriteOutcome:
+    """Write one group of results in one transaction; returns what the send looks like now.
+
+    Runs in the recorder's writer thread as well as the sending one.
+    """
+    with get_engine().begin() as connection:
+        _write_results(connection, group, utcnow())
+        status = _update_failure_streak(connection, send_id, group)
+    return WriteOutcome(
+        status=status,
+        retry_ids=[r["did"] for r in group.retry],
+        retry_delay=max((r["delay"] for r in group.retry), default=0.0),
+    )
+
+
+_BY_ID = DELIVERIES.c.id == bindparam("did")
+MARK_SENT = (
+    update(DELIVERIES)
+    .where(_BY_ID)
+    .values(status="sent", message_id=bindparam("mid"), finished_at=bindparam("at"), error=None)
+)
+MARK_FAILED = (
+    update(DELIVERIES)
+    .where(_BY_ID)
+    .values(
+        status="failed",
+        error=bindparam("err"),
+        finished_at=bindparam("at"),
+        attempts=DELIVERIES.c.attempts + 1,
+    )
+)
+MARK_SKIPPED = (
+    update(DELIVERIES)
+    .where(_BY_ID)
+    .values(status="skipped", error=bindparam("err"), finished_at=bindparam("at"))
+)
+MARK_RETRY = (
+    update(DELIVERIES)
+    .where(_BY_ID)
+    .values(
+        status="pending",
+        error=bindparam("err"),
+        next_attempt_at=bindparam("due"),
+        attempts=DELIVERIES.c.attempts + 1,
+        claimed_by=None,
+        enqueued_at=bindparam("at"),
+    )
+)
+# Reset the failure counter only when it is not already zero, so that in the
+# usual case workers do not all update (and lock) the send's row every record.
+RESET_STREAK = (
+    update(SENDS)
+    .where(SENDS.c.id == bindparam("sid"), SENDS.c.consecutive_failures != 0)
+    .values(consecutive_failures=0)
+)
+SEND_STATE = select(SENDS.c.status, SENDS.c.consecutive_failures).where(
+    SENDS.c.id == bindparam("sid")
+)
+
+
+# PostgreSQL: the common outcomes of a whole group in one statement each, the
+# rows passed as arrays and unnested, rather than one statement per message
+# (executemany): PostgreSQL's CPU per message fell by about a third.
+PG_MARK_SENT = text(
+    "UPDATE deliveries SET status = 'sent', message_id = v.mid, finished_at = :at, error = NULL "
+    "FROM unnest(CAST(:dids AS integer[]), CAST(:mids AS varchar[])) AS v(did, mid) "
+    "WHERE deliveries.id = v.did"
+)
+PG_ADD_EVENT_RECIPIENTS = text(
+    "INSERT INTO event_recipients (event_id, subscriber_id, first_delivery_id, created_at) "
+    "SELECT v.event_id, v.subscriber_id, v.delivery_id, :at FROM unnest("
+    "CAST(:event_ids AS integer[]), CAST(:subscriber_ids AS integer[]), "
+    "CAST(:delivery_ids AS integer[])) AS v(event_id, subscriber_id, delivery_id) "
+    "ON CONFLICT DO NOTHING"
+)
+
+
+def _write_results(connection: Connection, group: ResultGroup, now: datetime) -> None:
+    """Write the group's outcomes: arrays on PostgreSQL, executemany elsewhere."""
+    bulk = connection.dialect.name == "postgresql"
+    if bulk and group.sent:
+        connection.execute(
+            PG_MARK_SENT,
+            {
+                "at": now,
+                "dids": [r["did"] for r in group.sent],
+                "mids": [r["mid"] for r in group.sent],
+            },
+        )
+    for statement, rows, keys in (
+        (MARK_SENT, [] if bulk else group.sent, ("did", "mid")),
+        (MARK_FAILED, group.failed, ("did", "err")),
+        (MARK_SKIPPED, group.skipped, ("did", "err")),
+        (MARK_RETRY, group.retry, ("did", "err", "due")),
+    ):
+        if rows:
+            connection.execute(statement, [{"at": now, **{k: r[k] for k in keys}} for r in rows])
+    for email, error in group.suppress:
+        suppress_address(connection, email, "smtp-rejected", error)
+    if bulk and group.event_recipients:
+        rows = group.event_recipients
+        connection.execute(
+            PG_ADD_EVENT_RECIPIENTS,
+            {
+                "at": now,
+                "event_ids": [r["event_id"] for r in rows],
+                "subscriber_ids": [r["subscriber_id"] for r in rows],
+                "delivery_ids": [r["first_delivery_id"] for r in rows],
+            },
+        )
+    elif group.event_recipients:
+        insert_ignore(connection, EventRecipient, group.event_recipients)
+
+
+def _update_failure_streak(connection: Connection, send_id: int, group: ResultGroup) -> str | None:
+    """Track consecutive failures on the send; pause it past the configured limit."""
+    streak = group.failures_since_success
+    if group.had_success and streak == 0:
+        # The usual case: read the state, and write only when a run of
+        # failures has to be cleared (one statement per group, not two).
+        status, failures = connection.execute(SEND_STATE, {"sid": send_id}).one()
+        if failures:
+            connection.execute(RESET_STREAK, {"sid": send_id})
+        return str(status)
+    new_value: Any = streak if group.had_success else SENDS.c.consecutive_failures + streak
+    connection.execute(
+        update(SENDS).where(SENDS.c.id == send_id).values(consecutive_failures=new_value)
+    )
+    status, failures = connection.execute(SEND_STATE, {"sid": send_id}).one()
+    limit = get_settings().pause_after_failures
+    if status == "sending" and failures >= limit:
+        connection.execute(
+            update(SENDS)
+            .where(SENDS.c.id == send_id, SENDS.c.status == "sending")
+            .values(
+                status="paused",
+                status_reason=f"paused after {failures} consecutive failed deliveries; "
+                "check the mail server, then resume",
+            )
+        )
+        log.warning("send %s paused after %s consecutive failures", send_id, failures)
+        return "paused"
+    return str(status)
