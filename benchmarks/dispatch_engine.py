@@ -167,7 +167,9 @@ def summarise_profile(path: Path, top: int = 30) -> list[tuple[str, float, float
         frames = stack.split(";")
         count = int(count_text)
         total += count
-        if not frames[1].startswith("process "):
+        # A pool child's stacks start with the main process, then the child's
+        # "process" frame; a lone "process" frame is a sample with no Python stack.
+        if len(frames) < 2 or not frames[1].startswith("process "):
             main_process += count
         names = [_short(f) for f in frames if not f.startswith("process ")] or ["(no frame)"]
         own[names[-1]] += count

@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     )
 
     @property
+    def dkim_requested(self) -> bool:
+        """Whether any DKIM setting is given (all three are then required)."""
+        return any((self.dkim_domain, self.dkim_selector, self.dkim_key_path))
+
+    @property
     def sending_domain(self) -> str:
         """The domain part of the From address, used for Message-IDs."""
         address = self.from_address.rsplit("<", 1)[-1].rstrip(">").strip()

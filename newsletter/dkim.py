@@ -196,7 +196,7 @@ def signer_from_settings(settings: Settings | None = None) -> DkimSigner | None:
     """
     s = settings or get_settings()
     values = (s.dkim_domain, s.dkim_selector, s.dkim_key_path)
-    if not any(values):
+    if not s.dkim_requested:
         return None
     if not all(values):
         raise DkimError("set all of DKIM_DOMAIN, DKIM_SELECTOR and DKIM_KEY_PATH, or none")

@@ -24,7 +24,7 @@ from newsletter.config import Settings
 from newsletter.dkim import DkimError, DkimKey, DkimSigner, SigningTransport, signer_from_settings
 from newsletter.message import MessageTemplate, Recipient
 from newsletter.parts import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, RenderedEdition
-from newsletter.transports import InMemoryTransport
+from newsletter.transports import InMemoryTransport, OutboxTransport, transport_from_settings
 
 SETTINGS = Settings(
     secret_key="dkim-test",
@@ -186,3 +186,16 @@ def test_signer_from_settings(tmp_path: Path) -> None:
         DkimKey.from_pem("x.example", "s", pem(ec.generate_private_key(ec.SECP256R1())))
     with pytest.raises(DkimError):
         DkimKey.from_pem("x.example", "s", b"not a key")
+
+
+def test_transport_from_settings_signs_only_when_dkim_is_set(tmp_path: Path) -> None:
+    base = SETTINGS.model_copy(update={"outbox_dir": str(tmp_path / "outbox")})
+    assert isinstance(transport_from_settings(base), OutboxTransport)
+    path = tmp_path / "dkim.pem"
+    path.write_bytes(KEYS["ed25519-sha256"]())
+    keyed = {"dkim_domain": "mail.example.org", "dkim_selector": "s1", "dkim_key_path": str(path)}
+    signed = transport_from_settings(base.model_copy(update=keyed))
+    assert isinstance(signed, SigningTransport)
+    # Only some DKIM settings given is a configuration error, not silently unsigned mail.
+    with pytest.raises(DkimError):
+        transport_from_settings(base.model_copy(update={"dkim_selector": "s1"}))

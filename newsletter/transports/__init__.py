@@ -31,7 +31,11 @@ def transport_from_settings(settings: Settings | None = None) -> Transport:
     transport: Transport = (
         SMTPTransport(s.smtp_url) if s.smtp_url else OutboxTransport(s.outbox_dir)
     )
+    if not s.dkim_requested:
+        return transport
     # DKIM signing, when configured, wraps whichever transport carries the mail.
+    # Imported only then: the DKIM and DNS libraries cost every worker process
+    # a tenth of a second of CPU before its first message.
     from newsletter.dkim import SigningTransport, signer_from_settings
 
     signer = signer_from_settings(s)
