@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from io import BufferedIOBase
 
 import pytest
 from hypothesis import given
@@ -157,32 +158,36 @@ class _ScriptedServer:
             connection, _ = self._listener.accept()
             with connection, connection.makefile("rwb") as stream:
                 connection.settimeout(5)
-                stream.write(b"220 scripted ESMTP\r\n")
-                stream.flush()
+                _say(stream, b"220 scripted ESMTP\r\n")
                 assert stream.readline().upper().startswith(b"EHLO ")
-                stream.write(b"250-scripted\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
-                stream.flush()
-                while not self.group.endswith(b"DATA\r\n"):
-                    line = stream.readline()
-                    assert line, "the client stopped before DATA"
-                    self.group += line
-                stream.write(b"250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go ahead\r\n")
-                stream.flush()
-                while not self.message.endswith(b"\r\n.\r\n"):
-                    line = stream.readline()
-                    assert line, "the client stopped inside the message"
-                    self.message += line
-                stream.write(b"250 2.0.0 queued\r\n")
-                stream.flush()
+                _say(stream, b"250-scripted\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+                self.group = _read_until(stream, b"DATA\r\n", "before DATA")
+                _say(stream, b"250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go ahead\r\n")
+                self.message = _read_until(stream, b"\r\n.\r\n", "inside the message")
+                _say(stream, b"250 2.0.0 queued\r\n")
                 assert stream.readline().upper() == b"QUIT\r\n"
-                stream.write(b"221 bye\r\n")
-                stream.flush()
+                _say(stream, b"221 bye\r\n")
         except BaseException as exc:  # reported by the test, not lost in the thread
             self.error = exc
 
     def close(self) -> None:
         self._thread.join(timeout=10)
         self._listener.close()
+
+
+def _say(stream: BufferedIOBase, replies: bytes) -> None:
+    stream.write(replies)
+    stream.flush()
+
+
+def _read_until(stream: BufferedIOBase, end: bytes, where: str) -> bytes:
+    """Lines from the client up to and including the one that makes the text end with ``end``."""
+    received = b""
+    while not received.endswith(end):
+        line = stream.readline()
+        assert line, f"the client stopped {where}"
+        received += line
+    return received
 
 
 def test_mail_rcpt_and_data_travel_as_one_group() -> None:

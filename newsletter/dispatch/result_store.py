@@ -145,8 +145,9 @@ def _write_results(connection: Connection, group: ResultGroup, now: datetime) ->
                 "mids": [r["mid"] for r in group.sent],
             },
         )
+    elif group.sent:
+        connection.execute(MARK_SENT, [{"at": now, **r} for r in group.sent])
     for statement, rows, keys in (
-        (MARK_SENT, [] if bulk else group.sent, ("did", "mid")),
         (MARK_FAILED, group.failed, ("did", "err")),
         (MARK_SKIPPED, group.skipped, ("did", "err")),
         (MARK_RETRY, group.retry, ("did", "err", "due")),
