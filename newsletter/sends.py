@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from newsletter import segments as segment_store
 from newsletter.config import get_settings
+from newsletter.events.queries import get_event
 from newsletter.models import Delivery, Send, utcnow
-from newsletter.updates import get_event, get_record
+from newsletter.updates import get_record
 
 
 class SendError(ValueError):

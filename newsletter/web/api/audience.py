@@ -110,6 +110,7 @@ def _segment_json(db: Any, segment: Any) -> dict[str, Any]:
         "rule": segment.rule,
         "description": segment.description,
         "builtin": segment.builtin,
+        "public": segment.public,
         "count": segment_store.count_rule(db, segment.rule),
     }
 
@@ -126,7 +127,10 @@ def add_segment(request: Request, body: SegmentIn) -> dict[str, Any]:
     """Create a custom segment; 422 names the rule position or the name problem."""
     try:
         with store(request) as db:
-            return _segment_json(db, segment_store.add(db, body.name, body.rule, body.description))
+            return _segment_json(
+                db,
+                segment_store.add(db, body.name, body.rule, body.description, public=body.public),
+            )
     except RuleError as exc:
         raise HTTPException(422, {"error": exc.message, "position": exc.position}) from exc
     except SegmentError as exc:

@@ -12,7 +12,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from newsletter import updates
 from newsletter.dispatch import control
-from newsletter.event_changes import cancel_event, edit_event
+from newsletter.events.changes import cancel_event, edit_event
+from newsletter.events.queries import EventNotFoundError, event_from_record
 from newsletter.ingest import IngestError
 from newsletter.models import EventRecord, UpdateRecord
 from newsletter.render.formatting import when_label
@@ -20,7 +21,6 @@ from newsletter.segments import list_all
 from newsletter.sends import SendError, parse_uk_time
 from newsletter.single_message import send_test_copy
 from newsletter.transports import TransportError
-from newsletter.updates import UpdateNotFoundError, event_from_record
 from newsletter.web.archive import neutral_html, neutral_text, rendered
 from newsletter.web.deps import Principal, page, require_organiser, settings_of, store, verify_csrf
 from newsletter.web.security import EMAIL_CSP
@@ -167,7 +167,7 @@ def correct_event(
                 location=location.strip() or None,
             )
             record.featured = featured is not None
-    except (SendError, ValueError, UpdateNotFoundError) as exc:
+    except (SendError, ValueError, EventNotFoundError) as exc:
         return _detail(request, update_id, error=str(exc), status_code=400)
     note = "Event saved."
     if change.notice_send_id is not None:
@@ -182,7 +182,7 @@ def cancel(request: Request, update_id: int, event_id: int) -> Response:
     try:
         with store(request) as db:
             change = cancel_event(db, event_id)
-    except (ValueError, UpdateNotFoundError) as exc:
+    except (ValueError, EventNotFoundError) as exc:
         return _detail(request, update_id, error=str(exc), status_code=400)
     if change.notice_send_id is not None:
         control.start_if_due(change.notice_send_id)
