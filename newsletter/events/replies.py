@@ -149,7 +149,7 @@ def parse_reply(data: bytes) -> Reply:
         partstat=partstat,
         stamp=stamp,
         sequence=sequence,
-        comment=str(vevent.get("COMMENT", ""))[:2000],
+        comment=str(vevent.get("COMMENT", "")).strip()[:2000],
         client=str(calendar.get("PRODID", ""))[:300],
     )
 
