@@ -190,9 +190,9 @@ def test_event_lifecycle(client: TestClient, transport: InMemoryTransport, api_t
             source="again",
         )
         assert again.outcome == "duplicate"
-        older = ingest_message(session, _reply("apple", uid, "alex.jones@sunderland.gov.uk",
-                                               "Alex Jones", "ACCEPTED", stamp - timedelta(hours=1)),
-                               source="older")  # fmt: skip
+        earlier = stamp - timedelta(hours=1)
+        alex = _reply("apple", uid, "alex.jones@sunderland.gov.uk", "Alex", "ACCEPTED", earlier)
+        older = ingest_message(session, alex, source="older")
         assert older.outcome == "duplicate"
         # Unknown UID, unknown address, someone the event never went to: set aside.
         for raw, reason in (
