@@ -213,3 +213,53 @@ def test_sends_watch_list_and_controls(database_url: str, tmp_path: Path, monkey
         }
     finally:
         set_runtime(old)
+
+
+def test_event_changes_show_who_is_told_and_need_yes_off_a_terminal(
+    database_url: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_OUTBOX_DIR", str(tmp_path / "outbox"))
+    from newsletter.config import reset_settings
+    from newsletter.dispatch.runtime import set_runtime
+
+    reset_settings()
+    old = set_runtime(None)
+    try:
+        data = _ingest(SAMPLE)
+        event_id = str(data["events"][0]["id"])
+        for address, name in (("di@durham.gov.uk", "Di Rector"), ("al@gateshead.gov.uk", "Al")):
+            runner.invoke(app, ["subscribers", "add", address, "--name", name, "--role", "DCS"])
+        assert runner.invoke(app, ["invite", event_id, "--segment", "dcs"]).exit_code == 0
+        outbox = tmp_path / "outbox"
+        sent = len(list(outbox.glob("*.eml")))
+        refused = runner.invoke(app, ["events", "edit", event_id, "--location", "Durham"])
+        assert refused.exit_code == 2 and "--yes" in refused.stderr
+        assert "Notifies 2 people: Di, Al." in refused.stdout
+        assert "Updated: " in refused.stdout
+        listed = json.loads(runner.invoke(app, ["events", "list", "--json"]).stdout)
+        assert listed[0]["location"] != "Durham"  # nothing changed
+        assert len(list(outbox.glob("*.eml"))) == sent
+        moved = runner.invoke(
+            app,
+            ["events", "edit", event_id, "--location", "Durham", "--yes",
+             "--message", "Parking is at the back."],
+        )  # fmt: skip
+        assert moved.exit_code == 0, moved.output
+        notices = sorted(outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime)[sent:]
+        assert len(notices) == 2
+        notice = email.message_from_bytes(notices[0].read_bytes(), policy=email.policy.default)
+        assert isinstance(notice, EmailMessage)
+        body = notice.get_body(("plain",))
+        assert body is not None and "Parking is at the back." in body.get_content()
+        sent = len(list(outbox.glob("*.eml")))
+        refused = runner.invoke(app, ["events", "cancel", event_id])
+        assert refused.exit_code == 2 and "--yes" in refused.stderr
+        quiet = runner.invoke(app, ["events", "cancel", event_id, "--yes", "--no-notify"])
+        assert quiet.exit_code == 0, quiet.output
+        assert len(list(outbox.glob("*.eml"))) == sent  # nobody told, as asked
+        table = runner.invoke(app, ["events", "attendees", event_id, "--csv", "-"])
+        lines = table.stdout.splitlines()
+        assert lines[0] == "name,email,organisation,status,replied_at,comment"
+        assert len(lines) == 3 and all(",no reply," in line for line in lines[1:])
+    finally:
+        set_runtime(old)
