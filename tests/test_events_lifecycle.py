@@ -108,11 +108,13 @@ def _address(message: EmailMessage) -> str:
 
 
 def _calendars(message: EmailMessage) -> list[bytes]:
-    return [
-        p.get_payload(decode=True)
-        for p in message.walk()
-        if p.get_content_type() == "text/calendar"
-    ]
+    found = []
+    for part in message.walk():
+        if part.get_content_type() == "text/calendar":
+            data = part.get_payload(decode=True)
+            assert isinstance(data, bytes)
+            found.append(data)
+    return found
 
 
 def _reply(kind: str, uid: str, email: str, name: str, partstat: str, stamp: datetime) -> bytes:

@@ -120,13 +120,19 @@ def feed(events: Sequence[Event], name: str, *, now: datetime | None = None) -> 
     calendar.add("refresh-interval", FEED_REFRESH, parameters={"VALUE": "DURATION"})
     # An X- property is TEXT to icalendar, which would write the timedelta as
     # "12:00:00"; Outlook expects the RFC 5545 duration form.
-    calendar.add("x-published-ttl", vDuration(FEED_REFRESH).to_ical().decode("ascii"))
+    calendar.add("x-published-ttl", _duration(FEED_REFRESH))
     stamp = _stamp(now)
     for event in events:
         calendar.add_component(
             _vevent(event, "PUBLISH", stamp=stamp, update_url=None, alarm_minutes=None)
         )
     return _serialise(calendar)
+
+
+def _duration(value: timedelta) -> str:
+    """RFC 5545 §3.3.6 text of a duration ("PT12H")."""
+    text: bytes = vDuration(value).to_ical()  # type: ignore[no-untyped-call]
+    return text.decode("ascii")
 
 
 def _serialise(calendar: Calendar) -> bytes:

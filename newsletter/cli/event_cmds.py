@@ -15,6 +15,7 @@ from newsletter.dispatch import control
 from newsletter.events import replies
 from newsletter.events.changes import (
     ChangePreview,
+    EventFields,
     cancel_event,
     edit_event,
     preview_cancel,
@@ -110,7 +111,7 @@ def edit_event_command(
     with user_errors():
         start_at = parse_uk_time(start, option="--start") if start else None
         end_at = parse_uk_time(end, option="--end") if end else None
-    fields = {
+    fields: EventFields = {
         "title": title, "start": start_at, "end": end_at, "location": location, "url": url,
     }  # fmt: skip
     with store() as session:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -40,6 +40,17 @@ NOTIFIABLE = ("start", "end", "location", "title", "all_day")
 # How many first names a preview shows before "and N others".
 PREVIEW_NAMES = 5
 MAX_MESSAGE = 2000
+
+
+class EventFields(TypedDict, total=False):
+    """The correctable fields, as callers collect them from a form or options (None: keep)."""
+
+    title: str | None
+    start: datetime | None
+    end: datetime | None
+    location: str | None
+    url: str | None
+    all_day: bool | None
 
 
 class EventChangeError(UserError, ValueError):

@@ -16,6 +16,7 @@ from newsletter.dispatch import control
 from newsletter.events import queries, replies
 from newsletter.events.changes import (
     EventChangeError,
+    EventFields,
     cancel_event,
     edit_event,
     preview_cancel,
@@ -69,7 +70,7 @@ def patch_event(
     notified, first names, the notice's subject and text).
     """
     try:
-        fields = {
+        fields: EventFields = {
             "title": body.title,
             "start": parse_uk_time(body.start, option="start") if body.start else None,
             "end": parse_uk_time(body.end, option="end") if body.end else None,

@@ -20,6 +20,7 @@ from newsletter.events import replies
 from newsletter.events.changes import (
     ChangePreview,
     EventChangeError,
+    EventFields,
     cancel_event,
     edit_event,
     preview_cancel,
@@ -96,7 +97,7 @@ def correct_event(
         form["featured"] = "on"
     telling = notify != "no"
     try:
-        fields = {
+        fields: EventFields = {
             "title": title.strip() or None,
             "start": parse_uk_time(start, option="start") if start.strip() else None,
             "end": parse_uk_time(end, option="end") if end.strip() else None,
