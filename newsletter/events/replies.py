@@ -98,8 +98,8 @@ def calendar_parts(message: Message) -> Iterator[bytes]:
 def find_reply_calendar(message: Message) -> bytes | None:
     """The first calendar payload of ``message`` whose METHOD is REPLY, or None."""
     for data in calendar_parts(message):
-        head = data[:4000].upper().replace(b"\r\n ", b"")
-        if b"METHOD:REPLY" in head:
+        unfolded = data.upper().replace(b"\r\n ", b"").replace(b"\n ", b"")
+        if b"\nMETHOD:REPLY" in b"\n" + unfolded.replace(b"\r\n", b"\n"):
             return data
     return None
 
