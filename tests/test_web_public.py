@@ -375,6 +375,10 @@ def test_feeds_public_segments_only_and_all_holds_every_public_event(
     assert len(everyone.walk("VEVENT")) == 2
     dcs = icalendar.Calendar.from_ical(client.get("/calendar/dcs.ics").content)
     assert len(dcs.walk("VEVENT")) == 1
+    # An organiser may publish a segment's feed later.
+    with session_scope() as session:
+        segments.set_public(session, "just-me", True)
+    assert client.get("/calendar/just-me.ics").status_code == 200
     body = client.get("/calendar/all.ics").content
     assert b"\r\nREFRESH-INTERVAL;VALUE=DURATION:PT12H\r\n" in body
     assert b"\r\nX-PUBLISHED-TTL:PT12H\r\n" in body

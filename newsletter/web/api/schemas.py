@@ -53,6 +53,12 @@ class SegmentIn(BaseModel):
     public: bool = False
 
 
+class SegmentFeedIn(BaseModel):
+    """Whether the segment's calendar feed is public."""
+
+    public: bool
+
+
 class RuleIn(BaseModel):
     """A rule to count."""
 
