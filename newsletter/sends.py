@@ -19,12 +19,17 @@ from sqlalchemy.orm import Session
 
 from newsletter import segments as segment_store
 from newsletter.config import get_settings
+from newsletter.errors import NotFound, UserError
 from newsletter.models import Delivery, Send, utcnow
 from newsletter.updates import get_event, get_record
 
 
-class SendError(ValueError):
+class SendError(UserError, ValueError):
     """A send that cannot be created or cannot make the asked change."""
+
+
+class SendNotFoundError(SendError, NotFound):
+    """No send with that id."""
 
 
 @dataclass(frozen=True)
@@ -104,10 +109,10 @@ def create_send(
 
 
 def get_send(session: Session, send_id: int) -> Send:
-    """The send ``send_id``; raises SendError if there is none."""
+    """The send ``send_id``; raises SendNotFoundError (a SendError) if there is none."""
     send = session.get(Send, send_id)
     if send is None:
-        raise SendError(f"no send with id {send_id}")
+        raise SendNotFoundError(f"no send with id {send_id}")
     return send
 
 

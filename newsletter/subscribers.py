@@ -18,6 +18,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
+from newsletter.errors import NotFound, UserError
 from newsletter.models import SUBSCRIBER_STATUSES, Subscriber, SubscriberRole, utcnow
 from newsletter.roles import normalise_role
 
@@ -26,7 +27,7 @@ OPTED_OUT = frozenset({"unsubscribed", "bounced", "complained"})
 UPSERT_BATCH = 1000
 
 
-class SubscriberError(ValueError):
+class SubscriberError(UserError, ValueError):
     """Bad subscriber data; ``field`` names what is wrong."""
 
     def __init__(self, field_name: str, reason: str) -> None:
@@ -35,7 +36,7 @@ class SubscriberError(ValueError):
         self.reason = reason
 
 
-class SubscriberNotFoundError(LookupError):
+class SubscriberNotFoundError(NotFound, LookupError):
     """No subscriber with that address."""
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.db import insert_ignore
+from newsletter.errors import UserError
 from newsletter.models import Subscriber, Suppression, utcnow
 from newsletter.subscribers import normalise_email
 
@@ -30,6 +31,10 @@ __all__ = [
     "remove_suppression_by_id",
     "suppress_address",
 ]
+
+
+class SuppressionError(UserError, ValueError):
+    """A suppression that cannot be recorded as asked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +114,7 @@ def add_suppression(
     _, key = normalise_email(email)
     reason = reason.strip()
     if not reason:
-        raise ValueError("a suppression needs a reason")
+        raise SuppressionError("a suppression needs a reason")
     existing = session.scalar(select(Suppression).where(Suppression.email_key == key))
     if existing is None:
         insert_ignore(

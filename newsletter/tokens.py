@@ -30,6 +30,7 @@ from functools import lru_cache
 from typing import Final
 
 from newsletter.config import Settings, get_settings
+from newsletter.errors import NewsletterError
 
 __all__ = [
     "CONFIRM",
@@ -82,7 +83,7 @@ _MAX_U64: Final = 2**64 - 1
 _MAX_U32: Final = 2**32 - 1
 
 
-class TokenError(Exception):
+class TokenError(NewsletterError):
     """A token could not be accepted; ``str(error)`` says why, fit to log."""
 
 

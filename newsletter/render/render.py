@@ -21,6 +21,7 @@ import premailer
 from newsletter import parts
 from newsletter.config import Settings, get_settings
 from newsletter.content import Event, Update
+from newsletter.errors import UserError
 from newsletter.parts import RenderedEdition
 from newsletter.render.editions import Edition, build_edition
 from newsletter.render.environment import email_environment
@@ -180,7 +181,7 @@ def inline_css(html: str) -> str:
     return result
 
 
-class PlaceholderError(ValueError):
+class PlaceholderError(UserError, ValueError):
     """The update's content contains a per-recipient placeholder such as ``%%NL_GREETING%%``."""
 
 
