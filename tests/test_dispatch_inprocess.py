@@ -412,7 +412,8 @@ def test_rows_released_after_a_resume_are_queued_not_stranded(
     session: Session, transport: InMemoryTransport
 ) -> None:
     """A batch that saw the pause hands its rows back; if the resume already ran, it queues them."""
-    from newsletter.dispatch.delivery import claim, hand_back_after_pause
+    from newsletter.deliveries import claim
+    from newsletter.dispatch.delivery import hand_back_after_pause
     from newsletter.dispatch.planning import plan_send
 
     upsert(session, _people(8), default_status="active", consent_source="t")

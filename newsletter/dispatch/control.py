@@ -17,7 +17,7 @@ def start_if_due(send_id: int) -> bool:
     """Enqueue planning if the send is scheduled and due now; True if enqueued."""
     with session_scope() as session:
         send = sends.get_send(session, send_id)
-        is_due = send.status == "scheduled" and (
+        is_due = send.status == sends.SCHEDULED and (
             send.scheduled_at is None or send.scheduled_at <= utcnow()
         )
     if is_due:
@@ -35,7 +35,7 @@ def resume(send_id: int) -> str:
     """Resume a paused send and re-enqueue what it still has to send."""
     with session_scope() as session:
         status = sends.resume(session, send_id)
-    if status == "sending":
+    if status == sends.SENDING:
         enqueue_pending(send_id)
     else:
         start_if_due(send_id)
