@@ -12,8 +12,11 @@ import unicodedata
 
 from newsletter.errors import UserError
 
+# The built-in roles and their display names, defined here only: the built-in
+# segments (newsletter/segments.py) and the edition headings
+# (newsletter/render/sections.py) are made from this table.
 BUILTIN_ROLES: dict[str, str] = {
-    "dcs": "Directors of Children's Services",
+    "dcs": "Directors of children's services",
     "lead-member": "Lead members",
     "workforce-lead": "Workforce leads",
 }

@@ -14,7 +14,8 @@ from newsletter.sends import IllegalSendTransition
 def test_statuses_are_str_enums_matching_the_schema() -> None:
     assert tuple(s.value for s in SendStatus) == SEND_STATUSES
     assert tuple(s.value for s in DeliveryStatus) == DELIVERY_STATUSES
-    assert SendStatus.SENDING == "sending"
+    assert str(SendStatus.SENDING) == "sending"
+    assert "sending" in set(SendStatus)
     assert set(sends.TRANSITIONS) == set(SendStatus)
     assert set(deliveries.TRANSITIONS) == set(DeliveryStatus)
 

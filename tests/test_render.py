@@ -28,10 +28,10 @@ from newsletter.content import Bullets, Event, Paragraph, Section, Update
 from newsletter.ingest import parse_file
 from newsletter.paths import SAMPLES_DIR
 from newsletter.render import build_edition, render, render_edition, segment_name
-from newsletter.render.editions import ALSO_HEADING, segment_heading
 from newsletter.render.environment import email_environment
 from newsletter.render.formatting import TEXT_WIDTH, truncate, when_label
 from newsletter.render.render import PlaceholderError, inline_css
+from newsletter.render.sections import ALSO_HEADING, segment_heading
 
 SEGMENTS = ("dcs", "lead-member", "workforce-lead", "north-tyneside-staff")
 SETTINGS = Settings(

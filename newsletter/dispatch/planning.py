@@ -18,7 +18,7 @@ from newsletter import segments as segment_store
 from newsletter import sends
 from newsletter.db import session_scope
 from newsletter.dispatch.batches import enqueue_pending
-from newsletter.dispatch.editions import render_send_editions
+from newsletter.editions import render_send_editions
 from newsletter.models import Delivery, EventRecipient, Send, SendStatus, Subscriber, utcnow
 
 # Deliveries of event notices (updates, cancellations, reminders) are labelled so.

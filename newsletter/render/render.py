@@ -23,7 +23,6 @@ from newsletter.config import Settings, get_settings
 from newsletter.content import Event, Update
 from newsletter.errors import UserError
 from newsletter.parts import RenderedEdition
-from newsletter.render.editions import Edition, build_edition
 from newsletter.render.environment import email_environment
 from newsletter.render.formatting import (
     contact_address,
@@ -34,6 +33,7 @@ from newsletter.render.formatting import (
     truncate,
     when_label,
 )
+from newsletter.render.sections import Edition, build_edition
 
 HTML_TEMPLATE = "update.html"
 TEXT_TEMPLATE = "update.txt"
