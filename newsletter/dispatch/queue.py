@@ -28,7 +28,8 @@ TASKS: dict[str, tuple[str, str]] = {
     "poll_bounces": ("newsletter.dispatch.maintenance", "poll_bounces"),
 }
 # Which Celery queue each task goes to: planning, delivery and maintenance are
-# separate so that a long send never delays beat's periodic work.
+# separate so that a long send never delays beat's periodic work.  The one
+# routing table: the Celery app's task_routes and queues are made from it.
 QUEUE_OF: dict[str, str] = {
     "plan_send": "plan",
     "deliver_batch": "deliver",
@@ -92,7 +93,7 @@ class CeleryQueue:
     """Sends tasks to the Celery broker by name (no import of the worker code)."""
 
     def enqueue(self, name: str, *args: Any, countdown: float | None = None) -> None:
-        from workers.celery_app import app_for_settings
+        from newsletter.dispatch.celery_app import app_for_settings
 
         task_function(name)
         app_for_settings().send_task(
