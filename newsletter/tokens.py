@@ -87,11 +87,11 @@ class TokenError(NewsletterError):
     """A token could not be accepted; ``str(error)`` says why, fit to log."""
 
 
-class TokenInvalid(TokenError):  # noqa: N818 (name fixed by the brief)
+class TokenInvalid(TokenError):  # noqa: N818 (reads as what the token is)
     """The token is malformed, tampered with, signed with another key, or for another purpose."""
 
 
-class TokenExpired(TokenError):  # noqa: N818 (name fixed by the brief)
+class TokenExpired(TokenError):  # noqa: N818 (reads as what the token is)
     """The token was genuine but its time has passed.
 
     ``payload`` is the verified content, so a page can offer to send a fresh link.

@@ -1,9 +1,10 @@
-"""Enqueueing a send's pending deliveries in batches, and finishing a send.
+"""Enqueueing a send's pending deliveries in batches (finishing a send is ``sends``).
 
 Pending rows are read in id order with keyset pagination (never OFFSET,
-never all at once: DESIGN rule 3) and handed to ``deliver_batch`` tasks a few
-hundred at a time.  Enqueueing twice is harmless: a batch claims its rows
-with a conditional UPDATE and skips rows someone else holds.
+never all at once: docs/architecture.md, "Keyset batches") and handed to
+``deliver_batch`` tasks a few hundred at a time.  Enqueueing twice is
+harmless: a batch claims its rows with a conditional UPDATE and skips rows
+someone else holds.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Organiser actions that change a send and then wake the workers.
 
 Each opens its own transaction, commits, and only then enqueues tasks
-(DESIGN rule 1): a worker never sees a task before the rows it names.
+(docs/architecture.md, "Rows before tasks"): a worker never sees a task before the rows it names.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Delivering one batch: claim rows, send each message, record each result.
 
-The contract (DESIGN rule 1): a batch claims its rows with one conditional
-UPDATE (``pending`` → ``claimed``, or rows this very task claimed before its
-worker died), so a row is only ever in one batch; results are recorded in groups
+The contract (docs/architecture.md, "Rows before tasks"): a batch claims its
+rows with one conditional UPDATE (``pending`` → ``claimed``, or rows this
+very task claimed before its worker died; ``newsletter.deliveries.claim``),
+so a row is only ever in one batch; results are recorded in groups
 (``newsletter.dispatch.recording``), which bounds how many messages can be
 sent twice if a worker is killed (those sent but not yet recorded).  Per recipient
 the work is a token signature and a splice: the message template is built

@@ -1,7 +1,8 @@
 """Where tasks go: Celery (when ``BROKER_URL`` is set) or an in-process queue.
 
 Tasks are named, take JSON-able ids only, and are always enqueued after the
-transaction that made their rows has committed (DESIGN rule 1).  The
+transaction that made their rows has committed (docs/architecture.md,
+"Rows before tasks").  The
 in-process queue runs the very same task functions in this process, in due
 order, which is how the embedded default works without any server.
 """

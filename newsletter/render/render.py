@@ -69,7 +69,7 @@ class RenderStats:
             self.editions = self.template_renders = self.premailer_runs = 0
 
 
-# Module-level so a test (or the lead's recipient-side test) can read it
+# Module-level so a test (or a recipient-side check) can read it
 # around a whole send: ``render.stats.reset(); …; assert render.stats.premailer_runs == 2``.
 stats = RenderStats()
 
