@@ -14,13 +14,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from newsletter.content import Update
-from newsletter.errors import NotFound
+from newsletter.errors import NotFound, UserError
 from newsletter.events.queries import event_from_record, new_uid
 from newsletter.models import EventRecord, Send, UpdateRecord
 
 
 class UpdateNotFoundError(NotFound, LookupError):
     """No update with that id."""
+
+
+class UpdateInUseError(UserError, ValueError):
+    """An update that a send used cannot be deleted."""
 
 
 def store_update(
@@ -98,5 +102,7 @@ def delete_update(session: Session, update_id: int) -> None:
     record = get_record(session, update_id)
     used = session.scalars(select(Send.id).where(Send.update_id == update_id)).first()
     if used is not None:
-        raise ValueError(f"update {update_id} was used by send {used}; it stays in the archive")
+        raise UpdateInUseError(
+            f"update {update_id} was used by send {used}; it stays in the archive"
+        )
     session.delete(record)
