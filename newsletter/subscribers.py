@@ -54,6 +54,28 @@ def normalise_email(raw: str) -> tuple[str, str]:
     return result.normalized, result.normalized.lower()
 
 
+# Names, organisations and regions are single lines of at most this many characters
+# (their columns hold 200): a line break would forge headers and CSV rows downstream.
+PROFILE_TEXT_MAX = 200
+_FORBIDDEN_IN_PROFILE_TEXT = {"\r": "a carriage return", "\n": "a line break", "\x00": "a NUL"}
+
+
+def validate_profile_text(field_name: str, value: str) -> str:
+    """Return ``value`` stripped if it is one line of at most 200 characters.
+
+    Raises SubscriberError(field_name, …) naming what is wrong.
+    """
+    text = value.strip()
+    for character, what in _FORBIDDEN_IN_PROFILE_TEXT.items():
+        if character in text:
+            raise SubscriberError(field_name, f"contains {what}; it must be a single line")
+    if len(text) > PROFILE_TEXT_MAX:
+        raise SubscriberError(
+            field_name, f"is {len(text)} characters long (at most {PROFILE_TEXT_MAX})"
+        )
+    return text
+
+
 def check_status(status: str) -> str:
     """Return ``status`` if it is a known subscriber status; raises SubscriberError."""
     value = status.strip().lower()
@@ -168,12 +190,19 @@ def to_json(subscriber: Subscriber) -> dict[str, Any]:
 
 @dataclass
 class UpsertResult:
-    """What an upsert did; ``kept_opted_out`` lists inputs whose opt-out was kept."""
+    """What an upsert did; the lists hold indexes into its input rows.
+
+    ``kept_opted_out``: rows that asked to make an opted-out address pending or
+    active (the opt-out was kept).  ``skipped_opted_out``: rows for an opted-out
+    address that :func:`bulk_import` left alone.
+    """
 
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     kept_opted_out: list[int] = field(default_factory=list)
+    # Inputs left alone because the address has opted out (bulk import only).
+    skipped_opted_out: list[int] = field(default_factory=list)
 
 
 def upsert(
@@ -348,3 +377,21 @@ def iter_all(session: Session, batch: int = 1000) -> Iterator[Subscriber]:
         yield from page
         last_id = page[-1].id
         session.expunge_all()
+
+
+def attribute_names(session: Session, batch: int = 5000) -> set[str]:
+    """Every attribute name any subscriber has (reads the attributes column only, paged)."""
+    names: set[str] = set()
+    last_id = 0
+    while True:
+        page = session.execute(
+            select(Subscriber.id, Subscriber.attributes)
+            .where(Subscriber.id > last_id)
+            .order_by(Subscriber.id)
+            .limit(batch)
+        ).all()
+        if not page:
+            return names
+        for _, attributes in page:
+            names.update(attributes or {})
+        last_id = page[-1][0]
