@@ -121,7 +121,9 @@ def main() -> int:
         f"export (streamed):       {n / export:>9,.0f} rows/s ({export:.2f} s, "
         f"{sink.characters / 1e6:.1f} MB)"
     )
-    print(f"after / before: {before / after:.1f}x; after / validate-only time: {after / validate:.2f}")
+    print(
+        f"after / before: {before / after:.1f}x; after / validate-only time: {after / validate:.2f}"
+    )
     if not ok:
         print("COUNT MISMATCH", file=sys.stderr)
     return 0 if ok else 1

@@ -30,12 +30,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, TextClause, bindparam, text
+from sqlalchemy import Connection, TextClause, bindparam, text
 from sqlalchemy.orm import Session
 
 from newsletter.models import UTCDateTime, utcnow
 from newsletter.subscribers import OPTED_OUT, SubscriberInput, UpsertResult, check_status
 
+# Imports creating at least this many subscribers analyse the tables afterwards.
+ANALYZE_AFTER = 1000
 _ROWS = "subscriber_import_rows"
 _ROLES = "subscriber_import_roles"
 _UPDATES = "subscriber_import_updates"
@@ -49,9 +51,6 @@ _UPDATE_COLUMNS = (
     "region",
     "attrs",
     "status",
-    "status_changed_at",
-    "confirmed_at",
-    "unsubscribed_at",
     "roles_changed",
 )
 
@@ -66,11 +65,15 @@ class _Current:
     organisation: str
     region: str
     status: str
-    attributes: dict[str, Any]
-    status_changed_at: datetime
-    confirmed_at: datetime | None
-    unsubscribed_at: datetime | None
+    attributes_json: str  # as stored; parsed only when it differs from the row's text
     roles: list[str]
+
+    def attributes_differ(self, attributes: dict[str, Any], attributes_json: str) -> bool:
+        """Whether ``attributes`` are not what is stored."""
+        if self.attributes_json == attributes_json:
+            return False
+        stored = json.loads(self.attributes_json) if self.attributes_json else {}
+        return bool(stored != attributes)
 
 
 def bulk_import(
@@ -111,12 +114,21 @@ def bulk_import(
             ("ord", "role"),
             ((index, role) for index, row in enumerate(rows) for role in row.roles),
         )
-        existing = _existing(conn)
-        updates = _decide(rows, existing, now, update_opted_out, result)
-        result.created = _insert_new(conn, default_status, consent_source, now)
+        if postgres:
+            # Temporary tables get no statistics by themselves; without them the
+            # join with subscribers below was planned as nested loops (3.8 s for
+            # 20,000 rows instead of 0.1 s).
+            conn.execute(text("ANALYZE subscriber_import_rows, subscriber_import_roles"))
+        existing = _existing(conn, postgres)
+        updates = _decide(rows, existing, update_opted_out, result)
+        result.created = _insert_new(conn, postgres, default_status, consent_source, now)
         if updates:
             _stage(conn, postgres, _UPDATES, _UPDATE_COLUMNS, updates)
             _apply_updates(conn, now)
+        if postgres and result.created >= ANALYZE_AFTER:
+            # As autovacuum would, only now: the next import's and the next
+            # send's plans need to know the table has grown.
+            conn.execute(text("ANALYZE subscribers, subscriber_roles"))
     finally:
         for table in (_ROWS, _ROLES, _UPDATES):
             conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
@@ -127,25 +139,27 @@ def bulk_import(
 def _create_staging(conn: Connection, postgres: bool) -> None:
     """Fresh temporary tables (private to this connection)."""
     json_type = "json" if postgres else "TEXT"
-    stamp = "timestamptz" if postgres else "DATETIME"
     for table in (_ROWS, _ROLES, _UPDATES):
         conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
     conn.execute(
         text(
-            f"CREATE TEMPORARY TABLE {_ROWS} (ord integer PRIMARY KEY, email text NOT NULL, "
-            "email_key text NOT NULL, name text NOT NULL, organisation text NOT NULL, "
-            f"region text NOT NULL, status text, attrs {json_type} NOT NULL, "
-            "is_new boolean NOT NULL DEFAULT false)"
+            "CREATE TEMPORARY TABLE subscriber_import_rows (ord integer PRIMARY KEY, "
+            "email text NOT NULL, email_key text NOT NULL, name text NOT NULL, "
+            "organisation text NOT NULL, region text NOT NULL, status text, "
+            f"attrs {json_type} NOT NULL, is_new boolean NOT NULL DEFAULT false)"
         )
     )
-    conn.execute(text(f"CREATE INDEX {_ROWS}_key ON {_ROWS} (email_key)"))
-    conn.execute(text(f"CREATE TEMPORARY TABLE {_ROLES} (ord integer NOT NULL, role text)"))
+    conn.execute(
+        text("CREATE INDEX subscriber_import_rows_key ON subscriber_import_rows (email_key)")
+    )
+    conn.execute(
+        text("CREATE TEMPORARY TABLE subscriber_import_roles (ord integer NOT NULL, role text)")
+    )
     conn.execute(
         text(
-            f"CREATE TEMPORARY TABLE {_UPDATES} (id integer PRIMARY KEY, ord integer NOT NULL, "
-            "email text, name text, organisation text, region text, "
-            f"attrs {json_type}, status text, status_changed_at {stamp}, "
-            f"confirmed_at {stamp}, unsubscribed_at {stamp}, roles_changed boolean)"
+            "CREATE TEMPORARY TABLE subscriber_import_updates (id integer PRIMARY KEY, "
+            "ord integer NOT NULL, email text, name text, organisation text, region text, "
+            f"attrs {json_type}, status text, roles_changed boolean)"
         )
     )
 
@@ -187,25 +201,22 @@ def _stage(
     ]
     if batch:
         placeholders = ", ".join(f":{c}" for c in columns)
-        conn.execute(text(f"INSERT INTO {table} ({names}) VALUES ({placeholders})"), batch)
+        # Table and column names are this module's constants, never input.
+        statement = f"INSERT INTO {table} ({names}) VALUES ({placeholders})"  # noqa: S608
+        conn.execute(text(statement), batch)
 
 
-def _existing(conn: Connection) -> dict[int, _Current]:
+def _existing(conn: Connection, postgres: bool) -> dict[int, _Current]:
     """The existing subscribers the staged rows name, by staging ``ord``, with roles."""
     found: dict[int, _Current] = {}
     by_id: dict[int, _Current] = {}
     query = text(
         "SELECT r.ord, s.id, s.email, s.name, s.organisation, s.region, s.status, "
-        "s.attributes, s.status_changed_at, s.confirmed_at, s.unsubscribed_at "
-        f"FROM {_ROWS} r JOIN subscribers s ON s.email_key = r.email_key"
-    ).columns(
-        attributes=JSON(),
-        status_changed_at=UTCDateTime(),
-        confirmed_at=UTCDateTime(),
-        unsubscribed_at=UTCDateTime(),
+        + ("CAST(s.attributes AS text)" if postgres else "s.attributes")
+        + " AS attributes "
+        "FROM subscriber_import_rows r JOIN subscribers s ON s.email_key = r.email_key"
     )
-    for row in conn.execute(query):
-        attributes = row.attributes
+    for row in conn.execute(query).all():
         current = _Current(
             id=row.id,
             email=row.email,
@@ -213,22 +224,20 @@ def _existing(conn: Connection) -> dict[int, _Current]:
             organisation=row.organisation,
             region=row.region,
             status=row.status,
-            attributes=attributes or {},
-            status_changed_at=row.status_changed_at,
-            confirmed_at=row.confirmed_at,
-            unsubscribed_at=row.unsubscribed_at,
+            attributes_json=row.attributes or "",
             roles=[],
         )
         found[row.ord] = current
         by_id[row.id] = current
     if found:
-        for subscriber_id, role in conn.execute(
+        roles = conn.execute(
             text(
                 "SELECT sr.subscriber_id, sr.role FROM subscriber_roles sr "
-                f"JOIN subscribers s ON s.id = sr.subscriber_id "
-                f"JOIN {_ROWS} r ON r.email_key = s.email_key"
+                "JOIN subscribers s ON s.id = sr.subscriber_id "
+                "JOIN subscriber_import_rows r ON r.email_key = s.email_key"
             )
-        ):
+        ).all()
+        for subscriber_id, role in roles:
             by_id[subscriber_id].roles.append(role)
     return found
 
@@ -236,7 +245,6 @@ def _existing(conn: Connection) -> dict[int, _Current]:
 def _decide(
     rows: Sequence[SubscriberInput],
     existing: dict[int, _Current],
-    now: datetime,
     update_opted_out: bool,
     result: UpsertResult,
 ) -> list[tuple[Any, ...]]:
@@ -247,23 +255,20 @@ def _decide(
         if current.status in OPTED_OUT and not update_opted_out:
             result.skipped_opted_out.append(index)
             continue
-        profile_changed = (
-            (current.email, current.name, current.organisation, current.region)
-            != (row.email, row.name, row.organisation, row.region)
-            or current.attributes != row.attributes
-        )
+        attributes_json = json.dumps(row.attributes)
+        profile_changed = (current.email, current.name, current.organisation, current.region) != (
+            row.email,
+            row.name,
+            row.organisation,
+            row.region,
+        ) or current.attributes_differ(row.attributes, attributes_json)
         roles_changed = sorted(current.roles) != sorted(row.roles)
-        status, changed_at = current.status, current.status_changed_at
-        confirmed, unsubscribed = current.confirmed_at, current.unsubscribed_at
+        status = current.status
         if row.status and row.status != current.status:
             if current.status in OPTED_OUT and row.status in ("pending", "active"):
                 result.kept_opted_out.append(index)
-            else:  # the stamps set_status() would set
-                status, changed_at = row.status, now
-                if status == "active" and confirmed is None:
-                    confirmed = now
-                if status == "unsubscribed":
-                    unsubscribed = now
+            else:
+                status = row.status
         if not (profile_changed or roles_changed or status != current.status):
             result.unchanged += 1
             continue
@@ -276,44 +281,58 @@ def _decide(
                 row.name,
                 row.organisation,
                 row.region,
-                json.dumps(row.attributes),
+                attributes_json,
                 status,
-                changed_at,
-                confirmed,
-                unsubscribed,
                 roles_changed,
             )
         )
     return updates
 
 
-def _insert_new(conn: Connection, default_status: str, consent_source: str, now: datetime) -> int:
+def _insert_new(
+    conn: Connection, postgres: bool, default_status: str, consent_source: str, now: datetime
+) -> int:
     """Create the staged rows whose address is new, with their roles; returns how many."""
     conn.execute(
         text(
-            f"UPDATE {_ROWS} SET is_new = true WHERE NOT EXISTS "
-            f"(SELECT 1 FROM subscribers s WHERE s.email_key = {_ROWS}.email_key)"
+            "UPDATE subscriber_import_rows SET is_new = true WHERE NOT EXISTS "
+            "(SELECT 1 FROM subscribers s WHERE s.email_key = subscriber_import_rows.email_key)"
         )
     )
-    status = "COALESCE(r.status, :default_status)"
-    created = conn.execute(
-        _with_stamp(
-            "INSERT INTO subscribers (email, email_key, name, organisation, region, status, "
-            "attributes, reminders_enabled, created_at, updated_at, status_changed_at, "
-            "confirmed_at, unsubscribed_at, consent_source, consent_at, consent_ip) "
-            "SELECT r.email, r.email_key, r.name, r.organisation, r.region, "
-            f"{status}, r.attrs, true, :now, :now, :now, "
-            f"CASE WHEN {status} = 'active' THEN :now END, "
-            f"CASE WHEN {status} = 'unsubscribed' THEN :now END, "
-            f":consent_source, :now, NULL FROM {_ROWS} r WHERE r.is_new ORDER BY r.ord"
-        ),
-        {"default_status": default_status, "now": now, "consent_source": consent_source[:200]},
-    ).rowcount
+    insert = (  # "WITH new AS (" + insert + …) below: constant text, no input
+        "INSERT INTO subscribers (email, email_key, name, organisation, region, status, "
+        "attributes, reminders_enabled, created_at, updated_at, status_changed_at, "
+        "confirmed_at, unsubscribed_at, consent_source, consent_at, consent_ip) "
+        "SELECT r.email, r.email_key, r.name, r.organisation, r.region, "
+        "COALESCE(r.status, :default_status), r.attrs, true, :now, :now, :now, "
+        "CASE WHEN COALESCE(r.status, :default_status) = 'active' THEN :now END, "
+        "CASE WHEN COALESCE(r.status, :default_status) = 'unsubscribed' THEN :now END, "
+        ":consent_source, :now, NULL FROM subscriber_import_rows r WHERE r.is_new ORDER BY r.ord"
+    )
+    values = {"default_status": default_status, "now": now, "consent_source": consent_source[:200]}
+    if postgres:
+        # One statement: the new ids come straight from RETURNING, so the roles
+        # need no join with a table whose statistics do not know it just grew.
+        created = conn.execute(
+            _with_stamp(
+                "WITH new AS ("  # noqa: S608 - constant text only
+                + insert
+                + " RETURNING id, email_key), "
+                "roles AS (INSERT INTO subscriber_roles (subscriber_id, role) "
+                "SELECT DISTINCT new.id, ro.role FROM new JOIN subscriber_import_rows r "
+                "ON r.email_key = new.email_key "
+                "JOIN subscriber_import_roles ro ON ro.ord = r.ord) "
+                "SELECT count(*) FROM new"
+            ),
+            values,
+        ).scalar_one()
+        return int(created)
+    created = conn.execute(_with_stamp(insert), values).rowcount
     conn.execute(
         text(
             "INSERT INTO subscriber_roles (subscriber_id, role) "
-            f"SELECT DISTINCT s.id, ro.role FROM {_ROLES} ro "
-            f"JOIN {_ROWS} r ON r.ord = ro.ord "
+            "SELECT DISTINCT s.id, ro.role FROM subscriber_import_roles ro "
+            "JOIN subscriber_import_rows r ON r.ord = ro.ord "
             "JOIN subscribers s ON s.email_key = r.email_key WHERE r.is_new"
         )
     )
@@ -324,25 +343,31 @@ def _apply_updates(conn: Connection, now: datetime) -> None:
     """Apply the staged updates: profile and status in one statement, then roles."""
     conn.execute(
         _with_stamp(
-            "UPDATE subscribers SET email = u.email, name = u.name, "
+            # The stamps set_status() would set, where the status changes.
+            "UPDATE subscribers SET "
+            "status_changed_at = CASE WHEN u.status <> subscribers.status THEN :now "
+            "ELSE subscribers.status_changed_at END, "
+            "confirmed_at = CASE WHEN u.status <> subscribers.status AND u.status = 'active' "
+            "THEN COALESCE(subscribers.confirmed_at, :now) ELSE subscribers.confirmed_at END, "
+            "unsubscribed_at = CASE WHEN u.status <> subscribers.status "
+            "AND u.status = 'unsubscribed' THEN :now ELSE subscribers.unsubscribed_at END, "
+            "status = u.status, email = u.email, name = u.name, "
             "organisation = u.organisation, region = u.region, attributes = u.attrs, "
-            "status = u.status, status_changed_at = u.status_changed_at, "
-            "confirmed_at = u.confirmed_at, unsubscribed_at = u.unsubscribed_at, "
-            f"updated_at = :now FROM {_UPDATES} u WHERE subscribers.id = u.id"
+            "updated_at = :now FROM subscriber_import_updates u WHERE subscribers.id = u.id"
         ),
         {"now": now},
     )
     conn.execute(
         text(
             "DELETE FROM subscriber_roles WHERE subscriber_id IN "
-            f"(SELECT id FROM {_UPDATES} WHERE roles_changed)"
+            "(SELECT id FROM subscriber_import_updates WHERE roles_changed)"
         )
     )
     conn.execute(
         text(
             "INSERT INTO subscriber_roles (subscriber_id, role) "
-            f"SELECT DISTINCT u.id, ro.role FROM {_UPDATES} u "
-            f"JOIN {_ROLES} ro ON ro.ord = u.ord WHERE u.roles_changed"
+            "SELECT DISTINCT u.id, ro.role FROM subscriber_import_updates u "
+            "JOIN subscriber_import_roles ro ON ro.ord = u.ord WHERE u.roles_changed"
         )
     )
 

@@ -23,7 +23,7 @@ from newsletter.subscribers import (
     SubscriberInput,
     UpsertResult,
     attribute_names,
-    iter_all,
+    iter_profiles,
     validate_profile_text,
 )
 
@@ -241,14 +241,14 @@ def _export_pages(session: Session) -> Iterator[tuple[str, int]]:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([*EXPORT_COLUMNS, *extra])
     rows = 0
-    for subscriber in iter_all(session):
+    for subscriber in iter_profiles(session):
         writer.writerow(
             [
                 subscriber.email,
                 subscriber.name,
                 subscriber.organisation,
                 subscriber.region,
-                ";".join(subscriber.role_names),
+                ";".join(subscriber.roles),
                 subscriber.status,
                 *(str(subscriber.attributes.get(name, "")) for name in extra),
             ]

@@ -44,7 +44,7 @@ REDIS_PORT = 6379
 SMTP_PORT = 2525
 
 
-class NamespacesUnavailable(RuntimeError):
+class NamespacesUnavailableError(RuntimeError):
     """This machine (or container) does not let us create network namespaces."""
 
 
@@ -53,16 +53,16 @@ def _run(*argv: str) -> subprocess.CompletedProcess[str]:
 
 
 def probe_namespaces() -> None:
-    """Create and delete one namespace; raises NamespacesUnavailable saying why not."""
+    """Create and delete one namespace; raises NamespacesUnavailableError saying why not."""
     if shutil.which("ip") is None:
-        raise NamespacesUnavailable("iproute2's `ip` command is not installed")
+        raise NamespacesUnavailableError("iproute2's `ip` command is not installed")
     if os.geteuid() != 0:
-        raise NamespacesUnavailable("creating network namespaces needs root")
+        raise NamespacesUnavailableError("creating network namespaces needs root")
     name = f"nl-probe-{uuid.uuid4().hex[:6]}"
     try:
         _run("ip", "netns", "add", name)
     except subprocess.CalledProcessError as exc:
-        raise NamespacesUnavailable(f"`ip netns add` failed: {exc.stderr.strip()}") from exc
+        raise NamespacesUnavailableError(f"`ip netns add` failed: {exc.stderr.strip()}") from exc
     with contextlib.suppress(subprocess.CalledProcessError):
         _run("ip", "netns", "del", name)
 
@@ -180,13 +180,16 @@ class Cluster:
             _run("ip", "-n", worker.namespace, "addr", "add", f"{worker.address}/30", "dev", there)
             _run("ip", "-n", worker.namespace, "link", "set", there, "up")
         self._start_postgres()
+        # Inside the data host's namespace "every interface" is its two links
+        # and its own loopback: nothing outside this machine can reach them.
+        everywhere = "0.0.0.0"  # noqa: S104
         self.data.start(
-            ["redis-server", "--bind", "0.0.0.0", "--port", str(REDIS_PORT),
+            ["redis-server", "--bind", everywhere, "--port", str(REDIS_PORT),
              "--protected-mode", "no", "--save", "", "--appendonly", "no"],
             self.log_dir / "redis.log",
         )  # fmt: skip
         self.data.start(
-            [sys.executable, str(SINK), "0.0.0.0", str(SMTP_PORT), str(self.sink_log)],
+            [sys.executable, str(SINK), everywhere, str(SMTP_PORT), str(self.sink_log)],
             self.log_dir / "smtp-sink.out",
         )
         for port in (POSTGRES_PORT, REDIS_PORT, SMTP_PORT):
@@ -211,15 +214,9 @@ class Cluster:
             "-c max_connections=60 -c shared_buffers=32MB"
         )
         log = self.pgdata / "postgres.log"
-        subprocess.run(
-            self.data.command(
-                [*as_owner, str(binaries / "pg_ctl"), "-D", data, "-l", str(log), "-o", options,
-                 "-w", "-t", "60", "start"]
-            ),  # fmt: skip
-            check=True,
-            capture_output=True,
-            text=True,
-        )
+        pg_ctl = [*as_owner, str(binaries / "pg_ctl"), "-D", data, "-l", str(log),
+                  "-o", options, "-w", "-t", "60", "start"]  # fmt: skip
+        subprocess.run(self.data.command(pg_ctl), check=True, capture_output=True, text=True)
 
     def _wait_for_port(self, host: str, port: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -233,15 +230,21 @@ class Cluster:
 
     def database_url(self, database: str, *, from_host: Host | None = None) -> str:
         """The URL of ``database`` on the data host, as seen from ``from_host`` (or here)."""
-        address = self.data.address if from_host is None else self.data_address_for[from_host.namespace]
+        address = (
+            self.data.address if from_host is None else self.data_address_for[from_host.namespace]
+        )
         return f"postgresql+psycopg://postgres@{address}:{POSTGRES_PORT}/{database}"
 
     def redis_url(self, *, from_host: Host | None = None) -> str:
-        address = self.data.address if from_host is None else self.data_address_for[from_host.namespace]
+        address = (
+            self.data.address if from_host is None else self.data_address_for[from_host.namespace]
+        )
         return f"redis://{address}:{REDIS_PORT}/0"
 
     def smtp_url(self, *, from_host: Host | None = None) -> str:
-        address = self.data.address if from_host is None else self.data_address_for[from_host.namespace]
+        address = (
+            self.data.address if from_host is None else self.data_address_for[from_host.namespace]
+        )
         return f"smtp://{address}:{SMTP_PORT}"
 
     def accepted(self) -> list[tuple[float, str, str]]:

@@ -24,7 +24,9 @@ class _Recorder:
     def __init__(self, out: IO[str]) -> None:
         self.out = out
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
         stamp = time.time()
         peer: Any = session.peer
         host = peer[0] if isinstance(peer, tuple) else str(peer)

@@ -10,8 +10,8 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from newsletter.cli import app
 from newsletter import subscribers
+from newsletter.cli import app
 from newsletter.subscriber_csv import import_csv
 
 runner = CliRunner()
@@ -174,9 +174,7 @@ def test_opted_out_rows_are_skipped_and_left_alone(database_url: str, tmp_path: 
         "email,name,organisation,roles,status\ngone@b.org,New Name,Leeds,Lead Member,active\n",
         encoding="utf-8",
     )
-    result = runner.invoke(
-        app, ["subscribers", "import", "--update-opted-out", str(resubscribe)]
-    )
+    result = runner.invoke(app, ["subscribers", "import", "--update-opted-out", str(resubscribe)])
     assert result.exit_code == 0, result.output
     assert "0 added, 1 updated" in result.stdout
     assert "does not resubscribe" in result.stderr

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 from celery_harness import wait_for
-from netns_cluster import Cluster, Host, NamespacesUnavailable, probe_namespaces
+from netns_cluster import Cluster, Host, NamespacesUnavailableError, probe_namespaces
 from sqlalchemy import create_engine, text
 
 from newsletter import sends
@@ -58,7 +58,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """The three hosts, built once for the module and always taken down."""
     try:
         probe_namespaces()
-    except NamespacesUnavailable as exc:
+    except NamespacesUnavailableError as exc:
         pytest.skip(f"network namespaces cannot be created here: {exc}")
     built = Cluster(tmp_path_factory.mktemp("hosts"))
     try:
@@ -80,9 +80,7 @@ class Deployment:
 
     def create_store(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Create and migrate the database; point this process at the data host."""
-        admin = create_engine(
-            self.cluster.database_url("postgres"), isolation_level="AUTOCOMMIT"
-        )
+        admin = create_engine(self.cluster.database_url("postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{self.database}"'))
         admin.dispose()
@@ -100,9 +98,7 @@ class Deployment:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
         env.update(
             {
-                "NEWSLETTER_DATABASE_URL": self.cluster.database_url(
-                    self.database, from_host=host
-                ),
+                "NEWSLETTER_DATABASE_URL": self.cluster.database_url(self.database, from_host=host),
                 "NEWSLETTER_BROKER_URL": self.cluster.redis_url(from_host=host),
                 "NEWSLETTER_SMTP_URL": self.cluster.smtp_url(from_host=host),
                 "NEWSLETTER_BATCH_SIZE": "50",
@@ -222,9 +218,7 @@ def test_send_across_two_worker_hosts_is_exactly_once_within_the_shared_rate(
     times = sorted(t for t, _, _ in accepted)
     span = times[-1] - times[0]
     assert span >= count / rate - 2, f"{count} messages in {span:.1f} s: faster than {rate}/s"
-    busiest = max(
-        sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times)
-    )
+    busiest = max(sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times))
     assert busiest <= 2 * rate, f"{busiest} messages within one second"
 
 
