@@ -99,12 +99,20 @@ class Host:
         """``argv`` run inside this host's network namespace."""
         return ["ip", "netns", "exec", self.namespace, *argv]
 
-    def start(self, argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> None:
-        """Start a long-running process on this host, logging to ``log``."""
+    def start(
+        self, argv: Sequence[str], log: Path, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start a long-running process on this host, logging to ``log``.
+
+        It also gets a hostname of its own (a UTS namespace named after the
+        host), so Celery names each worker after the machine it runs on.
+        """
+        named = ["unshare", "--uts", "--", "sh", "-c", 'hostname "$0" && exec "$@"',
+                 self.namespace, *argv]  # fmt: skip
         with log.open("ab") as out:
             self.processes.append(
                 subprocess.Popen(
-                    self.command(argv),
+                    self.command(named),
                     cwd=REPO_ROOT,
                     env=env,
                     stdout=out,
@@ -112,6 +120,7 @@ class Host:
                     start_new_session=True,
                 )
             )
+        return self.processes[-1]
 
     def pids(self) -> list[int]:
         """Every process running in this namespace now."""

@@ -109,15 +109,20 @@ class Deployment:
             }
         )
         log = self.log_dir / f"worker-{host.namespace}.log"
-        host.start(
+        process = host.start(
             [sys.executable, "-m", "newsletter", "worker", "--concurrency", str(CONCURRENCY),
-             "--queues", "plan,deliver,maintenance", "--loglevel", "info",
-             "--hostname", f"worker@{host.namespace}"],
+             "--queues", "plan,deliver,maintenance", "--loglevel", "info"],
             log,
             env,
         )  # fmt: skip
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                pytest.fail(f"the worker on {host.namespace} exited:\n{log.read_text()[-3000:]}")
+            return " ready." in log.read_text(errors="replace")
+
         wait_for(
-            lambda: " ready." in log.read_text(errors="replace"),
+            ready,
             timeout=90,
             what=f"the worker on {host.namespace}",
             on_timeout=lambda: log.read_text(errors="replace")[-3000:],
