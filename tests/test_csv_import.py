@@ -209,3 +209,28 @@ def test_reimport_updates_changed_rows_only(session: Session) -> None:
     again = import_csv(session, changed, source="t.csv").result
     assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
     assert again.skipped_opted_out == [2]
+
+
+def test_export_streams_in_pages(session: Session) -> None:
+    from newsletter.subscriber_csv import EXPORT_CHUNK_ROWS, export_chunks, export_csv
+
+    count = 2 * EXPORT_CHUNK_ROWS + 5
+    lines = ["email,roles,team"] + [f"p{i}@b.org,DCS;Lead Member,t{i % 3}" for i in range(count)]
+    assert import_csv(session, "\n".join(lines) + "\n", source="t.csv").result.created == count
+    session.commit()
+    chunks = list(export_chunks(session))
+    assert len(chunks) == 3  # header + 1000 rows, 1000 rows, the last 5
+    whole = io.StringIO()
+    assert export_csv(session, whole) == count
+    assert "".join(chunks) == whole.getvalue()
+    rows = list(csv.DictReader(io.StringIO(whole.getvalue())))
+    assert [r["email"] for r in rows] == [f"p{i}@b.org" for i in range(count)]
+    assert rows[7] == {
+        "email": "p7@b.org",
+        "name": "",
+        "organisation": "",
+        "region": "",
+        "roles": "dcs;lead-member",
+        "status": "active",
+        "team": "t1",
+    }
