@@ -47,6 +47,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -409,6 +411,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--profile", type=Path, default=None, help="record the workers with py-spy into DIR"
     )
     args = parser.parse_args(argv)
+    # SIGTERM (a CI timeout, `kill`) ends the run through the finally blocks:
+    # services stopped, scratch databases dropped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     counts: list[int] = args.n or [20_000]
     configured = os.environ.get("NEWSLETTER_DATABASE_URL", "")
     print(f"machine: {machine_description()}")
