@@ -293,21 +293,29 @@ def _insert_new(
     conn: Connection, postgres: bool, default_status: str, consent_source: str, now: datetime
 ) -> int:
     """Create the staged rows whose address is new, with their roles; returns how many."""
-    conn.execute(
-        text(
-            "UPDATE subscriber_import_rows SET is_new = true WHERE NOT EXISTS "
-            "(SELECT 1 FROM subscribers s WHERE s.email_key = subscriber_import_rows.email_key)"
+    if not postgres:  # SQLite has no INSERT in WITH: mark the new rows for the roles' join
+        conn.execute(
+            text(
+                "UPDATE subscriber_import_rows SET is_new = true WHERE NOT EXISTS "
+                "(SELECT 1 FROM subscribers s WHERE s.email_key = subscriber_import_rows.email_key)"
+            )
         )
-    )
-    insert = (  # "WITH new AS (" + insert + …) below: constant text, no input
-        "INSERT INTO subscribers (email, email_key, name, organisation, region, status, "
+    # Constant text only (the two WHERE clauses are literals), never input.
+    insert = (
+        "INSERT INTO subscribers (email, email_key, name, organisation, region, status, "  # noqa: S608
         "attributes, reminders_enabled, created_at, updated_at, status_changed_at, "
         "confirmed_at, unsubscribed_at, consent_source, consent_at, consent_ip) "
         "SELECT r.email, r.email_key, r.name, r.organisation, r.region, "
         "COALESCE(r.status, :default_status), r.attrs, true, :now, :now, :now, "
         "CASE WHEN COALESCE(r.status, :default_status) = 'active' THEN :now END, "
         "CASE WHEN COALESCE(r.status, :default_status) = 'unsubscribed' THEN :now END, "
-        ":consent_source, :now, NULL FROM subscriber_import_rows r WHERE r.is_new ORDER BY r.ord"
+        ":consent_source, :now, NULL FROM subscriber_import_rows r WHERE "
+        + (
+            "NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.email_key = r.email_key)"
+            if postgres
+            else "r.is_new"
+        )
+        + " ORDER BY r.ord"
     )
     values = {"default_status": default_status, "now": now, "consent_source": consent_source[:200]}
     if postgres:
