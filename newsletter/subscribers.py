@@ -45,8 +45,9 @@ class SubscriberNotFoundError(LookupError):
 # The common address, checked without email-validator: an ASCII dot-atom local
 # part (RFC 5322 atext and dots) of at most 64 characters.  email-validator
 # leaves such a local part as it is, so only the domain needs its judgement,
-# once per distinct domain (a list has few).  It cost ~120 µs per address,
-# three quarters of validating a CSV row; anything else still goes through it.
+# once per distinct domain (a list has few).  Per address it was three
+# quarters of validating a CSV row (11.7 of 15.9 s for 10,000 rows, profiled);
+# anything else still goes through it.
 _PLAIN_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _MAX_LOCAL, _MAX_ADDRESS = 64, 254
 
@@ -446,8 +447,8 @@ class Profile:
 def iter_profiles(session: Session, batch: int = 5000) -> Iterator[Profile]:
     """Every subscriber's profile in id order: two plain queries per page, flat memory.
 
-    About 20 times faster than loading ORM objects (:func:`iter_all`), which is
-    what an export of a large list needs.
+    2.5 times faster than loading ORM objects (:func:`iter_all`): 7.1 s against
+    17.6 s for 20,000 subscribers on PostgreSQL, in one measurement.
     """
     last_id = 0
     while True:
