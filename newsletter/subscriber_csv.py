@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from sqlalchemy.orm import Session
 
+from newsletter.errors import UserError
 from newsletter.subscriber_bulk import bulk_import
 from newsletter.subscribers import (
     SubscriberError,
@@ -37,7 +38,7 @@ EXPORT_CHUNK_ROWS = 1000
 _Reader = Any  # csv.reader objects have no public type
 
 
-class CsvFormatError(ValueError):
+class CsvFormatError(UserError, ValueError):
     """The file as a whole cannot be imported (no header, no email column, not text)."""
 
 
