@@ -57,6 +57,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "newsletter.deliveries",
             "newsletter.events",
             "newsletter.organisers",
+            "newsletter.subscriber_bulk",
             "newsletter.subscriber_csv",
             "newsletter.bounces",
         ),
