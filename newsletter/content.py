@@ -70,7 +70,8 @@ class Event:
     midnight, inclusive: the calendar module turns it into an exclusive
     DTEND.  ``uid`` is the stable iCalendar UID, assigned when the event is
     stored and never changed afterwards; ``sequence`` rises with each change
-    that was sent.
+    that was sent.  ``needs_title`` marks a title ingest made up (a featured
+    event the site printed without one) until an organiser sets a real one.
     """
 
     title: str
@@ -86,6 +87,7 @@ class Event:
     url: str | None = None
     sequence: int = 0
     cancelled: bool = False
+    needs_title: bool = False
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None:
@@ -105,6 +107,7 @@ class Event:
             "location": self.location,
             "featured": self.featured,
             "source": self.source,
+            "needs_title": self.needs_title,
         }
 
     @classmethod
@@ -130,6 +133,9 @@ class Event:
             raise ContentError(f"{where}.all_day: must be true or false")
         if not isinstance(featured, bool):
             raise ContentError(f"{where}.featured: must be true or false")
+        needs_title = obj.get("needs_title", False)
+        if not isinstance(needs_title, bool):
+            raise ContentError(f"{where}.needs_title: must be true or false")
         return cls(
             id=event_id,
             title=_require_str(obj, "title", where),
@@ -140,12 +146,19 @@ class Event:
             location=_optional_str(obj, "location", where),
             featured=featured,
             source=_optional_str(obj, "source", where) or "",
+            needs_title=needs_title,
         )
 
 
 @dataclass
 class Update:
-    """One regional update, parsed."""
+    """One regional update, parsed.
+
+    The period is a range of months: ``period`` is the first ("YYYY-MM"),
+    ``period_end`` the last (equal to ``period`` for a monthly update) and
+    ``period_label`` how it is shown ("Winter 2018/19"); all three are None
+    when the title names no period.
+    """
 
     title: str
     region: str | None
@@ -155,6 +168,8 @@ class Update:
     contacts: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     id: int | None = None
+    period_end: str | None = None
+    period_label: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return exactly the documented JSON object of this update."""
@@ -163,6 +178,8 @@ class Update:
             "title": self.title,
             "region": self.region,
             "period": self.period,
+            "period_end": self.period_end,
+            "period_label": self.period_label,
             "sections": [
                 {
                     "heading": s.heading,
@@ -183,6 +200,12 @@ class Update:
         period = _optional_str(obj, "period", "update")
         if period is not None and not _is_period(period):
             raise ContentError("update.period: expected YYYY-MM")
+        period_end = _optional_str(obj, "period_end", "update")
+        if period_end is not None and (
+            not _is_period(period_end) or period is None or period_end < period
+        ):
+            raise ContentError("update.period_end: expected YYYY-MM, not before period")
+        period_label = _optional_str(obj, "period_label", "update")
         sections_raw = obj.get("sections", [])
         if not isinstance(sections_raw, list):
             raise ContentError("update.sections: must be a list")
@@ -214,6 +237,8 @@ class Update:
             title=_require_str(obj, "title", "update"),
             region=_optional_str(obj, "region", "update"),
             period=period,
+            period_end=period_end or period,
+            period_label=period_label,
             sections=sections,
             tags=tags,
             contacts=list(contacts),

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from newsletter.errors import UserError
 
-class IngestError(ValueError):
+
+class IngestError(UserError, ValueError):
     """Bad input to ingest; ``str()`` is ``"FILE: reason"``.
+
+    A :class:`~newsletter.errors.UserError` (still a ValueError for callers
+    written before the error family).
 
     ``path`` is the file name (or the source name given to ``parse_text``) and
     ``reason`` a sentence an organiser can act on, without the file name.

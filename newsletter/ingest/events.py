@@ -1,30 +1,47 @@
-"""Events mentioned in prose: "on 23 January 2017 in Newcastle", "on 5 March at 10am".
+"""Events mentioned in prose: "on 22 May 2019 at the Hilton Cambridge City Centre, 09:30–16:00".
 
 Contract of :func:`find_events`: every date with a day and a month ("23
-January 2017", "Tuesday 5th March", "5-6 March", "March 5th, 2019",
-"05/03/2019") in a paragraph or bullet item becomes one :class:`Event`, except
-dates that are deadlines or history markers rather than occasions ("by 5
-March", "since 1 April 2017", "published on …").  Month-only mentions ("in
-May") are not events: there is nothing to put in a calendar.
+January 2017", "Tuesday 5th March", "12-13 March", "March 5th, 2019",
+"05/03/2019") in a paragraph or bullet item becomes one :class:`Event`,
+except dates that are not occasions: deadlines and markers ("by 5 March",
+"since 1 April 2017", "from 1 April the service…") and things that merely
+happened or came into effect ("came into force on 4 September 2017", "went
+live on 1 March", "published on …").  Month-only mentions ("in May") are not
+events: there is nothing to put in a calendar.
 
-* year: as written, else from the update's period (see
-  :func:`newsletter.ingest.dates.resolve_year`); with no period the date is
-  skipped and a warning says so;
-* time: a time or range near the date ("at 10am", "10:00-12:00", "2-4pm")
-  makes a timed event; without one it is all-day (start at local midnight);
-  a day range ("5-6 March") is an all-day event whose end is the last day;
-* location: "in <Capitalised Place>" / "at <Capitalised Place>" after the
-  date, else before it in the same sentence;
-* title: the sentence's subject before "will take place"/"will be held"…, or
-  the object of "hold/host/run a …", else the section heading, else the
-  opening words of the sentence;
-* source: the sentence the date came from, exactly as written.
+Each date is read with the sentence around it — the part of the sentence
+between it and its neighbouring dates, split at "and"/","/";" so that "at
+10am on 5 March and at 2pm on 12 March" gives each date its own time:
+
+* year: as written, else from the update's period range (see
+  :func:`newsletter.ingest.dates.resolve_year`); with no period, from the
+  fallback month the caller gives (the update's own date or the ingest
+  date) with a warning naming the date, else the date is skipped with one;
+* time: a start and optional end anywhere in that part of the sentence
+  ("09:30–16:00", "9.30am–3.30pm", "from 1.30pm", "10am to noon"); without
+  one the event is all-day (start at local midnight);
+* day ranges ("12-13 March", "between 10 and 12 June", "from 8 to 12 July",
+  "30 April – 2 May") are one all-day event whose end is the last day;
+  "5 and 12 March" are two;
+* location: the venue phrase after "at"/"in", after the date first, else
+  before it, kept whole ("Kent County Council offices in Maidstone", "the
+  Civic Centre, Sunderland"); an occasion ("the DCS meeting"), a month or a
+  region is not a venue;
+* title: a short noun phrase naming the occasion ("Lead Member network
+  meeting"), else the subject of "will take place"/"will be held", else the
+  object of "hold/host/run a …", else the section heading;
+* source: the sentence the date came from, exactly as written (a sentence
+  over :data:`MAX_SOURCE` characters is cut around the date).
+
+Every step looks at most :data:`WINDOW` characters either side of a date, so
+the work is linear in the text's length whatever it contains.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from newsletter.content import Bullets, Event, Section
@@ -38,14 +55,22 @@ from newsletter.ingest.dates import (
     valid_date,
     weekday_number,
 )
-from newsletter.ingest.titles import MONTH_PATTERN, MONTHS
+from newsletter.ingest.periods import MONTH_PATTERN, MONTHS
+from newsletter.ingest.regions import Regions, load_regions
+
+#: Characters read either side of a date; a real sentence is shorter.
+WINDOW = 240
+#: Longest source kept whole; longer sentences are cut around the date.
+MAX_SOURCE = 600
+#: Most warnings of one kind listed; the rest are counted in one line.
+MAX_WARNINGS = 20
 
 _ORD = r"(?:st|nd|rd|th)?"
 _YEAR = r"(?:19|20)\d\d"
 DATE_RE = re.compile(
     rf"(?<![\w/])(?:(?P<wd>{WEEKDAY_PATTERN}),?\s+(?:the\s+)?)?(?:"
     # 23 January 2017 · 5th March · 5-6 March · 30 April - 2 May 2019
-    rf"(?P<day>\d{{1,2}}){_ORD}(?:\s*(?:-|–|—|to|and|&)\s*(?P<day2>\d{{1,2}}){_ORD})?"
+    rf"(?P<day>\d{{1,2}}){_ORD}(?:\s*(?P<join>-|–|—|to|and|&)\s*(?P<day2>\d{{1,2}}){_ORD})?"
     rf"\s+(?:of\s+)?(?P<month>{MONTH_PATTERN})"
     rf"(?:\s*(?:-|–|—|to)\s*(?P<day3>\d{{1,2}}){_ORD}\s+(?P<month2>{MONTH_PATTERN}))?"
     rf"(?:,?\s+(?P<year>{_YEAR}))?"
@@ -55,18 +80,85 @@ DATE_RE = re.compile(
     # 05/03/2019 — UK order
     rf"|(?P<nday>\d{{1,2}})/(?P<nmonth>\d{{1,2}})/(?P<nyear>\d{{4}}|\d{{2}}))(?![\w/])"
 )
-# Words just before a date that make it a deadline or a marker, not an occasion.
-_NOT_AN_OCCASION = frozenset(
+# The word just before a date that makes it a deadline or a marker.
+_MARKERS = frozenset(
     (
-        *("since", "by", "until", "till", "before", "after", "from"),
-        *("deadline", "published", "dated", "ended", "ending", "closes", "closing"),
+        *("since", "by", "until", "till", "before", "after", "from", "as", "effective"),
+        *("deadline", "published", "dated", "ended", "ending", "closes", "closing", "closed"),
     )
 )
-_PLACE_WORD = r"[A-Z][\w’'&.\-]*"
-_PLACE = rf"{_PLACE_WORD}(?:(?:\s+(?:upon|on|under|le|and|of|the|&)){{0,2}}\s+{_PLACE_WORD})*"
-_LOCATION_RE = re.compile(rf"\b(?:[Ii]n|[Aa]t)\s+(?P<loc>(?:the\s+)?{_PLACE}(?:,\s+{_PLACE})?)")
+# Words that make a date something that happened or took effect, not an occasion.
+_NOT_OCCASION_BEFORE = re.compile(
+    r"(?i)(?:\b(?:came|come|comes|coming)\s+into\s+(?:force|effect|operation)"
+    r"|\b(?:went|go|goes|going)\s+live|\b(?:takes?|took|taking)\s+effect"
+    r"|\b(?:launched|published|announced|issued|introduced|implemented|enacted|signed|commenced"
+    r"|expired|released|submitted|received|laid|updated|revised|amended|approved|agreed"
+    r"|inspected|rated|judged|appointed|retired|started|began|joined|left|born)"
+    r"(?:\s+by\s+(?:[\w’'&-]+\s+){0,3}?[\w’'&-]+)?"
+    r"|\bdeadline\b[^.;]{0,40}?\b(?:is|was|of|for|on)"
+    r"|\b(?:closes?|closing|due|ends?|expires?)(?:\s+(?:at\s+)?(?:noon|midnight|\d{1,2}(?:[:.]\d\d)?\s*[ap]m))?)"
+    r"(?:\s+(?:on|from|in|of|as\s+of|with\s+effect\s+from))?(?:\s+the)?\s*$"
+)
+_NOT_OCCASION_AFTER = re.compile(
+    r"(?i)^[^.;]{0,60}?\b(?:came|comes|come)\s+into\s+(?:force|effect)|^[^.;]{0,60}?\b(?:went|goes)"
+    r"\s+live|^[^.;]{0,60}?\b(?:took|takes)\s+effect|^[^.;]{0,40}?\bwas\s+(?:published|launched"
+    r"|announced|issued|introduced|implemented)\b"
+)
+# Words at a date's near side that join it to the next one's clause.
+_JOINER = re.compile(r"(?i)(?:;|,|\band\b|\bor\b|\bthen\b|\bwhile\b|\bwhereas\b)")
+
+OCCASION_NOUNS = frozenset(
+    (
+        *("meeting", "meetings", "conference", "conferences", "event", "events", "session"),
+        *("sessions", "workshop", "workshops", "seminar", "seminars", "forum", "forums"),
+        *("summit", "briefing", "briefings", "webinar", "webinars", "masterclass", "training"),
+        *("day", "days", "launch", "celebration", "awards", "roadshow", "roadshows", "course"),
+        *("showcase", "symposium", "festival", "fair", "exhibition", "visit", "visits"),
+        *("network", "group", "board", "panel", "committee", "assembly", "clinic", "drop-in"),
+        *("hackathon", "lecture", "talk", "breakfast", "lunch", "dinner", "reception"),
+        *("ceremony", "retreat", "away-day", "residential", "academy", "programme", "networking"),
+        *("consultation", "challenge", "review", "school", "camp", "meet", "gathering", "call"),
+    )
+)
+# Words that end a title phrase when extending it leftwards from its noun.
+_TITLE_STOP = frozenset(
+    (
+        *("a", "an", "the", "our", "their", "its", "his", "her", "your", "my", "this", "that"),
+        *("these", "those", "next", "first", "second", "third", "last", "final", "upcoming"),
+        *("forthcoming", "latest", "recent", "previous", "on", "in", "at", "to", "for", "from"),
+        *("with", "by", "of", "and", "or", "but", "as", "is", "are", "was", "were", "be", "been"),
+        *("will", "would", "can", "could", "should", "may", "might", "must", "has", "have", "had"),
+        *("held", "hold", "holds", "holding", "host", "hosts", "hosted", "hosting", "run", "runs"),
+        *("ran", "running", "attend", "attended", "attending", "join", "joined", "joining"),
+        *("organise", "organised", "organising", "organize", "organized", "organizing"),
+        *("deliver", "delivered", "delivering", "plan", "planned", "planning", "take", "takes"),
+        *("took", "there", "which", "who", "we", "they", "it", "he", "she", "you", "all", "each"),
+        *("every", "some", "any", "many", "also", "then", "where", "when", "during", "after"),
+        *("before", "about", "into", "over", "under", "between", "through", "across", "via"),
+        *("including", "include", "includes", "two", "three", "four", "five", "several"),
+        *("further", "another", "other", "more", "most", "not", "no", "whose", "what", "how"),
+        *("please", "see", "invite", "invited", "inviting", "welcome", "book", "register"),
+        *("launched", "following", "successful", "colleagues", "members", "directors", "dcss"),
+        *("attendees", "delegates", "us", "them", "being", "set", "due", "place", "part", "date"),
+        *("save", "until", "since", "if", "so", "such", "one", "both", "whole", "full", "day"),
+    )
+)
+_VENUE_NOUN = (
+    r"(?:offices?|headquarters|hall|centre|center|building|campus|library|hotel|rooms?|suite"
+    r"|house|park|stadium|theatre|museum|chambers)"
+)
+_CAP = r"(?:[A-Z][\w’'&.\-]*|\d+[A-Za-z]?(?=\s+[A-Z]))"
+_NAME = rf"{_CAP}(?:\s+(?:(?:of|and|&|upon|on|under|le|de|la|the)\s+)?{_CAP})*"
+_VENUE_RE = re.compile(
+    rf"(?<![\w])(?:[Ii]n|[Aa]t|[Vv]enue:)\s+(?P<place>(?:the\s+)?{_NAME}(?:\s+{_VENUE_NOUN})?"
+    rf"(?:(?:,\s+|\s+in\s+){_NAME}(?=\s*(?:$|[,.;:)(–—\-]|on\b|from\b|at\b|between\b|\d)))?)"
+)
 _NOT_PLACES = frozenset(MONTHS) | frozenset(
-    ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "noon", "midday"]
+    (
+        *("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "noon"),
+        *("midday", "england", "uk", "britain", "wales", "scotland", "partnership", "addition"),
+        *("total", "particular", "response", "order", "line", "light", "future", "summary"),
+    )
 )
 _SUBJECT_RE = re.compile(
     r"\s+(?:will\s+(?:take\s+place|be\s+held|be\s+hosted|run|meet|be\s+on)|takes\s+place|runs"
@@ -81,6 +173,21 @@ _OBJECT_RE = re.compile(
 )
 _PRONOUNS = frozenset(["it", "this", "that", "they", "we", "which", "there", "he", "she"])
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’)]*\s+(?=[\"“‘(]?[A-Z0-9])")
+_WORD = re.compile(r"[\w’'&\-]+")
+
+
+@dataclass(frozen=True)
+class YearHints:
+    """What a yearless date's year is read from: the period, else a fallback month.
+
+    ``fallback`` ("YYYY-MM") is used only without a period; ``fallback_from``
+    says where it came from for the warning ("the ingest date, 2 December 2026").
+    """
+
+    period: str | None
+    period_end: str | None = None
+    fallback: str | None = None
+    fallback_from: str = ""
 
 
 def sentences(text: str) -> list[str]:
@@ -100,115 +207,205 @@ def section_pieces(sections: Iterable[Section]) -> Iterator[tuple[str | None, st
 
 
 def find_events(
-    pieces: Iterable[tuple[str | None, str]], period: str | None, warnings: list[str]
+    pieces: Iterable[tuple[str | None, str]],
+    period: str | None | YearHints,
+    warnings: list[str],
 ) -> list[Event]:
     """Events in ``pieces`` — (section heading, paragraph or bullet text) pairs.
 
-    Appends to ``warnings`` for each date whose year cannot be known.  Events
-    come in order of appearance, duplicates (same title, start and end) once.
+    ``period`` is the update's first month or, fuller, its :class:`YearHints`.
+    Appends to ``warnings`` for each date whose year was guessed or cannot be
+    known.  Events come in order of appearance, duplicates (same title, start
+    and end) once.
     """
+    hints = period if isinstance(period, YearHints) else YearHints(period)
+    reader = _Reader(hints, load_regions())
     found: list[Event] = []
     seen: set[tuple[str, datetime, datetime | None]] = set()
     for heading, text in pieces:
-        for sentence in sentences(text):
-            for event in _events_in_sentence(sentence, heading, period, warnings):
+        for sentence in sentences(" ".join(text.split())):
+            for event in reader.events_in_sentence(sentence, heading):
                 key = (event.title, event.start, event.end)
                 if key not in seen:
                     seen.add(key)
                     found.append(event)
+    warnings.extend(reader.warnings[:MAX_WARNINGS])
+    if len(reader.warnings) > MAX_WARNINGS:
+        warnings.append(f"… and {len(reader.warnings) - MAX_WARNINGS} more dates like these")
     return found
 
 
-def _events_in_sentence(
-    sentence: str, heading: str | None, period: str | None, warnings: list[str]
-) -> list[Event]:
-    matches = list(DATE_RE.finditer(sentence))
-    events: list[Event] = []
-    for index, m in enumerate(matches):
-        if m.group("umonth") and not (m.group("uord") or m.group("uyear")):
-            continue
-        if _is_not_an_occasion(sentence[: m.start()]):
-            continue
-        spans = _days(m, period)
-        if spans is None:
-            if period is None and not _has_year(m):
-                warnings.append(f"no year for {m.group(0)!r} and no period: event skipped")
-            continue
-        window_end = matches[index + 1].start() if index + 1 < len(matches) else len(sentence)
-        window_start = matches[index - 1].end() if index else 0
-        after = sentence[m.end() : window_end]
-        before = sentence[window_start : m.start()]
-        location = _location(after, before)
-        # "…at 2pm; a workshop runs…": name each date after its own clause.
-        clause_start = sentence.rfind(";", 0, m.start()) + 1
-        clause_end = sentence.find(";", m.end())
-        clause = sentence[clause_start : clause_end if clause_end >= 0 else None].strip()
-        title = _title(clause, heading)
-        for first, last in spans:
-            start, end, all_day = _when(first, last, after, before[-25:])
-            events.append(
-                Event(
-                    title=title,
-                    start=start,
-                    end=end,
-                    all_day=all_day,
-                    location=location,
-                    source=sentence,
+class _Reader:
+    """Reads the dates of one update, collecting its warnings."""
+
+    def __init__(self, hints: YearHints, regions: Regions) -> None:
+        self.hints = hints
+        self.regions = regions
+        self.warnings: list[str] = []
+
+    def events_in_sentence(self, sentence: str, heading: str | None) -> list[Event]:
+        matches = [
+            m
+            for m in DATE_RE.finditer(sentence)
+            if not (m.group("umonth") and not (m.group("uord") or m.group("uyear")))
+        ]
+        if not matches:
+            return []
+        # Split each gap between two dates at its last joiner: the part before
+        # belongs to the earlier date, the part after to the later one; a gap
+        # without a joiner is read by both.
+        after_ends: list[int] = []
+        before_starts: list[int] = [0]
+        for left, right in zip(matches, matches[1:], strict=False):
+            gap = sentence[left.end() : right.start()]
+            joiners = list(_JOINER.finditer(gap[-WINDOW:]))
+            if joiners:
+                cut = right.start() - len(gap[-WINDOW:]) + joiners[-1].start()
+                after_ends.append(cut)
+                before_starts.append(cut)
+            else:
+                after_ends.append(right.start())
+                before_starts.append(left.end())
+        after_ends.append(len(sentence))
+        events: list[Event] = []
+        for index, m in enumerate(matches):
+            lo = max(before_starts[index], m.start() - WINDOW)
+            hi = min(after_ends[index], m.end() + WINDOW)
+            before, after = sentence[lo : m.start()], sentence[m.end() : hi]
+            is_range = bool(m.group("day2") or m.group("day3"))
+            if not self._is_occasion(sentence, m, before, after, is_range):
+                continue
+            spans = self._days(m, before, sentence)
+            if spans is None:
+                continue
+            # The title is read in the date's clause ("…at 2pm; a workshop runs…").
+            reach = max(0, m.start() - WINDOW)
+            clause_lo = max(reach, sentence.rfind(";", reach, m.start()) + 1)
+            clause_end = sentence.find(";", m.end(), m.end() + WINDOW)
+            clause_hi = clause_end if clause_end >= 0 else min(len(sentence), m.end() + WINDOW)
+            title = _title(sentence[clause_lo:clause_hi], m.start() - clause_lo, heading)
+            location = self._location(after, before)
+            source = _source(sentence, m.start(), m.end())
+            for first, last in spans:
+                start, end, all_day = _when(first, last, after, before)
+                events.append(
+                    Event(
+                        title=title,
+                        start=start,
+                        end=end,
+                        all_day=all_day,
+                        location=location,
+                        source=source,
+                    )
                 )
-            )
-    return events
+        return events
 
+    def _is_occasion(
+        self, sentence: str, m: re.Match[str], before: str, after: str, is_range: bool
+    ) -> bool:
+        near = before[-60:]
+        words = _WORD.findall(near.lower())[-3:]
+        while words and words[-1] in ("on", "the", "of") or (
+            words and weekday_number(words[-1]) is not None
+        ):
+            words = words[:-1]
+        if words and words[-1] in _MARKERS:
+            # "from 8 to 12 July" is an occasion; "from 1 April the service…" is not.
+            if not (is_range and words[-1] in ("from", "between")):
+                return False
+        if _NOT_OCCASION_BEFORE.search(near):
+            return False
+        return _NOT_OCCASION_AFTER.search(after[:80]) is None
 
-def _is_not_an_occasion(before: str) -> bool:
-    words = re.findall(r"[\w’']+", before.lower())[-2:]
-    if words and words[-1] in ("on", "the"):
-        words = words[:-1]
-    return bool(words) and words[-1] in _NOT_AN_OCCASION
-
-
-def _has_year(m: re.Match[str]) -> bool:
-    return bool(m.group("year") or m.group("uyear") or m.group("nyear"))
-
-
-def _days(m: re.Match[str], period: str | None) -> list[tuple[date, date | None]] | None:
-    """The (first day, last day or None) spans a date match names; None if not real.
-
-    "5-6 March" is one span; "5 and 12 March" two single days.
-    """
-    weekday = weekday_number(m.group("wd"))
-    if m.group("nday"):
-        short = int(m.group("nyear"))
-        full = short + 2000 if short < 100 else short
-        month, day = int(m.group("nmonth")), int(m.group("nday"))
-        return [(date(full, month, day), None)] if valid_date(full, month, day) else None
-    day2: int | None = None
-    if m.group("umonth"):
-        month, day = month_number(m.group("umonth")), int(m.group("uday"))
-        year_text, month2 = m.group("uyear"), month
-    else:
-        month, day = month_number(m.group("month")), int(m.group("day"))
-        year_text = m.group("year")
-        if m.group("month2"):
-            # "30 April - 2 May": the range runs to the second month named.
-            month2, day2 = month_number(m.group("month2")), int(m.group("day3"))
+    def _days(
+        self, m: re.Match[str], before: str, sentence: str
+    ) -> list[tuple[date, date | None]] | None:
+        """The (first day, last day or None) spans a date names; None if not real or no year."""
+        weekday = weekday_number(m.group("wd"))
+        if m.group("nday"):
+            short = int(m.group("nyear"))
+            full = short + 2000 if short < 100 else short
+            month, day = int(m.group("nmonth")), int(m.group("nday"))
+            return [(date(full, month, day), None)] if valid_date(full, month, day) else None
+        day2: int | None = None
+        if m.group("umonth"):
+            month, day = month_number(m.group("umonth")), int(m.group("uday"))
+            year_text, month2 = m.group("uyear"), month
         else:
-            month2 = month
-            day2 = int(m.group("day2")) if m.group("day2") else None
-    found = int(year_text) if year_text else resolve_year(month, day, period, weekday)
-    if found is None or not valid_date(found, month, day):
+            month, day = month_number(m.group("month")), int(m.group("day"))
+            year_text = m.group("year")
+            if m.group("month2"):
+                # "30 April - 2 May": the range runs to the second month named.
+                month2, day2 = month_number(m.group("month2")), int(m.group("day3"))
+            else:
+                month2 = month
+                day2 = int(m.group("day2")) if m.group("day2") else None
+        year = int(year_text) if year_text else self._year(month, day, weekday, m, sentence)
+        if year is None or not valid_date(year, month, day):
+            return None
+        first = date(year, month, day)
+        if day2 is None:
+            return [(first, None)]
+        year2 = year + 1 if month2 < month else year
+        if not valid_date(year2, month2, day2) or date(year2, month2, day2) <= first:
+            return [(first, None)]
+        last = date(year2, month2, day2)
+        between = _WORD.findall(before[-20:].lower())[-1:] == ["between"]
+        if m.group("join") in ("and", "&") and not between and (last - first).days > 1:
+            return [(first, None), (last, None)]
+        return [(first, last)]
+
+    def _year(
+        self, month: int, day: int, weekday: int | None, m: re.Match[str], sentence: str
+    ) -> int | None:
+        hints = self.hints
+        if hints.period is not None:
+            return resolve_year(month, day, hints.period, weekday, hints.period_end)
+        context = _source(sentence, m.start(), m.end())[:80]
+        if hints.fallback is None:
+            self.warnings.append(
+                f"no year for {m.group(0)!r} and no period in the title: event skipped"
+                f" (in {context!r})"
+            )
+            return None
+        year = resolve_year(month, day, hints.fallback, weekday)
+        self.warnings.append(
+            f"no year for {m.group(0)!r} and no period in the title: read as {year}"
+            f" from {hints.fallback_from} (in {context!r})"
+        )
+        return year
+
+    def _location(self, after: str, before: str) -> str | None:
+        for window, pick_last in ((after, False), (before, True)):
+            candidates = [
+                place
+                for v in _VENUE_RE.finditer(window)
+                if (place := self._place(v.group("place"), window[v.end() :])) is not None
+            ]
+            if candidates:
+                return candidates[-1] if pick_last else candidates[0]
         return None
-    year = found
-    first = date(year, month, day)
-    if day2 is None:
-        return [(first, None)]
-    year2 = year + 1 if month2 < month else year
-    if not valid_date(year2, month2, day2) or date(year2, month2, day2) <= first:
-        return [(first, None)]
-    last = date(year2, month2, day2)
-    joined_by_and = re.search(r"\d\s*(?:and|&)\s*\d", m.group(0)) is not None
-    if joined_by_and and (last - first).days > 1:
-        return [(first, None), (last, None)]
-    return [(first, last)]
+
+    def _place(self, text: str, following: str) -> str | None:
+        words = text.split()
+        if words and words[0] == "the":
+            words = words[1:]
+        while words and words[-1].lower().strip(",") in ("and", "of", "the", "upon", "&", "on"):
+            words = words[:-1]
+        place = " ".join(words).rstrip(".,")
+        if not place:
+            return None
+        first = place.split()[0].rstrip(".").lower()
+        last = place.split()[-1].lower()
+        next_word = _WORD.findall(following[:30].lower())[:1]
+        if first in _NOT_PLACES or first.isdigit() or last in OCCASION_NOUNS:
+            return None
+        # "at the DCS meeting": the capitalised words name an occasion, not a place.
+        if next_word and (next_word[0] in OCCASION_NOUNS or following.startswith(("’s", "'s"))):
+            return None
+        if self.regions.is_region(place):
+            return None
+        return place
 
 
 def _when(
@@ -216,53 +413,85 @@ def _when(
 ) -> tuple[datetime, datetime | None, bool]:
     if last is not None:
         return local(first), local(last), True
-    # Only a time right after the date ("…March at 10am") or right before it
-    # ("at 10am on 5 March") belongs to it.
-    for window in (after[:40], before):
-        t = TIME_RE.search(window)
-        if t is not None and (times := time_range(t)) is not None:
+    found = [t for t in TIME_RE.finditer(after)][:1] or list(TIME_RE.finditer(before))[-1:]
+    for t in found:
+        times = time_range(t)
+        if times is not None:
             start_time, end_time = times
             end = local(first, end_time) if end_time is not None else None
             return local(first, start_time), end, False
     return local(first), None, True
 
 
-def _location(after: str, before: str) -> str | None:
-    for window, pick_last in ((after, False), (before, True)):
-        candidates = [_clean_place(m.group("loc")) for m in _LOCATION_RE.finditer(window)]
-        candidates = [c for c in candidates if c]
-        if candidates:
-            return candidates[-1] if pick_last else candidates[0]
-    return None
+def _source(sentence: str, start: int, end: int) -> str:
+    if len(sentence) <= MAX_SOURCE:
+        return sentence
+    lo, hi = max(0, start - MAX_SOURCE // 2), min(len(sentence), end + MAX_SOURCE // 2)
+    return ("…" if lo else "") + sentence[lo:hi].strip() + ("…" if hi < len(sentence) else "")
 
 
-def _clean_place(text: str) -> str | None:
-    words = text.split()
-    if words and words[0] == "the":
-        words = words[1:]
-    while words and words[-1].lower().strip(",") in ("and", "of", "the", "upon", "&", "on"):
-        words = words[:-1]
-    place = " ".join(words).rstrip(".,")
-    if not place or place.split()[0].rstrip(".").lower() in _NOT_PLACES:
-        return None
-    return place
-
-
-def _title(sentence: str, heading: str | None) -> str:
-    subject = _SUBJECT_RE.search(sentence)
+def _title(clause: str, date_at: int, heading: str | None) -> str:
+    """A short noun phrase naming the occasion at ``date_at`` in ``clause``."""
+    phrase = _occasion_phrase(clause, date_at)
+    if phrase is not None and (len(phrase.split()) > 1 or not heading):
+        return phrase
+    subject = _SUBJECT_RE.search(clause)
     if subject is not None:
-        text = sentence[: subject.start()]
+        text = clause[: subject.start()]
         dates = list(DATE_RE.finditer(text))
         if dates:
             text = text[dates[-1].end() :]
-        text = re.sub(r"^[\s,]+|^(?:the|our|a|an)\s+", "", text.strip(" ,"), flags=re.I)
-        if 3 <= len(text) <= 80 and text.split()[0].lower() not in _PRONOUNS:
+        text = re.sub(
+            r"^[\s,]+|^(?:the|our|a|an|next|first|this)\s+", "", text.strip(" ,"), flags=re.I
+        )
+        if 3 <= len(text) <= 60 and text.split()[0].lower() not in _PRONOUNS:
             return text[0].upper() + text[1:]
-    obj = _OBJECT_RE.search(sentence)
-    if obj is not None:
+    obj = _OBJECT_RE.search(clause)
+    if obj is not None and len(obj.group("obj").split()) <= 8:
         text = obj.group("obj").strip()
         return text[0].upper() + text[1:]
     if heading:
         return heading
-    words = sentence.split()
-    return " ".join(words[:8]) + ("…" if len(words) > 8 else "")
+    if phrase is not None:
+        return phrase
+    words = [w for w in _WORD.findall(clause[:date_at])][-6:] or _WORD.findall(clause)[:6]
+    text = " ".join(words) or "Event"
+    return text[0].upper() + text[1:]
+
+
+def _occasion_phrase(clause: str, date_at: int) -> str | None:
+    """The occasion noun nearest the date with the words that name it ("DCS meeting")."""
+    tokens = list(_WORD.finditer(clause))
+    best: tuple[int, str] | None = None
+    for index, token in enumerate(tokens):
+        if token.group(0).lower() not in OCCASION_NOUNS:
+            continue
+        # Take the modifiers before the noun: names ("Signs of Safety") and
+        # adjectives ("regional social work"), up to a stop word.
+        begin = index
+        while begin > 0 and index - begin < 6:
+            word = tokens[begin - 1].group(0)
+            lower = word.lower()
+            if lower in ("of", "and", "&", "for") and begin >= 2:
+                if tokens[begin - 2].group(0)[:1].isupper() and word != word.capitalize():
+                    begin -= 2
+                    continue
+                break
+            if lower in _TITLE_STOP or lower in MONTHS or word.isdigit():
+                break
+            if clause[tokens[begin - 1].end() : tokens[begin].start()].strip():
+                break  # punctuation between the words
+            begin -= 1
+        # The noun's own name may follow: "the Lead Member network" is done,
+        # but "conference of the Association" is cut at the noun.
+        words = [t.group(0) for t in tokens[begin : index + 1]]
+        if len(words) == 1 and words[0].lower() in ("day", "days", "call", "review", "school"):
+            continue
+        distance = min(abs(token.start() - date_at), abs(tokens[begin].start() - date_at))
+        phrase = " ".join(words)
+        if best is None or distance < best[0]:
+            best = (distance, phrase)
+    if best is None:
+        return None
+    phrase = best[1]
+    return phrase[0].upper() + phrase[1:]
