@@ -115,7 +115,7 @@ def _texts(data: dict[str, Any]) -> list[str]:
 
 
 def _short(stamp: str, all_day: bool) -> str:
-    """"2019-05-22T09:30" (or "2019-05-22" all-day) of an ISO date-time."""
+    """ "2019-05-22T09:30" (or "2019-05-22" all-day) of an ISO date-time."""
     return stamp[:10] if all_day else stamp[:16]
 
 

@@ -115,7 +115,7 @@ def month_number(name: str) -> int:
 
 
 def ym(year: int, month: int) -> str:
-    """"YYYY-MM" of ``year`` and ``month`` (1–12; other values roll into nearby years)."""
+    """ "YYYY-MM" of ``year`` and ``month`` (1–12; other values roll into nearby years)."""
     year += (month - 1) // 12
     month = (month - 1) % 12 + 1
     return f"{year:04d}-{month:02d}"
