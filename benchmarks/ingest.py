@@ -16,14 +16,15 @@ Audience rules are loaded once, as a long-running worker would.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from newsletter.ingest import MAX_BYTES, parse_bytes, parse_file
-from newsletter.ingest.audiences import load_rules
+from newsletter.ingest import MAX_BYTES, IngestError, parse_bytes, parse_file
+from newsletter.ingest.audiences import AudienceRules, load_rules
 from newsletter.ingest.reading import read_file
 from newsletter.paths import SAMPLES_DIR
 
@@ -68,14 +69,10 @@ def adversarial(name: str, size: int) -> bytes:
     return (head + unit * count + tail).encode()
 
 
-def parse_or_refuse(data: bytes, name: str, rules: object) -> None:
+def parse_or_refuse(data: bytes, name: str, rules: AudienceRules) -> None:
     """Parse ``data``; a refusal (IngestError) is a result too, and is timed as one."""
-    from newsletter.ingest import IngestError
-
-    try:
-        parse_bytes(data, name, rules=rules)  # type: ignore[arg-type]
-    except IngestError:
-        pass
+    with contextlib.suppress(IngestError):
+        parse_bytes(data, name, rules=rules)
 
 
 def main() -> None:

@@ -53,7 +53,7 @@ WEEKDAY_PATTERN = (
 # the second half: alone they are as likely money or a section number.
 _CLOCK = r"(?:\d{1,2}(?:[:.]\d{2})?\s*(?:[ap]\.?m\.?)(?![\w])|\d{1,2}:\d{2}(?!\d)|noon|midday)"
 _RANGE_SEP = r"\s*(?:-|–|—|to|until|till|and)\s*"
-_CLEAR_END = rf"(?:\d{{1,2}}(?:[:.]\d{{2}})?\s*[ap]\.?m|\d{{1,2}}[:.]\d{{2}}(?!\d)|noon|midday)"
+_CLEAR_END = r"(?:\d{1,2}(?:[:.]\d{2})?\s*[ap]\.?m|\d{1,2}[:.]\d{2}(?!\d)|noon|midday)"
 TIME_RE = re.compile(
     rf"(?i:(?<![\w.:£$/])(?:from\s+|between\s+)?(?P<t1>{_CLOCK}|\d{{1,2}}(?:\.\d{{2}})?(?={_RANGE_SEP}{_CLEAR_END}))"
     rf"(?:{_RANGE_SEP}(?P<t2>{_CLOCK}|\d{{1,2}}\.\d{{2}}(?!\d)))?)"

@@ -39,6 +39,7 @@ the work is linear in the text's length whatever it contains.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
@@ -290,7 +291,7 @@ def section_pieces(sections: Iterable[Section]) -> Iterator[tuple[str | None, st
 
 def find_events(
     pieces: Iterable[tuple[str | None, str]],
-    period: str | None | YearHints,
+    period: str | YearHints | None,
     warnings: list[str],
 ) -> list[Event]:
     """Events in ``pieces`` — (section heading, paragraph or bullet text) pairs.
@@ -350,7 +351,7 @@ class _Reader:
         # without a joiner is read by both.
         after_ends: list[int] = []
         before_starts: list[int] = [0]
-        for left, right in zip(matches, matches[1:], strict=False):
+        for left, right in itertools.pairwise(matches):
             gap = sentence[left.end() : right.start()]
             joiners = list(_JOINER.finditer(gap[-WINDOW:]))
             if joiners:
@@ -401,16 +402,11 @@ class _Reader:
     ) -> bool:
         near = before[-60:]
         words = _WORD.findall(near.lower())[-3:]
-        while (
-            words
-            and words[-1] in ("on", "the", "of")
-            or (words and weekday_number(words[-1]) is not None)
-        ):
+        while words and (words[-1] in ("on", "the", "of") or weekday_number(words[-1]) is not None):
             words = words[:-1]
-        if words and words[-1] in _MARKERS:
-            # "from 8 to 12 July" is an occasion; "from 1 April the service…" is not.
-            if not (is_range and words[-1] in ("from", "between")):
-                return False
+        # "from 8 to 12 July" is an occasion; "from 1 April the service…" is not.
+        if words and words[-1] in _MARKERS and not (is_range and words[-1] in ("from", "between")):
+            return False
         if _NOT_OCCASION_BEFORE.search(near):
             return False
         return _NOT_OCCASION_AFTER.search(after[:80]) is None

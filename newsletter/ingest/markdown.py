@@ -76,10 +76,10 @@ def parse_markdown(text: str, source_name: str) -> tuple[Update, list[str]]:
     read = read_title(title)
     region = (fm.region if fm else None) or read.region
     period = read.period
-    if fm is not None and fm.period is not None:
-        # Front matter names one month; the title may say more about it.
-        if period is None or period.start != fm.period:
-            period = Period(fm.period, fm.period, label_of(fm.period, fm.period), "month")
+    # Front matter names one month and wins; the title's range is kept when it
+    # starts in that month.
+    if fm is not None and fm.period is not None and (period is None or period.start != fm.period):
+        period = Period(fm.period, fm.period, label_of(fm.period, fm.period), "month")
     if period is None:
         warnings.append(f"title {title[:80]!r} names no period; add 'period:' front matter")
     if fm is not None and fm.events is not None:

@@ -58,8 +58,9 @@ MONTHS: dict[str, int] = {
     for name in names
 }
 MONTH_NAMES = (
-    "January February March April May June July August September October November December"
-).split()
+    *("January", "February", "March", "April", "May", "June", "July", "August"),
+    *("September", "October", "November", "December"),
+)
 
 #: A month name, full or abbreviated (optionally with a dot), any case.
 MONTH_PATTERN = (
