@@ -5,11 +5,13 @@ a list of warnings, or raises IngestError for an empty file, a file over
 :data:`MAX_BYTES`, or binary data.  Invalid UTF-8 is not an error: updates
 copied on Windows often arrive as cp1252 (Windows-1252), whole or in part.
 
-* A file that is mostly UTF-8 (at least as many valid multi-byte characters
-  as invalid bytes) is decoded as UTF-8 and only its invalid bytes are read
-  as Windows-1252 — a ’ pasted from an old Word document — with a warning
-  naming the lines repaired, so the good characters around them stay good.
-* Otherwise the whole file is Windows-1252, with a warning.
+* A file with any valid multi-byte UTF-8 character is UTF-8: a genuine
+  Windows-1252 text almost never spells one (it would read "â€™"), so only
+  its invalid bytes are read as Windows-1252 — a ’ pasted from an old Word
+  document — with a warning naming the lines repaired, and the good
+  characters around them stay good.
+* A file whose every non-ASCII byte is invalid UTF-8 is Windows-1252
+  throughout, with a warning.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def _decode_mixed(data: bytes, first_bad: int, warnings: list[str]) -> str:
     escaped = body.decode("utf-8", errors="surrogateescape")
     bad = [m.start() for m in _ESCAPED.finditer(escaped)]
     good = len(_NON_ASCII.findall(escaped)) - len(bad)
-    if good < len(bad):
+    if good == 0:
         # cp1252 leaves five bytes undefined; replace them rather than fail,
         # and let the non-text check decide whether it is binary.
         warnings.append(

@@ -288,7 +288,11 @@ def _featured_block(
         # An undated block: its short lines are its title (and place) unless
         # body text follows them directly, which makes the first a heading.
         following = next((line for line in lines[stop:end] if line), "")
-        if not others or (title_at < label_at and following and _is_body(following)):
+        if others and title_at < label_at and following and _is_body(following):
+            # The last short line heads the body that follows it.
+            heading = others.pop()
+            used.discard(next(i for i in sorted(used, reverse=True) if lines[i] == heading))
+        if not others:
             return {label_at}, None, None
         return used, None, others[0]
     parsed = parse_featured(stamp[1])
