@@ -80,6 +80,8 @@ def edit_event(
         if value is not None and getattr(event, name) != value:
             setattr(event, name, value)
             changed.append(name)
+    if title is not None:
+        event.needs_title = False  # an organiser has named it
     if event.end is not None and event.end < event.start:
         raise ValueError(f"event {event_id}: the end {event.end} is before the start")
     recipients = recipient_count(session, event_id)
