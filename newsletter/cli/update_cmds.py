@@ -122,7 +122,7 @@ def show_update(update_id: int, json_output: bool = typer.Option(False, "--json"
     if changes:
         console.print("\nHistory:")
         for line in changes:
-            console.print(f"  {line}", markup=False)
+            console.print(f"  {line}", markup=False, soft_wrap=True)
 
 
 @updates_app.command("audiences")
