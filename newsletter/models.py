@@ -182,9 +182,7 @@ class UpdateCorrection(Base):
     __tablename__ = "update_corrections"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    update_id: Mapped[int] = mapped_column(
-        ForeignKey("updates.id", ondelete="CASCADE"), index=True
-    )
+    update_id: Mapped[int] = mapped_column(ForeignKey("updates.id", ondelete="CASCADE"), index=True)
     field: Mapped[str] = mapped_column(String(100))
     before: Mapped[str] = mapped_column(Text, default="")
     after: Mapped[str] = mapped_column(Text, default="")
