@@ -29,6 +29,8 @@ from newsletter.ingest.reading import read_file
 from newsletter.paths import SAMPLES_DIR
 
 ROUNDS = 200
+#: Adversarial files to run (all when empty); set by ``--only NAME`` arguments.
+ONLY: list[str] = []
 ADVERSARIAL_ROUNDS = 3
 TITLE = "North East Update April 2017\n\nNews\n\n"
 
@@ -96,7 +98,7 @@ def main() -> None:
         f"{'adversarial file (1 MB)':<32} {'parse s':>8} {'per KB vs samples':>18}"
         f" {'1 MB / 4×256 KB':>16}"
     )
-    for name in ADVERSARIAL:
+    for name in [n for n in ADVERSARIAL if not ONLY or n in ONLY]:
         name_txt = "deep.md" if "Markdown" in name else "adversarial.txt"
         full = adversarial(name, MAX_BYTES)
         quarter = adversarial(name, MAX_BYTES // 4)
@@ -109,4 +111,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    import sys
+
+    ONLY.extend(arg for arg in sys.argv[1:] if arg != "--only")
     main()

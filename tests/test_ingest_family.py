@@ -7,6 +7,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 
 import pytest
+from ingest_accuracy import expected_corpus, run
 
 from newsletter.content import Event
 from newsletter.ingest import IngestError, parse_bytes, parse_text
@@ -14,7 +15,6 @@ from newsletter.ingest.dates import UK
 from newsletter.ingest.events import find_events
 from newsletter.ingest.regions import compile_regions
 from newsletter.ingest.titles import looks_like_title, read_title
-from tests.ingest_accuracy import expected_corpus, run
 
 
 @pytest.mark.parametrize(

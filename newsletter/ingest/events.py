@@ -39,6 +39,7 @@ the work is linear in the text's length whatever it contains.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import re
 from collections.abc import Generator, Iterable, Iterator
@@ -126,6 +127,7 @@ OCCASION_NOUNS = frozenset(
         *("hackathon", "lecture", "talk", "breakfast", "lunch", "dinner", "reception"),
         *("ceremony", "retreat", "away-day", "residential", "academy", "programme", "networking"),
         *("consultation", "challenge", "review", "school", "camp", "meet", "gathering", "call"),
+        *("week", "festival", "open-day", "induction", "surgery", "huddle"),
     )
 )
 # Words that end a title phrase when extending it leftwards from its noun.
@@ -152,8 +154,9 @@ _TITLE_STOP = frozenset(
     )
 )
 _VENUE_NOUN = (
+    r"(?:(?:council|conference|meeting|committee|function|training|main)\s+)?"
     r"(?:offices?|headquarters|hall|centre|center|building|campus|library|hotel|rooms?|suite"
-    r"|house|park|stadium|theatre|museum|chambers)"
+    r"|house|park|stadium|theatre|museum|chambers?|auditorium)"
 )
 _CAP = r"(?:[A-Z][\w’'&.\-]*|\d+[A-Za-z]?(?=\s+[A-Z]))"
 _NAME = rf"{_CAP}(?:\s+(?:(?:of|and|&|upon|on|under|le|de|la|the)\s+)?{_CAP})*"
@@ -183,12 +186,20 @@ _PRONOUNS = frozenset(["it", "this", "that", "they", "we", "which", "there", "he
 # Starts with its punctuation (not a look-behind) so the engine only tries
 # where a sentence can end: ~10 times faster on long text.
 _SENTENCE_END = re.compile(r"[.!?…][\"”’)]*\s+(?=[\"“‘(]?[A-Z0-9])")
-# Where a date can be: a capital that may start a month name, or a "/".
-_DATE_HINT = re.compile(r"[JFMASOND/]")
-_DIGIT = re.compile(r"\d")
-_MONTH_STARTS = frozenset(
-    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# Where a date can be: a month name beside a number ("5 March", "5th of
+# March", "March 5"), or a "/" between digits; every DATE_RE form has one.
+# Both patterns start with literals, so the engine skips ahead to the next
+# candidate instead of trying every position (~20 ms per MB of text without
+# dates; the checks around a month name are fixed-width look-arounds, which
+# is why the text must have single spaces).
+_MONTH_START = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_THREE = r"[A-Z][a-z]{2}"
+_ORDS = r"(?:st|nd|rd|th)"
+_MONTH_ANCHOR = re.compile(
+    rf"{_MONTH_START}(?:(?<=\d {_THREE})|(?<=\d{_ORDS} {_THREE})|(?<=\d of {_THREE})"
+    rf"|(?<=\d{_ORDS} of {_THREE})|(?=[a-z]{{0,6}}\.? \d))"
 )
+_SLASH_ANCHOR = re.compile(r"/(?=\d)(?<=\d/)")
 # How far before and after a month name a date may reach: "Wednesday the
 # 12th – Thursday 13th of March" before, "March 5th, 2019" after.
 _DATE_REACH_BEFORE, _DATE_REACH_AFTER = 48, 40
@@ -225,30 +236,24 @@ def sentences(text: str) -> list[str]:
 
 
 def date_matches(text: str) -> Iterator[re.Match[str]]:
-    """:data:`DATE_RE` matches in ``text``, in order, scanning only near month names.
+    """:data:`DATE_RE` matches in ``text``, in order, scanning only near likely dates.
 
-    Equivalent to ``DATE_RE.finditer(text)`` for the dates ingest reads, but
-    the full pattern only runs in the stretches around a month name or a
-    "/" between digits (merged when they overlap), so text without dates
-    costs one fast character scan.
+    ``text`` has single spaces between words (as :func:`find_events` gives
+    it).  Equivalent to ``DATE_RE.finditer(text)``, but the full pattern only runs
+    in the stretches around an anchor — a month name beside a number, or a
+    "/" between digits — merged when they overlap, so text without dates
+    costs one quick scan whatever it holds (month names, numbers, capitals).
     """
-    # A stretch is scanned once the next hint lies beyond it, or in chunks
+    # A stretch is scanned once the next anchor lies beyond it, or in chunks
     # when dates run on without a break (the adversarial case), so that a
     # caller that stops early does not pay for the rest of the text.
     lo = hi = -1
-    for hint in _DATE_HINT.finditer(text):
-        at = hint.start()
-        if text[at] == "/":
-            if not (0 < at < len(text) - 1 and text[at - 1].isdigit() and text[at + 1].isdigit()):
-                continue
-            start, end = at - 24, at + 10
-        elif text[at : at + 3] in _MONTH_STARTS and (at == 0 or not text[at - 1].isalnum()):
-            start, end = at - _DATE_REACH_BEFORE, at + _DATE_REACH_AFTER
-            # A month name is a date only with a day number beside it.
-            if _DIGIT.search(text, max(0, start), end) is None:
-                continue
-        else:
-            continue
+    anchors = heapq.merge(
+        (m.start() for m in _MONTH_ANCHOR.finditer(text)),
+        (m.start() for m in _SLASH_ANCHOR.finditer(text)),
+    )
+    for at in anchors:
+        start, end = at - _DATE_REACH_BEFORE, at + _DATE_REACH_AFTER
         if start <= hi:
             hi = end
             if hi - lo > _CHUNK:
@@ -579,7 +584,26 @@ def _occasion_phrase(clause: str, date_at: int) -> str | None:
             break
         begin -= 1
     words = tokens[begin : index + 1]
+    if len(words) == 1:
+        # A bare noun says little ("workshop"): take what it is about, as in
+        # "workshop on contextual safeguarding", up to four words.
+        words += _topic(tokens[index + 1 : index + 7])
     if len(words) == 1 and words[0].lower() in ("day", "days", "call", "review", "school"):
         return None
     phrase = " ".join(words)
     return phrase[0].upper() + phrase[1:]
+
+
+def _topic(following: list[str]) -> list[str]:
+    """ "on contextual safeguarding" from the tokens after a noun; [] when there is none."""
+    if not following or following[0].lower() not in ("on", "about", "for"):
+        return []
+    topic: list[str] = []
+    for word in following[1:]:
+        lower = word.lower()
+        if not word[:1].isalpha() or lower in _TITLE_STOP or lower in MONTHS:
+            break
+        if weekday_number(lower) is not None:
+            break
+        topic.append(word)
+    return [following[0], *topic] if topic else []
