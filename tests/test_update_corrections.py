@@ -4,6 +4,7 @@ refused whole when wrong — through the library, the CLI and the console."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -185,11 +186,12 @@ def test_console_corrections_and_bad_input(client: TestClient, organiser: str) -
     page = client.get(saved.headers["location"].split("#")[0])
     assert 'src="/console/updates/1/preview/workforce-lead.html"' in page.text
     assert f"{ORGANISER} · section 2 audiences (Budgets)" in page.text
-    for path, data in [
+    refusals: list[tuple[str, dict[str, Any]]] = [
         ("/console/updates/1/sections/7/audiences", {"audiences": ["dcs"]}),
         ("/console/updates/1/sections/1/audiences", {"audiences": ["<nobody>"]}),
         ("/console/updates/1/correct", {"title": "", "period": "whenever"}),
-    ]:
+    ]
+    for path, data in refusals:
         refused = client.post(path, data={"csrf_token": token, **data})
         assert refused.status_code == 400, path
         assert 'class="alert error"' in refused.text
