@@ -208,6 +208,16 @@ def test_console_corrections_and_bad_input(client: TestClient, organiser: str) -
         == 422
     )
     assert client.post("/console/updates/1/correct", data={"title": "X"}).status_code == 403
+    # A featured event the site printed without a title is marked until it is named.
+    sample = (
+        Path(__file__).resolve().parent.parent / "newsletter/data/samples/north-east-2017-04.txt"
+    )
+    marked = client.post(
+        "/console/updates",
+        data={"csrf_token": token, "fmt": "auto"},
+        files={"file": (sample.name, sample.read_bytes(), "text/plain")},
+    )
+    assert '<span class="mark needs-title">needs a title</span>' in marked.text
     fixed = client.post(
         "/console/updates/1/correct",
         data={
