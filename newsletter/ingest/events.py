@@ -216,12 +216,22 @@ class YearHints:
 
     ``fallback`` ("YYYY-MM") is used only without a period; ``fallback_from``
     says where it came from for the warning ("the ingest date, 2 December 2026").
+    ``lines`` are the source's lines, when known, so that a warning about a
+    date can name the line it is on.
     """
 
     period: str | None
     period_end: str | None = None
     fallback: str | None = None
     fallback_from: str = ""
+    lines: tuple[str, ...] = ()
+
+    def line_of(self, text: str) -> str:
+        """ "line N: " for the first source line containing ``text``, else ""."""
+        for number, line in enumerate(self.lines, start=1):
+            if text in " ".join(line.split()):
+                return f"line {number}: "
+        return ""
 
 
 def sentences(text: str) -> list[str]:
@@ -461,15 +471,17 @@ class _Reader:
         if hints.period is not None:
             return resolve_year(month, day, hints.period, weekday, hints.period_end)
         context = _source(sentence, m.start(), m.end())[:80]
+        # Finding the line reads the source: only for the warnings listed.
+        where = hints.line_of(m.group(0)) if len(self.warnings) < MAX_WARNINGS else ""
         if hints.fallback is None:
             self.warnings.append(
-                f"no year for {m.group(0)!r} and no period in the title: event skipped"
+                f"{where}no year for {m.group(0)!r} and no period in the title: event skipped"
                 f" (in {context!r})"
             )
             return None
         year = resolve_year(month, day, hints.fallback, weekday)
         self.warnings.append(
-            f"no year for {m.group(0)!r} and no period in the title: read as {year}"
+            f"{where}no year for {m.group(0)!r} and no period in the title: read as {year}"
             f" from {hints.fallback_from} (in {context!r})"
         )
         return year

@@ -104,6 +104,7 @@ def parse_plain_text(
         period.start if period else None,
         period.end if period else None,
         *(_fallback_month(lines, end, today) if period is None else (None, "")),
+        lines=tuple(lines[:end]),
     )
     prose = find_events(section_pieces(sections), hints, warnings)
     events = _merge_featured(featured, prose, title, warnings) + prose
