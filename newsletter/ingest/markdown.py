@@ -2,8 +2,10 @@
 
 Contract of :func:`parse_markdown`: returns the Update (audiences default;
 the caller applies the rules) and warnings; raises :class:`IngestError` for
-bad front matter (see :mod:`newsletter.ingest.frontmatter`) or when there is
-no title (neither front matter ``title`` nor a ``#`` heading).
+bad front matter (see :mod:`newsletter.ingest.frontmatter`) or nesting too
+deep to read.  A document with neither front matter ``title`` nor a ``#``
+heading is still an update: its first heading or short line is the title,
+with a warning.
 
 * title: front matter ``title``, else the first ``#`` heading; region and
   period: front matter, else read from the title as for the text family
@@ -70,7 +72,11 @@ def parse_markdown(text: str, source_name: str) -> tuple[Update, list[str]]:
             # A second "#" heading, or one besides a front-matter title.
             units.append(("heading", content))
     if not title:
-        raise IngestError(source_name, "no title: add 'title:' front matter or a '# Title' line")
+        title, units = _title_from_body(units)
+        warnings.append(
+            f"no '# Title' line or 'title:' front matter: the title is {title!r};"
+            " correct it if that is wrong"
+        )
     title = " ".join(title.split())
     sections = blocks.sections(units)
     read = read_title(title)
@@ -100,6 +106,21 @@ def parse_markdown(text: str, source_name: str) -> tuple[Update, list[str]]:
         events=events,
     )
     return update, warnings
+
+
+def _title_from_body(units: list[tuple[Kind, str]]) -> tuple[str, list[tuple[Kind, str]]]:
+    """A title for a document without one, and the units left for the body.
+
+    The first heading (any level) or short line is the title; a long first
+    paragraph stays in the body and lends its first words.
+    """
+    if not units:
+        return "Untitled update", units
+    kind, text = units[0]
+    words = text.split()
+    if kind == "heading" or (len(text) <= 120 and not text.rstrip().endswith(".")):
+        return text, units[1:]
+    return " ".join(words[:10]) + ("…" if len(words) > 10 else ""), units
 
 
 def _line_offset(text: str, body: str) -> int:
