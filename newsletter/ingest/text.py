@@ -100,10 +100,12 @@ def parse_plain_text(
     if not sections:
         warnings.append("no content after the title")
     period = title.period
+    fallback, fallback_from = (None, "") if period else _fallback_month(lines, end, today)
     hints = YearHints(
-        period.start if period else None,
-        period.end if period else None,
-        *(_fallback_month(lines, end, today) if period is None else (None, "")),
+        period=period.start if period else None,
+        period_end=period.end if period else None,
+        fallback=fallback,
+        fallback_from=fallback_from,
         lines=tuple(lines[:end]),
     )
     prose = find_events(section_pieces(sections), hints, warnings)
