@@ -22,7 +22,7 @@ from newsletter.event_changes import edit_event
 from newsletter.ingest import parse_file
 from newsletter.migrate import alembic_config, upgrade_to_head
 from newsletter.models import Base
-from newsletter.render.editions import build_edition
+from newsletter.render.sections import build_edition
 
 __all__ = ["app", "client", "organiser", "transport"]
 

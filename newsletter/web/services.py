@@ -6,19 +6,18 @@ it says so; none knows about HTTP.
 
 from __future__ import annotations
 
-import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from newsletter import sends, updates
-from newsletter.ingest import ParseResult, parse_bytes
+from newsletter.ingest import IngestError, ParseResult, parse_bytes
 from newsletter.models import Delivery, Subscriber, UpdateRecord
-from newsletter.sends import SendError
 from newsletter.subscriber_csv import ImportReport, import_csv
 from newsletter.web.deps import store
 
@@ -31,13 +30,13 @@ def ingest(
 ) -> tuple[UpdateRecord, list[str]]:
     """Parse an uploaded or pasted update and store it; returns the record and the warnings.
 
-    Raises IngestError (nothing stored) for unusable input, ValueError for an unknown format.
+    Raises IngestError (nothing stored) for unusable input or an unknown format.
     The routes that call this are plain ``def`` functions, which FastAPI runs in
     its thread pool: parsing (up to ~1 s for a hostile 1 MB file, see
     ``benchmarks/ingest.py``) never blocks the event loop.
     """
     if fmt not in INGEST_FORMATS:
-        raise ValueError(f"format must be one of {', '.join(INGEST_FORMATS)}")
+        raise IngestError(source_name, f"format must be one of {', '.join(INGEST_FORMATS)}")
     result: ParseResult = parse_bytes(data, source_name, fmt)
     record = updates.store_update(
         session, result.update, source_name=source_name, source_format=result.format
@@ -92,18 +91,21 @@ def report_json(report: ImportReport) -> dict[str, Any]:
         "created": report.result.created,
         "updated": report.result.updated,
         "unchanged": report.result.unchanged,
+        "skipped": len(report.result.skipped_opted_out),
         "rejected": [{"line": r.line, "reason": r.reason} for r in report.rejected],
         "warnings": list(report.warnings),
     }
 
 
-def export_subscribers(session: Session) -> str:
-    """Every subscriber as CSV text (the import format)."""
-    from newsletter.subscriber_csv import export_csv
+def export_subscribers(request: Request) -> Iterator[str]:
+    """Every subscriber as CSV text (the import format), streamed a page at a time.
 
-    out = io.StringIO()
-    export_csv(session, out)
-    return out.getvalue()
+    Opens its own session, held while the response is being sent.
+    """
+    from newsletter.subscriber_csv import export_chunks
+
+    with store(request) as db:
+        yield from export_chunks(db)
 
 
 @dataclass(frozen=True)
@@ -182,11 +184,9 @@ def _epoch(session: Session) -> _Epoch:
 def send_progress(request: Request, send_id: int) -> dict[str, Any]:
     """A send's documented JSON (status, counts) with its delivered/failed timeline.
 
-    The console's live page and the API both serve this; 404 for an unknown send.
+    The console's live page and the API both serve this; raises SendNotFoundError
+    (404 on the web) for an unknown send.
     """
     with store(request) as db:
-        try:
-            send = sends.get_send(db, send_id)
-        except SendError as exc:
-            raise HTTPException(404, str(exc)) from exc
+        send = sends.get_send(db, send_id)
         return {**sends.to_json(db, send), "timeline": timeline(db, send_id).to_json()}
