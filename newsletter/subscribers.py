@@ -9,6 +9,7 @@ explicit re-confirmation (double opt-in) or an organiser's explicit command.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,15 +19,22 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
+from newsletter.errors import UserError
 from newsletter.models import SUBSCRIBER_STATUSES, Subscriber, SubscriberRole, utcnow
 from newsletter.roles import normalise_role
 
 OPTED_OUT = frozenset({"unsubscribed", "bounced", "complained"})
+# The longest name, organisation or region stored (the columns are VARCHAR(200)).
+MAX_TEXT_LENGTH = 200
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators:
+# none belongs in a one-line field, and CR/LF would break the email headers the
+# name goes into (RFC 5322 display names) as well as the greeting line.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # How many rows one upsert batch handles: keeps IN (...) lists and memory small.
 UPSERT_BATCH = 1000
 
 
-class SubscriberError(ValueError):
+class SubscriberError(UserError, ValueError):
     """Bad subscriber data; ``field`` names what is wrong."""
 
     def __init__(self, field_name: str, reason: str) -> None:
@@ -47,11 +55,35 @@ def normalise_email(raw: str) -> tuple[str, str]:
     text = raw.strip()
     if not text:
         raise SubscriberError("email", "is empty")
+    if len(text) > 320:  # RFC 5321's path limit; also keeps a huge value out of the message
+        raise SubscriberError("email", f"is {len(text)} characters long; at most 320 are allowed")
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
         raise SubscriberError("email", f"{text!r} is not a valid address: {exc}") from exc
     return result.normalized, result.normalized.lower()
+
+
+def check_text(field_name: str, value: str, *, max_length: int = MAX_TEXT_LENGTH) -> str:
+    """Return ``value`` stripped if it fits a one-line profile field; raises SubscriberError.
+
+    Every entry point (the subscribe and preferences forms, the API, the CLI
+    and each CSV row) validates names, organisations and regions through
+    this one function: a single line of at most ``max_length`` characters,
+    with no control characters (NUL, CR, LF, tab, …).
+    """
+    text = value.strip()
+    found = _CONTROL.search(text)
+    if found is not None:
+        what = {"\n": "a line break", "\r": "a line break", "\x00": "a NUL byte"}.get(
+            found.group(), f"the control character U+{ord(found.group()):04X}"
+        )
+        raise SubscriberError(field_name, f"must be a single line of text (it contains {what})")
+    if len(text) > max_length:
+        raise SubscriberError(
+            field_name, f"is {len(text)} characters long; at most {max_length} are allowed"
+        )
+    return text
 
 
 def check_status(status: str) -> str:
@@ -102,9 +134,9 @@ class SubscriberInput:
         return cls(
             email=address,
             email_key=key,
-            name=name.strip(),
-            organisation=organisation.strip(),
-            region=region.strip(),
+            name=check_text("name", name),
+            organisation=check_text("organisation", organisation),
+            region=check_text("region", region),
             roles=slugs,
             attributes=dict(attributes or {}),
             status=check_status(status) if status and status.strip() else None,
