@@ -322,30 +322,30 @@ def test_big_import_returns_at_once_and_public_pages_stay_up(
     served: Callable[..., _Server], api_token: str
 ) -> None:
     body = _big_csv(20 * 1024 * 1024)
-    with served(NEWSLETTER_MAX_UPLOAD_BYTES=str(32 * 1024 * 1024)) as server:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
-            answer = http.post(
-                "/api/v1/subscribers/import",
-                content=body,
-                headers={**_auth(api_token), "Content-Type": "text/csv"},
-            )
-            assert answer.status_code == 202, answer.text
-            job = answer.json()
-            assert job["status"] in ("queued", "running") and job["total_rows"] > 20_000
-            health_times: list[float] = []
-            seen_running = False
+    server = served(NEWSLETTER_MAX_UPLOAD_BYTES=str(32 * 1024 * 1024))
+    with server, httpx.Client(base_url=server.url, timeout=60) as http:
+        answer = http.post(
+            "/api/v1/subscribers/import",
+            content=body,
+            headers={**_auth(api_token), "Content-Type": "text/csv"},
+        )
+        assert answer.status_code == 202, answer.text
+        job = answer.json()
+        assert job["status"] in ("queued", "running") and job["total_rows"] > 20_000
+        health_times: list[float] = []
+        seen_running = False
 
-            def finished() -> bool:
-                nonlocal seen_running
-                t0 = time.monotonic()
-                assert http.get("/healthz", timeout=2).status_code == 200
-                health_times.append(time.monotonic() - t0)
-                state = http.get(f"/api/v1/imports/{job['id']}", headers=_auth(api_token))
-                seen_running = seen_running or state.json()["status"] == "running"
-                return bool(state.json()["status"] in ("finished", "failed"))
+        def finished() -> bool:
+            nonlocal seen_running
+            t0 = time.monotonic()
+            assert http.get("/healthz", timeout=2).status_code == 200
+            health_times.append(time.monotonic() - t0)
+            state = http.get(f"/api/v1/imports/{job['id']}", headers=_auth(api_token))
+            seen_running = seen_running or state.json()["status"] == "running"
+            return bool(state.json()["status"] in ("finished", "failed"))
 
-            wait_for(finished, timeout=300, what="the import job")
-            final = http.get(f"/api/v1/imports/{job['id']}", headers=_auth(api_token)).json()
+        wait_for(finished, timeout=300, what="the import job")
+        final = http.get(f"/api/v1/imports/{job['id']}", headers=_auth(api_token)).json()
     assert final["status"] == "finished", final
     assert final["report"]["created"] == job["total_rows"]
     assert seen_running and max(health_times) < 2.0
@@ -382,20 +382,18 @@ def _chunked_post(
 
 
 def test_upload_limits_stream(served: Callable[..., _Server], api_token: str) -> None:
-    with served(NEWSLETTER_MAX_UPLOAD_BYTES=str(2 * 1024 * 1024)) as server:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
-            declared = http.post(
-                "/api/v1/subscribers/import",
-                content=b"email\n" + b"a" * (3 * 1024 * 1024),
-                headers=_auth(api_token),
-            )
-            assert declared.status_code == 413
-            status, sent = _chunked_post(
-                server.port, "/api/v1/subscribers/import", _auth(api_token)
-            )
-            assert status == 413
-            assert sent < 50  # refused long before the 200 MB were written
-            assert http.get("/healthz").status_code == 200
+    server = served(NEWSLETTER_MAX_UPLOAD_BYTES=str(2 * 1024 * 1024))
+    with server, httpx.Client(base_url=server.url, timeout=60) as http:
+        declared = http.post(
+            "/api/v1/subscribers/import",
+            content=b"email\n" + b"a" * (3 * 1024 * 1024),
+            headers=_auth(api_token),
+        )
+        assert declared.status_code == 413
+        status, sent = _chunked_post(server.port, "/api/v1/subscribers/import", _auth(api_token))
+        assert status == 413
+        assert sent < 50  # refused long before the 200 MB were written
+        assert http.get("/healthz").status_code == 200
 
 
 def test_console_upload_over_the_limit_is_refused(
