@@ -129,11 +129,11 @@ def safe_next(target: str | None, default: str = "/console") -> str:
     return target
 
 
-# Ids are 32-bit integer columns: a path segment naming a larger number names
-# nothing, and passing it on would overflow the database driver (SQLite takes
+# Ids are 32-bit integer columns: a path segment naming a negative or larger
+# number names nothing, and passing it on would overflow the database driver (SQLite takes
 # at most 2^63 - 1, PostgreSQL's integer 2^31 - 1) into a 500.
 MAX_ID: Final = 2**31 - 1
-_ID_SEGMENT = re.compile(r"^([0-9]+)(\.[A-Za-z0-9]+)?$")
+_ID_SEGMENT = re.compile(r"^([+-]?[0-9]+)(\.[A-Za-z0-9]+)?$")
 # Percent-decoded request targets may not carry NUL or other C0 controls: no
 # route wants them, and PostgreSQL text cannot hold a NUL at all.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -178,7 +178,7 @@ def _refusal(path: str, raw_query: bytes) -> tuple[int, str] | None:
         return 400, "The address contains control characters (such as NUL)."
     for segment in path.split("/"):
         found = _ID_SEGMENT.match(segment)
-        if found and (len(found.group(1)) > 10 or int(found.group(1)) > MAX_ID):
+        if found and (len(found.group(1)) > 11 or not 0 <= int(found.group(1)) <= MAX_ID):
             return 404, "Not found."
     return None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -35,7 +35,11 @@ router = APIRouter()
 
 @router.get("/subscribers", tags=["subscribers"])
 def list_subscribers(
-    request: Request, q: str = "", status: str = "", after: int = 0, limit: int = PAGE_SIZE
+    request: Request,
+    q: Annotated[str, Query(max_length=200)] = "",
+    status: str = "",
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = PAGE_SIZE,
 ) -> dict[str, Any]:
     """Subscribers matching ``q`` (address, name, organisation), by id after ``after``.
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from newsletter import updates
 from newsletter.dispatch import control
@@ -18,6 +18,7 @@ from newsletter.updates import UpdateNotFoundError, event_from_record
 from newsletter.web.api.schemas import EventPatch, UpdateIn
 from newsletter.web.archive import neutral_html, neutral_text, rendered
 from newsletter.web.deps import settings_of, store
+from newsletter.web.security import MAX_ID
 from newsletter.web.services import ingest
 
 router = APIRouter(tags=["updates"])
@@ -88,7 +89,9 @@ def preview(request: Request, update_id: int, segment: str) -> dict[str, Any]:
 
 
 @router.get("/events")
-def list_events(request: Request, update_id: int | None = None) -> list[dict[str, Any]]:
+def list_events(
+    request: Request, update_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
+) -> list[dict[str, Any]]:
     """Events, by start time; only one update's with ``update_id``."""
     from sqlalchemy import select
 

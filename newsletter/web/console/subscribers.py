@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, UploadFile
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from newsletter.dispatch.queue import get_queue
@@ -25,7 +25,12 @@ router = APIRouter()
 
 
 @router.get("/subscribers", response_class=HTMLResponse)
-def list_subscribers(request: Request, q: str = "", status: str = "", after: int = 0) -> Response:
+def list_subscribers(
+    request: Request,
+    q: Annotated[str, Query(max_length=200)] = "",
+    status: str = "",
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> Response:
     """Search by address, name or organisation; pages of 50 by id (keyset)."""
     if status not in SUBSCRIBER_STATUSES:
         status = ""
