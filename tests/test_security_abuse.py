@@ -72,7 +72,10 @@ def _subscriber(email: str) -> Subscriber:
 
 def _post_subscribe(client: TestClient, **fields: str) -> httpx.Response:
     token = csrf(client, "/subscribe")
-    return client.post("/subscribe", data={"csrf_token": token, **fields}, follow_redirects=False)
+    response: httpx.Response = client.post(
+        "/subscribe", data={"csrf_token": token, **fields}, follow_redirects=False
+    )
+    return response
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -350,7 +353,8 @@ def test_big_import_returns_at_once_and_public_pages_stay_up(
     assert final["report"]["created"] == job["total_rows"]
     assert seen_running and max(health_times) < 2.0
     with session_scope() as session:
-        assert session.get(ImportJob, job["id"]).data is None  # the upload is not kept
+        stored = session.get(ImportJob, job["id"])
+        assert stored is not None and stored.data is None  # the upload is not kept
 
 
 def _chunked_post(
@@ -554,11 +558,12 @@ def test_login_throttle_counts_failures_per_account_not_successes(
 
     def attempt(email: str, password: str) -> int:
         token = csrf(client, "/login")
-        return client.post(
+        status: int = client.post(
             "/login",
             data={"email": email, "password": password, "csrf_token": token},
             follow_redirects=False,
         ).status_code
+        return status
 
     assert [attempt(ORGANISER, PASSWORD) for _ in range(12)] == [303] * 12
     codes = [attempt(ORGANISER, "wrong password") for _ in range(11)]
