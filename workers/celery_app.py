@@ -59,6 +59,9 @@ def make_app() -> Celery:
             "newsletter.recover": {"queue": "maintenance"},
             "newsletter.send_reminders": {"queue": "maintenance"},
             "newsletter.poll_bounces": {"queue": "maintenance"},
+            "newsletter.request_confirmation": {"queue": "maintenance"},
+            "newsletter.request_preferences_link": {"queue": "maintenance"},
+            "newsletter.run_import": {"queue": "maintenance"},
         },
         # A redelivered task must not wait the default hour after a worker
         # dies or a broker restarts; batches take seconds, so ten minutes is ample.
