@@ -29,14 +29,14 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from typing import Final
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from newsletter.config import Settings, get_settings
 from newsletter.db import session_scope
 from newsletter.dispatch.runtime import get_runtime
-from newsletter.models import Subscriber, Suppression
-from newsletter.subscribers import SubscriberError, SubscriberInput, upsert
+from newsletter.models import Subscriber
+from newsletter.subscribers import SubscriberError, SubscriberInput, by_key, upsert
+from newsletter.suppressions import is_suppressed
 from newsletter.throttles import throttle
 from newsletter.tokens import TTL, confirm_url, preferences_url, status_stamp
 from newsletter.transports import OutgoingMessage, TransportError
@@ -142,12 +142,7 @@ def recipient_allowed(email_key: str, settings: Settings) -> bool:
 
 
 def _suppressed(db: Session, email_key: str) -> bool:
-    query = select(Suppression.id).where(Suppression.email_key == email_key)
-    return db.scalars(query).first() is not None
-
-
-def _by_key(db: Session, email_key: str) -> Subscriber | None:
-    return db.scalars(select(Subscriber).where(Subscriber.email_key == email_key)).first()
+    return bool(is_suppressed(db, [email_key]))
 
 
 def request_confirmation(email: str, name: str = "", organisation: str = "", role: str = "") -> str:
@@ -167,10 +162,10 @@ def request_confirmation(email: str, name: str = "", organisation: str = "", rol
         log.warning("subscribe request dropped: %s", exc)
         return "invalid"
     with session_scope() as db:
-        subscriber = _by_key(db, wanted.email_key)
+        subscriber = by_key(db, wanted.email_key)
         if subscriber is None:
             upsert(db, [wanted], default_status="pending", consent_source="web form (unconfirmed)")
-            subscriber = _by_key(db, wanted.email_key)
+            subscriber = by_key(db, wanted.email_key)
             assert subscriber is not None
         if subscriber.status in ("active", "bounced", "complained"):
             return subscriber.status
@@ -195,7 +190,7 @@ def request_preferences_link(email: str) -> str:
         log.warning("link request dropped: %s", exc)
         return "invalid"
     with session_scope() as db:
-        subscriber = _by_key(db, wanted.email_key)
+        subscriber = by_key(db, wanted.email_key)
         if subscriber is None:
             return "unknown"
         if _suppressed(db, wanted.email_key):

@@ -16,11 +16,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from newsletter.dispatch.queue import get_queue
-from newsletter.models import Subscriber, SubscriberRole, Suppression
+from newsletter.models import Subscriber, SubscriberRole
 from newsletter.roles import BUILTIN_ROLES, normalise_role
 from newsletter.subscribers import (
     SubscriberError,
@@ -29,6 +28,7 @@ from newsletter.subscribers import (
     record_consent,
     set_status,
 )
+from newsletter.suppressions import is_suppressed
 from newsletter.tokens import (
     CONFIRM,
     PREFERENCES,
@@ -69,8 +69,7 @@ def _limit(request: Request, limiter_name: str) -> None:
 
 
 def _suppressed(db: Session, email_key: str) -> bool:
-    query = select(Suppression.id).where(Suppression.email_key == email_key)
-    return db.scalars(query).first() is not None
+    return bool(is_suppressed(db, [email_key]))
 
 
 @router.get("/", response_class=HTMLResponse)
