@@ -103,6 +103,12 @@ def bulk_import(
     session.flush()
     conn = session.connection()
     postgres = conn.dialect.name == "postgresql"
+    if not postgres:
+        # Take the store's write lock before the first read: a transaction that
+        # read subscribers and only then writes fails at once with "database is
+        # locked" (SQLite's stale-snapshot rule, no busy wait) if any other
+        # connection committed in between, e.g. an import job's progress.
+        conn.execute(text("UPDATE subscribers SET id = id WHERE 0"))
     now = utcnow()
     _create_staging(conn, postgres)
     try:

@@ -26,6 +26,12 @@ from newsletter.models import SUBSCRIBER_STATUSES, Subscriber, SubscriberRole, u
 from newsletter.roles import normalise_role
 
 OPTED_OUT = frozenset({"unsubscribed", "bounced", "complained"})
+# The longest name, organisation or region stored (the columns are VARCHAR(200)).
+MAX_TEXT_LENGTH = 200
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators:
+# none belongs in a one-line field, and CR/LF would break the email headers the
+# name goes into (RFC 5322 display names) as well as the greeting line.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # How many rows one upsert batch handles: keeps IN (...) lists and memory small.
 UPSERT_BATCH = 1000
 
@@ -70,6 +76,8 @@ def normalise_email(raw: str) -> tuple[str, str]:
     text = raw.strip()
     if not text:
         raise SubscriberError("email", "is empty")
+    if len(text) > 320:  # RFC 5321's path limit; also keeps a huge value out of the message
+        raise SubscriberError("email", f"is {len(text)} characters long; at most 320 are allowed")
     local, at, domain = text.rpartition("@")
     if at and len(local) <= _MAX_LOCAL and _PLAIN_LOCAL.fullmatch(local):
         normal_domain = _normalised_domain(domain)
@@ -83,24 +91,24 @@ def normalise_email(raw: str) -> tuple[str, str]:
     return result.normalized, result.normalized.lower()
 
 
-# Names, organisations and regions are single lines of at most this many characters
-# (their columns hold 200): a line break would forge headers and CSV rows downstream.
-PROFILE_TEXT_MAX = 200
-_FORBIDDEN_IN_PROFILE_TEXT = {"\r": "a carriage return", "\n": "a line break", "\x00": "a NUL"}
+def check_text(field_name: str, value: str, *, max_length: int = MAX_TEXT_LENGTH) -> str:
+    """Return ``value`` stripped if it fits a one-line profile field; raises SubscriberError.
 
-
-def validate_profile_text(field_name: str, value: str) -> str:
-    """Return ``value`` stripped if it is one line of at most 200 characters.
-
-    Raises SubscriberError(field_name, …) naming what is wrong.
+    Every entry point (the subscribe and preferences forms, the API, the CLI
+    and each CSV row) validates names, organisations and regions through
+    this one function: a single line of at most ``max_length`` characters,
+    with no control characters (NUL, CR, LF, tab, …).
     """
     text = value.strip()
-    for character, what in _FORBIDDEN_IN_PROFILE_TEXT.items():
-        if character in text:
-            raise SubscriberError(field_name, f"contains {what}; it must be a single line")
-    if len(text) > PROFILE_TEXT_MAX:
+    found = _CONTROL.search(text)
+    if found is not None:
+        what = {"\n": "a line break", "\r": "a line break", "\x00": "a NUL byte"}.get(
+            found.group(), f"the control character U+{ord(found.group()):04X}"
+        )
+        raise SubscriberError(field_name, f"must be a single line of text (it contains {what})")
+    if len(text) > max_length:
         raise SubscriberError(
-            field_name, f"is {len(text)} characters long (at most {PROFILE_TEXT_MAX})"
+            field_name, f"is {len(text)} characters long; at most {max_length} are allowed"
         )
     return text
 
@@ -153,9 +161,9 @@ class SubscriberInput:
         return cls(
             email=address,
             email_key=key,
-            name=name.strip(),
-            organisation=organisation.strip(),
-            region=region.strip(),
+            name=check_text("name", name),
+            organisation=check_text("organisation", organisation),
+            region=check_text("region", region),
             roles=slugs,
             attributes=dict(attributes or {}),
             status=check_status(status) if status and status.strip() else None,

@@ -32,6 +32,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "newsletter.db",
             "newsletter.migrate",
             "newsletter.outbox_index",
+            "newsletter.throttles",
         ),
     ),
     (
@@ -60,10 +61,14 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "newsletter.organisers",
             "newsletter.subscriber_bulk",
             "newsletter.subscriber_csv",
+            "newsletter.imports",
             "newsletter.bounces",
         ),
     ),
-    ("dispatch", ("newsletter.dispatch", "newsletter.single_message")),
+    (
+        "dispatch",
+        ("newsletter.dispatch", "newsletter.single_message", "newsletter.subscription_mail"),
+    ),
     (
         "interfaces",
         ("newsletter.web", "newsletter.cli", "newsletter.demo", "newsletter.__main__", "workers"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from newsletter import imports, subscription_mail
 from newsletter.dispatch import delivery, maintenance, planning
 from workers.celery_app import app
 
@@ -42,3 +43,21 @@ def send_reminders() -> None:
 def poll_bounces() -> None:
     """Read the bounce mailbox, if one is configured."""
     maintenance.poll_bounces()
+
+
+@app.task(name="newsletter.request_confirmation")
+def request_confirmation(email: str, name: str, organisation: str, role: str) -> str:
+    """Email a double opt-in link if the address should get one (the task decides)."""
+    return subscription_mail.request_confirmation(email, name, organisation, role)
+
+
+@app.task(name="newsletter.request_preferences_link")
+def request_preferences_link(email: str) -> str:
+    """Email a preferences link if the address is on the list (the task decides)."""
+    return subscription_mail.request_preferences_link(email)
+
+
+@app.task(name="newsletter.run_import")
+def run_import(job_id: int) -> None:
+    """Import an uploaded subscriber CSV, recording progress on its job row."""
+    imports.run_import(job_id)

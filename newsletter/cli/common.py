@@ -12,6 +12,7 @@ from rich.console import Console
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from newsletter.config import ensure_secret_key, get_settings, reset_settings, secret_problem
 from newsletter.db import get_engine, session_scope
 from newsletter.errors import UserError
 from newsletter.migrate import current_revision, head_revision, upgrade_to_head
@@ -68,6 +69,20 @@ def prepare_store() -> Engine:
     elif revision != head_revision():
         fail(f"the store is at schema {revision}, not {head_revision()}: run `newsletter init`")
     return engine
+
+
+def require_secret() -> None:
+    """Exit with a clear message unless the secret key may sign public links.
+
+    ``newsletter web`` and ``newsletter worker`` call this before starting:
+    with no key set, a SQLite store gets a generated one beside it (as
+    ``newsletter init`` does); a missing, published or short key is refused.
+    """
+    if ensure_secret_key(get_settings()) is not None:
+        reset_settings()
+    problem = secret_problem(get_settings())
+    if problem is not None:
+        fail(f"refusing to start: {problem}")
 
 
 def initialise(engine: Engine) -> None:

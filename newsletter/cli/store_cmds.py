@@ -6,7 +6,14 @@ import typer
 from rich.table import Table
 
 from newsletter.cli.common import console, initialise, user_errors
-from newsletter.config import Settings, get_settings, masked
+from newsletter.config import (
+    Settings,
+    ensure_secret_key,
+    get_settings,
+    masked,
+    reset_settings,
+    secret_problem,
+)
 from newsletter.db import get_engine
 from newsletter.migrate import current_revision
 
@@ -31,14 +38,26 @@ def config_command(
 
 
 def init_command() -> None:
-    """Create or migrate the store to the newest schema (idempotent)."""
+    """Create or migrate the store to the newest schema (idempotent).
+
+    With no NEWSLETTER_SECRET_KEY set, a random secret key is generated once
+    and kept beside a SQLite store (STORE.secret-key, readable by its owner
+    only), so the embedded set-up signs links with a key nobody else knows.
+    """
     with user_errors():
         engine = get_engine()
         before = current_revision(engine)
         initialise(engine)
         after = current_revision(engine)
+        written = ensure_secret_key(get_settings())
+    reset_settings()
     url = engine.url.render_as_string(hide_password=True)
     if before == after:
         console.print(f"Store {url} is up to date (schema {after}).")
     else:
         console.print(f"Store {url} migrated from {before or 'empty'} to schema {after}.")
+    if written is not None:
+        console.print(f"Generated a secret key in {written} (keep it private; back it up).")
+    problem = secret_problem(get_settings())
+    if problem is not None:
+        console.print(f"warning: the web app and workers will not start: {problem}")

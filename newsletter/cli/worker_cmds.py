@@ -6,7 +6,7 @@ import time
 
 import typer
 
-from newsletter.cli.common import console, prepare_store
+from newsletter.cli.common import console, prepare_store, require_secret
 from newsletter.config import get_settings
 
 
@@ -15,8 +15,12 @@ def worker_command(
     queues: str = typer.Option("plan,deliver,maintenance", "--queues", "-Q"),
     loglevel: str = typer.Option("info", "--loglevel"),
 ) -> None:
-    """Start a Celery worker (with BROKER_URL) or the embedded worker loop (without)."""
+    """Start a Celery worker (with BROKER_URL) or the embedded worker loop (without).
+
+    Refuses to start without a usable secret key (see ``newsletter init``).
+    """
     prepare_store()
+    require_secret()
     if not get_settings().broker_url:
         from newsletter.dispatch.embedded import EmbeddedWorker
 

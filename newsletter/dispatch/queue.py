@@ -27,6 +27,9 @@ TASKS: dict[str, tuple[str, str]] = {
     "recover": ("newsletter.dispatch.maintenance", "recover"),
     "send_reminders": ("newsletter.dispatch.maintenance", "send_reminders"),
     "poll_bounces": ("newsletter.dispatch.maintenance", "poll_bounces"),
+    "request_confirmation": ("newsletter.subscription_mail", "request_confirmation"),
+    "request_preferences_link": ("newsletter.subscription_mail", "request_preferences_link"),
+    "run_import": ("newsletter.imports", "run_import"),
 }
 # Which Celery queue each task goes to: planning, delivery and maintenance are
 # separate so that a long send never delays beat's periodic work.  The one
@@ -38,6 +41,9 @@ QUEUE_OF: dict[str, str] = {
     "recover": "maintenance",
     "send_reminders": "maintenance",
     "poll_bounces": "maintenance",
+    "request_confirmation": "maintenance",
+    "request_preferences_link": "maintenance",
+    "run_import": "maintenance",
 }
 
 

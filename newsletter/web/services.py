@@ -16,10 +16,13 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from newsletter import sends, updates
+from newsletter.imports import report_json
 from newsletter.ingest import IngestError, ParseResult, parse_bytes
 from newsletter.models import Delivery, Subscriber, UpdateRecord
 from newsletter.subscriber_csv import ImportReport, import_csv
 from newsletter.web.deps import store
+
+__all__ = ["report_json"]  # re-exported: the console and the API show reports alike
 
 PAGE_SIZE = 50
 INGEST_FORMATS = ("auto", "text", "markdown", "json")
@@ -82,19 +85,6 @@ def import_subscribers(session: Session, data: bytes, source: str) -> ImportRepo
     except UnicodeDecodeError as exc:
         raise CsvFormatError(f"{source}: not UTF-8 (byte {exc.start}); save as CSV UTF-8") from exc
     return import_csv(session, text, source=source)
-
-
-def report_json(report: ImportReport) -> dict[str, Any]:
-    """An import report as the API returns it and the console shows it."""
-    return {
-        "rows": report.rows,
-        "created": report.result.created,
-        "updated": report.result.updated,
-        "unchanged": report.result.unchanged,
-        "skipped": len(report.result.skipped_opted_out),
-        "rejected": [{"line": r.line, "reason": r.reason} for r in report.rejected],
-        "warnings": list(report.warnings),
-    }
 
 
 def export_subscribers(request: Request) -> Iterator[str]:

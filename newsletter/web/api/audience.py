@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from newsletter import segments as segment_store
 from newsletter import suppressions
+from newsletter.dispatch.queue import get_queue
+from newsletter.errors import NotFound
+from newsletter.imports import create_job, decode_upload, estimated_rows, get_job, job_json
 from newsletter.models import SUBSCRIBER_STATUSES, Subscriber
 from newsletter.segment_rules import RuleError
 from newsletter.segments import SegmentError
 from newsletter.subscriber_csv import CsvFormatError
+from newsletter.subscriber_csv import import_csv as import_csv_text
 from newsletter.subscribers import SubscriberError, SubscriberInput, by_key, to_json, upsert
 from newsletter.web.api.schemas import (
     RuleIn,
@@ -21,11 +26,11 @@ from newsletter.web.api.schemas import (
     SubscriberIn,
     SuppressionIn,
 )
-from newsletter.web.deps import store
+from newsletter.web.deps import Principal, require_api_organiser, settings_of, store
+from newsletter.web.security import MAX_ID, read_limited
 from newsletter.web.services import (
     PAGE_SIZE,
     export_subscribers,
-    import_subscribers,
     report_json,
     search_subscribers,
 )
@@ -35,7 +40,11 @@ router = APIRouter()
 
 @router.get("/subscribers", tags=["subscribers"])
 def list_subscribers(
-    request: Request, q: str = "", status: str = "", after: int = 0, limit: int = PAGE_SIZE
+    request: Request,
+    q: Annotated[str, Query(max_length=200)] = "",
+    status: str = "",
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = PAGE_SIZE,
 ) -> dict[str, Any]:
     """Subscribers matching ``q`` (address, name, organisation), by id after ``after``.
 
@@ -82,19 +91,50 @@ def export(request: Request) -> Response:
     return StreamingResponse(export_subscribers(request), media_type="text/csv; charset=utf-8")
 
 
-@router.post("/subscribers/import", tags=["subscribers"])
-async def import_csv(request: Request) -> dict[str, Any]:
-    """Import a CSV request body (``Content-Type: text/csv``); rejected lines are listed."""
-    data = await request.body()
-    return _import(request, data)
+@router.post(
+    "/subscribers/import",
+    tags=["subscribers"],
+    responses={202: {"description": "A big file: queued as an import job (see /imports/{id})"}},
+)
+async def import_csv(
+    request: Request, principal: Annotated[Principal, Depends(require_api_organiser)]
+) -> Response:
+    """Import a CSV request body (``Content-Type: text/csv``); rejected lines are listed.
+
+    The body is streamed and refused with 413 past ``MAX_UPLOAD_BYTES``
+    (10 MB by default).  Up to ``IMPORT_INLINE_ROWS`` rows the import runs
+    at once (off the event loop) and the answer is the report; a bigger
+    file is queued as an import job and the answer is 202 with the job,
+    whose progress ``GET /api/v1/imports/{id}`` reports.
+    """
+    limit = settings_of(request).max_upload_bytes
+    data = await read_limited(request, limit)
+    return await run_in_threadpool(_import, request, data, principal.email)
 
 
-def _import(request: Request, data: bytes) -> dict[str, Any]:
+def _import(request: Request, data: bytes, who: str) -> Response:
     try:
+        text = decode_upload(data, "api.csv")
+        if estimated_rows(text) > settings_of(request).import_inline_rows:
+            with store(request) as db:
+                job = create_job(db, text, "api.csv", created_by=who)
+                body = job_json(job)
+            get_queue().enqueue("run_import", body["id"])
+            return JSONResponse(body, status_code=202)
         with store(request) as db:
-            return report_json(import_subscribers(db, data, "api.csv"))
+            return JSONResponse(report_json(import_csv_text(db, text, source="api.csv")))
     except CsvFormatError as exc:
         raise HTTPException(422, str(exc)) from exc
+
+
+@router.get("/imports/{job_id}", tags=["subscribers"])
+def import_job(request: Request, job_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> dict[str, Any]:
+    """An import job: status (queued, running, finished, failed), rows done, the report."""
+    with store(request) as db:
+        try:
+            return job_json(get_job(db, job_id))
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
 
 
 @router.get("/subscribers/{subscriber_id}", tags=["subscribers"])

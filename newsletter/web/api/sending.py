@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from newsletter import sends
 from newsletter.dispatch import control
@@ -22,7 +22,9 @@ router = APIRouter(tags=["sends"])
 
 
 @router.get("/sends")
-def list_sends(request: Request, limit: int = 50) -> list[dict[str, Any]]:
+def list_sends(
+    request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[dict[str, Any]]:
     """The most recent sends with their counts."""
     with store(request) as db:
         return [sends.to_json(db, s) for s in sends.list_sends(db, max(1, min(limit, 500)))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from newsletter import sends, updates
@@ -12,6 +12,7 @@ from newsletter.dispatch import control
 from newsletter.segments import SegmentError, count, list_all
 from newsletter.sends import SendError, parse_uk_time
 from newsletter.web.deps import Principal, page, require_organiser, store, verify_csrf
+from newsletter.web.security import MAX_ID
 from newsletter.web.services import send_progress as progress_of
 
 router = APIRouter()
@@ -34,7 +35,9 @@ def _form_context(request: Request, update_id: int | None) -> dict[str, Any]:
 
 
 @router.get("/sends/new", response_class=HTMLResponse)
-def new_send(request: Request, update_id: int | None = None) -> Response:
+def new_send(
+    request: Request, update_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
+) -> Response:
     """The scheduling form: update, segments (with their sizes), time, subject."""
     return page(request, "console/send_new.html", _form_context(request, update_id))
 

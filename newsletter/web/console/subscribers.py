@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, UploadFile
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from typing import Annotated
 
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+
+from newsletter.dispatch.queue import get_queue
+from newsletter.errors import NotFound
+from newsletter.imports import create_job, decode_upload, estimated_rows, get_job, job_json
 from newsletter.models import SUBSCRIBER_STATUSES
-from newsletter.subscriber_csv import CsvFormatError
-from newsletter.web.deps import page, store, verify_csrf
+from newsletter.subscriber_csv import CsvFormatError, import_csv
+from newsletter.web.deps import page, settings_of, store, verify_csrf
+from newsletter.web.security import MAX_ID
 from newsletter.web.services import (
     PAGE_SIZE,
     export_subscribers,
-    import_subscribers,
     report_json,
     search_subscribers,
 )
@@ -20,7 +25,12 @@ router = APIRouter()
 
 
 @router.get("/subscribers", response_class=HTMLResponse)
-def list_subscribers(request: Request, q: str = "", status: str = "", after: int = 0) -> Response:
+def list_subscribers(
+    request: Request,
+    q: Annotated[str, Query(max_length=200)] = "",
+    status: str = "",
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> Response:
     """Search by address, name or organisation; pages of 50 by id (keyset)."""
     if status not in SUBSCRIBER_STATUSES:
         status = ""
@@ -46,14 +56,44 @@ def import_form(request: Request) -> Response:
 
 @router.post("/subscribers/import", dependencies=[Depends(verify_csrf)])
 def import_file(request: Request, file: UploadFile) -> Response:
-    """Import the CSV: good rows are stored, every rejected line is listed with its reason."""
-    data = file.file.read()
+    """Import the CSV: good rows are stored, every rejected line is listed with its reason.
+
+    A file over ``MAX_UPLOAD_BYTES`` is refused; one with more than
+    ``IMPORT_INLINE_ROWS`` rows becomes an import job with a progress page.
+    """
+    settings = settings_of(request)
+    source = (file.filename or "upload.csv")[:200]
+    data = file.file.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        error = f"{source} is larger than {settings.max_upload_bytes // 1_000_000} MB"
+        return page(request, "console/import.html", {"error": error}, status_code=413)
     try:
+        text = decode_upload(data, source)
+        if estimated_rows(text) > settings.import_inline_rows:
+            organiser = getattr(request.state, "organiser", None)
+            with store(request) as db:
+                job = create_job(
+                    db, text, source, created_by=organiser.email if organiser else None
+                )
+                job_id = job.id
+            get_queue().enqueue("run_import", job_id)
+            return RedirectResponse(f"/console/imports/{job_id}", status_code=303)
         with store(request) as db:
-            report = import_subscribers(db, data, file.filename or "upload.csv")
+            report = import_csv(db, text, source=source)
     except CsvFormatError as exc:
         return page(request, "console/import.html", {"error": str(exc)}, status_code=400)
     return page(request, "console/import.html", {"report": report_json(report)})
+
+
+@router.get("/imports/{job_id}", response_class=HTMLResponse)
+def import_progress(request: Request, job_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
+    """An import job's progress (the page refreshes itself until the job ends), then its report."""
+    with store(request) as db:
+        try:
+            job = job_json(get_job(db, job_id))
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+    return page(request, "console/import_job.html", {"job": job})
 
 
 @router.get("/subscribers/export.csv")
