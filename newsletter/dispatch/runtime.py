@@ -8,7 +8,9 @@ stored edition.  Everything is created lazily, after Celery forks.
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections import OrderedDict
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -16,7 +18,7 @@ from newsletter.bounces.verp import verp_address
 from newsletter.config import get_settings
 from newsletter.dispatch.ratelimit import RateLimiter, limiter_from_settings
 from newsletter.message import MessageTemplate
-from newsletter.models import SendEdition
+from newsletter.models import Send, SendEdition
 from newsletter.parts import CalendarPart, RenderedEdition
 from newsletter.transports import Transport, transport_from_settings
 
@@ -57,7 +59,8 @@ class Runtime:
             self._templates.move_to_end(key)
             return cached
         row = session.get(SendEdition, {"send_id": send_id, "segment": segment})
-        if row is None:
+        send = session.get(Send, send_id)
+        if row is None or send is None:
             raise LookupError(f"send {send_id} has no edition for segment {segment!r}")
         template = MessageTemplate.build(
             edition_of(row),
@@ -65,6 +68,7 @@ class Runtime:
             feedback_id=f"{send_id}:{segment}:newsletter:{get_settings().sending_domain}",
             # VERP: the bounce of this message names its delivery (newsletter.bounces).
             envelope_from=lambda r: verp_address(r.delivery_id or 0),
+            message_id_key=message_id_key(send_id, send.created_at),
         )
         self._templates[key] = template
         if len(self._templates) > TEMPLATE_CACHE_SIZE:
@@ -76,6 +80,17 @@ class Runtime:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+
+
+def message_id_key(send_id: int, created_at: datetime) -> bytes:
+    """The key of the send's stable Message-IDs: the secret and the send's identity.
+
+    Every worker derives the same key from the store, so a delivery keeps its
+    Message-ID on every attempt; the creation time tells apart a send and its
+    namesake in a store rebuilt from scratch with the same secret.
+    """
+    identity = f"message-id\0{send_id}\0{created_at.replace(tzinfo=None).isoformat()}\0"
+    return hashlib.sha256(identity.encode() + get_settings().secret_key.encode()).digest()
 
 
 def edition_of(row: SendEdition) -> RenderedEdition:

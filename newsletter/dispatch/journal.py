@@ -1,0 +1,228 @@
+"""The result journal: which deliveries the mail server accepted, written the moment it said so.
+
+The store records results in groups (``newsletter.dispatch.recording``), so a
+worker killed mid-batch leaves messages sent but not yet recorded.  Without
+more, recovery would send them again.  The journal closes that gap: right
+after the server's 250 for a message, the worker writes ``delivery id →
+Message-ID`` into a Redis hash per send (``newsletter:journal:<send id>``),
+before it does anything else; once the group holding that result is
+committed to the store, its entries are removed.  Whoever takes rows back
+after a crash (recovery, or the batch's own redelivery) first *settles* the
+journal: the rows it names are recorded as sent, with the Message-ID they
+went out with, and are not sent again.  What is left is a message whose 250
+arrived in the microseconds before its journal write, at most one per SMTP
+connection that was mid-message at the kill.
+
+Cost: the writes go over a connection of their own in ``CLIENT REPLY OFF``
+mode, so a write is one ``send`` system call and no wait for Redis (see
+benchmarks/journal_cost.py for the figure).  The kernel delivers bytes
+already written even if the process is killed the next instant (a closed
+socket with nothing unread ends with FIN, not RST).  The price of not
+waiting: a write into a connection Redis has just dropped is lost unnoticed;
+the result is still held by the worker and recorded in the store as usual,
+so only a worker killed during a Redis outage can send such a message twice.
+
+Without Redis (the embedded worker, one process) there is no journal: a
+process that dies takes its queue with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import unquote, urlsplit
+
+from newsletter.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    import redis
+
+log = logging.getLogger(__name__)
+
+# Entries of a send that nobody settled (its workers all died and recovery
+# never ran) vanish after this long rather than stay in Redis for ever.
+KEEP_SECONDS = 7 * 24 * 3600
+
+
+def journal_key(send_id: int) -> str:
+    """The Redis hash of send ``send_id``'s journal."""
+    return f"newsletter:journal:{send_id}"
+
+
+def _command(*parts: bytes) -> bytes:
+    """One command in RESP, Redis's wire format (an array of bulk strings)."""
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        out.append(b"$%d\r\n%s\r\n" % (len(part), part))
+    return b"".join(out)
+
+
+class Journal(Protocol):
+    """Where a worker notes each accepted message until the store has it."""
+
+    def sent(self, send_id: int, delivery_id: int, message_id: str) -> None:
+        """Note that the server accepted delivery ``delivery_id`` (never raises)."""
+
+    def forget(self, send_id: int, delivery_ids: Sequence[int]) -> None:
+        """Drop entries the store now holds (never raises)."""
+
+    def close(self) -> None:
+        """Close the connection."""
+
+
+class NoJournal:
+    """No journal (no Redis): every method does nothing."""
+
+    def sent(self, send_id: int, delivery_id: int, message_id: str) -> None:
+        return None
+
+    def forget(self, send_id: int, delivery_ids: Sequence[int]) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class RedisJournal:
+    """Journal writes to Redis without waiting for replies (see the module docstring)."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self._address = (parts.hostname or "127.0.0.1", parts.port or 6379)
+        self._password = unquote(parts.password) if parts.password else None
+        self._username = unquote(parts.username) if parts.username else None
+        path = parts.path.strip("/")
+        self._db = int(path) if path.isdigit() else 0
+        self._tls = parts.scheme == "rediss"
+        self._socket: socket.socket | None = None
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection(self._address, timeout=5.0)
+        if self._tls:
+            import ssl
+
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self._address[0])
+        # Each write goes out at once, not held back to coalesce with the next.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        reader = sock.makefile("rb")
+        setup: list[bytes] = []
+        if self._password is not None:
+            auth = [b"AUTH"]
+            if self._username:
+                auth.append(self._username.encode())
+            setup.append(_command(*auth, self._password.encode()))
+        if self._db:
+            setup.append(_command(b"SELECT", str(self._db).encode()))
+        for command in setup:
+            sock.sendall(command)
+            reply = reader.readline()
+            if not reply.startswith(b"+"):
+                sock.close()
+                raise OSError(f"redis refused the journal connection: {reply!r}")
+        sock.sendall(_command(b"CLIENT", b"REPLY", b"OFF"))
+        return sock
+
+    def _write(self, data: bytes) -> None:
+        for attempt in (1, 2):
+            try:
+                if self._socket is None:
+                    self._socket = self._connect()
+                self._socket.sendall(data)
+                return
+            except OSError as exc:
+                self._drop()
+                if attempt == 2:
+                    log.warning("result journal unavailable (%s); results kept in memory", exc)
+
+    def _drop(self) -> None:
+        if self._socket is not None:
+            try:
+                self._socket.close()
+            except OSError:
+                pass
+            self._socket = None
+
+    def sent(self, send_id: int, delivery_id: int, message_id: str) -> None:
+        self._write(
+            b"*4\r\n$4\r\nHSET\r\n"
+            + _bulk(journal_key(send_id).encode())
+            + _bulk(b"%d" % delivery_id)
+            + _bulk(message_id.encode())
+        )
+
+    def forget(self, send_id: int, delivery_ids: Sequence[int]) -> None:
+        if not delivery_ids:
+            return
+        key = journal_key(send_id).encode()
+        self._write(
+            _command(b"HDEL", key, *(b"%d" % d for d in delivery_ids))
+            + _command(b"EXPIRE", key, b"%d" % KEEP_SECONDS)
+        )
+
+    def close(self) -> None:
+        self._drop()
+
+
+def _bulk(part: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(part), part)
+
+
+def journal_from_settings(settings: Settings | None = None) -> Journal:
+    """A Redis journal when the broker is Redis and the journal is on; else none."""
+    s = settings or get_settings()
+    if s.result_journal and s.broker_url and s.broker_url.startswith(("redis://", "rediss://")):
+        return RedisJournal(s.broker_url)
+    return NoJournal()
+
+
+def read_entries(send_id: int, delivery_ids: Iterable[int] | None = None) -> dict[int, str]:
+    """The journal's entries of a send (all, or for ``delivery_ids``): delivery id → Message-ID.
+
+    Empty without a Redis broker.  Raises redis errors (callers decide).
+    """
+    client = _reader()
+    if client is None:
+        return {}
+    key = journal_key(send_id)
+    if delivery_ids is None:
+        raw = client.hgetall(key)
+        return {int(k): v.decode() for k, v in raw.items()}
+    ids = list(delivery_ids)
+    if not ids:
+        return {}
+    values = client.hmget(key, [str(i) for i in ids])
+    return {i: v.decode() for i, v in zip(ids, values, strict=True) if v is not None}
+
+
+def drop_entries(send_id: int, delivery_ids: Sequence[int]) -> None:
+    """Remove settled entries (waiting for Redis's answer)."""
+    client = _reader()
+    if client is not None and delivery_ids:
+        client.hdel(journal_key(send_id), *(str(i) for i in delivery_ids))
+
+
+def sends_with_entries() -> list[int]:
+    """Ids of sends whose journal holds entries."""
+    client = _reader()
+    if client is None:
+        return []
+    prefix = journal_key(0)[:-1]
+    return sorted(int(k.decode()[len(prefix) :]) for k in client.scan_iter(f"{prefix}*"))
+
+
+_clients: dict[str, redis.Redis] = {}
+
+
+def _reader() -> redis.Redis | None:
+    """A waiting client of the journal's Redis, or None when there is no journal."""
+    s = get_settings()
+    if not (s.result_journal and s.broker_url and s.broker_url.startswith(("redis://", "rediss://"))):
+        return None
+    import redis
+
+    client = _clients.get(s.broker_url)
+    if client is None:
+        client = _clients[s.broker_url] = redis.Redis.from_url(s.broker_url, socket_timeout=5.0)
+    return client
