@@ -159,11 +159,15 @@ class PostgresCluster:
         folder.mkdir(parents=True, exist_ok=True)
         if self._as:
             shutil.chown(folder, "postgres")
+            # mkdtemp makes the suite's folder private to root: let postgres through.
+            folder.parent.chmod(0o711)
         self._run(postgres_bin("initdb"), "-D", str(self.data), "-U", "postgres",
                   "--auth=trust", "--no-sync", "-E", "UTF8")  # fmt: skip
 
     def _run(self, *argv: str) -> None:
-        subprocess.run([*self._as, *argv], check=True, capture_output=True)
+        done = subprocess.run([*self._as, *argv], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed: {done.stdout}{done.stderr}")
 
     @property
     def admin_url(self) -> str:
@@ -183,7 +187,7 @@ class PostgresCluster:
                   "-o", options, "-w", "start")  # fmt: skip
 
     def stop(self, mode: str = "fast") -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):
+        with contextlib.suppress(RuntimeError):
             self._run(postgres_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def restart(self) -> None:
@@ -388,7 +392,7 @@ class Stack:
         while True:
             try:
                 with psycopg.connect(url, connect_timeout=2) as conn:
-                    return list(conn.execute(sql, params).fetchall())  # type: ignore[arg-type]
+                    return list(conn.execute(sql, params).fetchall())
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
                     raise
@@ -405,7 +409,9 @@ class Stack:
 
     def send(self) -> int:
         """A new send of the update to the three segments, started through the broker."""
-        output = self.cli("send", str(self.update_id), *(a for s in SEGMENTS for a in ("--segment", s)))
+        output = self.cli(
+            "send", str(self.update_id), *(a for s in SEGMENTS for a in ("--segment", s))
+        )
         return int(output.split()[0])
 
     def status(self, send_id: int) -> str:
@@ -417,8 +423,7 @@ class Stack:
 
     def id_range(self, send_id: int) -> tuple[int, int]:
         row = self.query(
-            "SELECT coalesce(min(id), 0), coalesce(max(id), -1) FROM deliveries "
-            "WHERE send_id = %s",
+            "SELECT coalesce(min(id), 0), coalesce(max(id), -1) FROM deliveries WHERE send_id = %s",
             send_id,
         )[0]
         return int(row[0]), int(row[1])
@@ -502,7 +507,7 @@ def baseline(stack: Stack) -> Outcome:
 
 
 def kill_worker_twice(stack: Stack) -> Outcome:
-    """kill -9 of the whole worker (main process and pool) at 25% and at 60%, a fresh one each time."""
+    """kill -9 of the whole worker (main process and pool) at 25% and 60%; a fresh one each time."""
     worker = stack.start_worker()
     started = time.monotonic()
     send_id = stack.send()
@@ -523,9 +528,7 @@ def kill_worker_twice(stack: Stack) -> Outcome:
     stack.wait_final(send_id)
     for watcher in watchers:
         watcher.join(SEND_TIMEOUT)
-    result = stack.outcome(
-        "kill -9 whole worker, twice", send_id, started, allowed=2 * CONCURRENCY
-    )
+    result = stack.outcome("kill -9 whole worker, twice", send_id, started, allowed=2 * CONCURRENCY)
     result.reclaim_seconds = max(reclaim) if reclaim else None
     return result
 

@@ -44,10 +44,10 @@ class Counter:
         found_id = _MESSAGE_ID.search(headers)
         found_delivery = _DELIVERY.search(headers)
         delivery = int(found_delivery.group(1)) if found_delivery else 0
-        if self.tempfail_every and delivery and delivery % self.tempfail_every == 0:
-            if delivery not in self.seen:
-                self.seen.add(delivery)
-                return b"451 4.3.0 try again later\r\n"
+        every = self.tempfail_every
+        if every and delivery and delivery % every == 0 and delivery not in self.seen:
+            self.seen.add(delivery)
+            return b"451 4.3.0 try again later\r\n"
         message_id = found_id.group(1) if found_id else b"-"
         os.write(self.spool, b"From chaos\r\n" + data + b"\r\n")
         os.fdatasync(self.spool)

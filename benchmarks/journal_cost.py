@@ -41,7 +41,7 @@ def write_cost(port: int, calls: int) -> dict[str, float]:
     journal.sent(1, 0, "<warm-up@example.org>")
     cpu, wall = time.process_time(), time.perf_counter()
     for i in range(calls):
-        journal.sent(1, i, "<%d.0123456789abcdef@newsletter.example.org>" % i)
+        journal.sent(1, i, f"<{i}.0123456789abcdef@newsletter.example.org>")
     journal_cpu = (time.process_time() - cpu) / calls * 1e6
     journal_wall = (time.perf_counter() - wall) / calls * 1e6
     journal.close()
@@ -49,7 +49,7 @@ def write_cost(port: int, calls: int) -> dict[str, float]:
     count = max(calls // 10, 1000)
     cpu, wall = time.process_time(), time.perf_counter()
     for i in range(count):
-        client.hset("newsletter:journal:2", str(i), "<%d.0123456789abcdef@example.org>" % i)
+        client.hset("newsletter:journal:2", str(i), f"<{i}.0123456789abcdef@example.org>")
     hset_cpu = (time.process_time() - cpu) / count * 1e6
     hset_wall = (time.perf_counter() - wall) / count * 1e6
     stored = client.hlen("newsletter:journal:1")
@@ -93,8 +93,8 @@ def engine_ab(n: int, rounds: int, folder: Path) -> dict[str, list[float]]:
                         raise SystemExit(f"journal {mode}: the sink got {run.received} of {n}")
                     figures[f"{mode}_mps"].append(n / run.seconds)
                     figures[f"{mode}_cpu"].append(run.cpu["workers"] / n * 1000)
-                    print(f"  journal {mode}: {n / run.seconds:,.0f} msg/s, "
-                          f"{run.cpu['workers'] / n * 1000:.3f} ms worker CPU/msg", flush=True)  # fmt: skip
+                    rate, cpu = n / run.seconds, run.cpu["workers"] / n * 1000
+                    print(f"  journal {mode}: {rate:,.0f} msg/s, {cpu:.3f} ms CPU/msg", flush=True)
     finally:
         os.environ.pop("NEWSLETTER_RESULT_JOURNAL", None)
         sink.stop()

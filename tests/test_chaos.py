@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-import chaos  # noqa: E402 (benchmarks/ is put on the path just above)
+import chaos
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 

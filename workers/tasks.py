@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from newsletter.dispatch import delivery, maintenance, planning
+from newsletter.dispatch.leases import LeaseUnavailable
 from workers.celery_app import app
 
 
@@ -16,8 +17,15 @@ def plan_send(self: Any, send_id: int) -> None:
 
 @app.task(name="newsletter.deliver_batch", bind=True)
 def deliver_batch(self: Any, send_id: int, delivery_ids: list[int]) -> None:
-    """Deliver one batch; the Celery task id names the claim so a redelivery resumes it."""
-    delivery.deliver_batch(send_id, delivery_ids, task_id=self.request.id)
+    """Deliver one batch; the Celery task id names the claim so a redelivery resumes it.
+
+    Without a heartbeat (Redis unreachable for a moment) the task is retried
+    under the same id, so its rows stay known as queued.
+    """
+    try:
+        delivery.deliver_batch(send_id, delivery_ids, task_id=self.request.id)
+    except LeaseUnavailable as exc:
+        raise self.retry(exc=exc, countdown=5, max_retries=None) from exc
 
 
 @app.task(name="newsletter.dispatch_due")

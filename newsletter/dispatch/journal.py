@@ -28,13 +28,19 @@ process that dies takes its queue with it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
 
+from sqlalchemy import select
+
 from newsletter.config import Settings, get_settings
+from newsletter.db import id_in, session_scope
+from newsletter.dispatch.result_store import ResultGroup, write_group
+from newsletter.models import Delivery, SendEdition
 
 if TYPE_CHECKING:
     import redis
@@ -138,10 +144,8 @@ class RedisJournal:
 
     def _drop(self) -> None:
         if self._socket is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._socket.close()
-            except OSError:
-                pass
             self._socket = None
 
     def sent(self, send_id: int, delivery_id: int, message_id: str) -> None:
@@ -188,12 +192,16 @@ def read_entries(send_id: int, delivery_ids: Iterable[int] | None = None) -> dic
     key = journal_key(send_id)
     if delivery_ids is None:
         raw = client.hgetall(key)
-        return {int(k): v.decode() for k, v in raw.items()}
+        return {int(k): _text(v) for k, v in raw.items()}
     ids = list(delivery_ids)
     if not ids:
         return {}
     values = client.hmget(key, [str(i) for i in ids])
-    return {i: v.decode() for i, v in zip(ids, values, strict=True) if v is not None}
+    return {i: _text(v) for i, v in zip(ids, values, strict=True) if v is not None}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def drop_entries(send_id: int, delivery_ids: Sequence[int]) -> None:
@@ -218,7 +226,9 @@ _clients: dict[str, redis.Redis] = {}
 def _reader() -> redis.Redis | None:
     """A waiting client of the journal's Redis, or None when there is no journal."""
     s = get_settings()
-    if not (s.result_journal and s.broker_url and s.broker_url.startswith(("redis://", "rediss://"))):
+    if not (
+        s.result_journal and s.broker_url and s.broker_url.startswith(("redis://", "rediss://"))
+    ):
         return None
     import redis
 
@@ -226,3 +236,43 @@ def _reader() -> redis.Redis | None:
     if client is None:
         client = _clients[s.broker_url] = redis.Redis.from_url(s.broker_url, socket_timeout=5.0)
     return client
+
+
+def settle(send_id: int, delivery_ids: Sequence[int]) -> set[int]:
+    """Record as sent the rows among ``delivery_ids`` that the journal names; returns them all.
+
+    Called on claimed rows before anything is sent again: by a batch on the
+    rows it has just claimed (its own, after a redelivery) and by recovery on
+    the rows of a dead worker.  Every id returned went out once and must not
+    be sent again, whatever its row says.  Raises the store's or Redis's
+    errors: then nothing may be sent, and the caller stops.
+    """
+    entries = read_entries(send_id, delivery_ids)
+    if not entries:
+        return set()
+    with session_scope() as session:
+        rows = session.execute(
+            select(Delivery.id, Delivery.subscriber_id, Delivery.segment).where(
+                id_in(session, Delivery.id, list(entries)), Delivery.status == "claimed"
+            )
+        ).all()
+        events = {
+            e.segment: [int(i) for i in e.event_ids]
+            for e in session.scalars(select(SendEdition).where(SendEdition.send_id == send_id))
+        }
+    group = ResultGroup(had_success=True, size=len(rows))
+    for delivery_id, subscriber_id, segment in rows:
+        group.sent.append({"did": int(delivery_id), "mid": entries[int(delivery_id)]})
+        group.event_recipients.extend(
+            {"event_id": e, "subscriber_id": subscriber_id, "first_delivery_id": delivery_id}
+            for e in events.get(segment, [])
+        )
+    if rows:
+        write_group(send_id, group)
+    drop_entries(send_id, list(entries))
+    log.warning(
+        "send %s: %s messages found in the result journal, recorded as sent, not sent again",
+        send_id,
+        len(entries),
+    )
+    return set(entries)

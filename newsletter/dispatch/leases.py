@@ -51,6 +51,10 @@ QUEUED_KEEP_SECONDS = 24 * 3600
 DONE_KEEP_SECONDS = 3600
 
 
+class LeaseUnavailable(ConnectionError):  # noqa: N818 (reads as what happened)
+    """The heartbeat could not be written: the batch must not claim rows; try it later."""
+
+
 def task_key(task_id: str) -> str:
     """The Redis key of a batch task's state."""
     return f"newsletter:task:{task_id}"
@@ -76,7 +80,8 @@ class TaskBook:
             return {}
         values = self.client.mget([task_key(t) for t in task_ids])
         return {
-            t: (v.decode() if isinstance(v, bytes) else v) for t, v in zip(task_ids, values, strict=True)
+            t: (v.decode() if isinstance(v, bytes) else v)
+            for t, v in zip(task_ids, values, strict=True)
         }
 
     def uptime(self) -> float:
@@ -114,7 +119,7 @@ class Lease:
             return
         self._beat()
         if not self.valid():
-            raise ConnectionError(f"could not write the heartbeat of task {self.task_id}")
+            raise LeaseUnavailable(f"could not write the heartbeat of task {self.task_id}")
         self._thread = threading.Thread(
             target=self._run, name=f"heartbeat-{self.task_id[:8]}", daemon=True
         )
@@ -125,7 +130,7 @@ class Lease:
         began = time.monotonic()
         try:
             self.book.running(self.task_id, self.seconds)
-        except Exception as exc:  # noqa: BLE001 (any Redis failure: the lease ages)
+        except Exception as exc:
             log.warning("task %s: heartbeat failed: %s", self.task_id, exc)
             return
         self._good_until = began + 0.75 * self.seconds
@@ -150,7 +155,7 @@ class Lease:
         if self.book is not None:
             try:
                 self.book.done(self.task_id)
-            except Exception as exc:  # noqa: BLE001 (the running key lapses by itself)
+            except Exception as exc:
                 log.warning("task %s: could not mark done: %s", self.task_id, exc)
 
 

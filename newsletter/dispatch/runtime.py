@@ -1,4 +1,4 @@
-"""Per-process state of a worker: the transport, the rate limiter and message templates.
+"""Per-process state of a worker: transport, rate limiter, result journal, message templates.
 
 A worker process keeps one transport (so SMTP connections persist across
 batches) and builds each (send, segment) message template once from the
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.bounces.verp import verp_address
 from newsletter.config import get_settings
+from newsletter.dispatch.journal import Journal, journal_from_settings
 from newsletter.dispatch.ratelimit import RateLimiter, limiter_from_settings
 from newsletter.message import MessageTemplate
 from newsletter.models import Send, SendEdition
@@ -32,6 +33,7 @@ class Runtime:
     def __init__(self, transport: Transport | None = None) -> None:
         self._transport = transport
         self._limiter: RateLimiter | None = None
+        self._journal: Journal | None = None
         self._templates: OrderedDict[tuple[int, str], MessageTemplate] = OrderedDict()
 
     @property
@@ -47,6 +49,13 @@ class Runtime:
         if self._limiter is None:
             self._limiter = limiter_from_settings()
         return self._limiter
+
+    @property
+    def journal(self) -> Journal:
+        """The result journal of this process, created from settings on first use."""
+        if self._journal is None:
+            self._journal = journal_from_settings()
+        return self._journal
 
     def template(self, session: Session, send_id: int, segment: str) -> MessageTemplate:
         """The message template of (send, segment), built once from its stored edition.
@@ -80,6 +89,9 @@ class Runtime:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
 
 
 def message_id_key(send_id: int, created_at: datetime) -> bytes:

@@ -129,7 +129,8 @@ class MessageTemplate:
         ``list_name`` to the From display name; ``feedback_id`` to
         ``{update}:{segment}:newsletter:{sending domain}`` (pass "" for none).
         ``message_id_key`` makes each delivery's Message-ID stable (see
-        ``pipeline.stable_message_id``).  ``with_attendee`` defaults to ``newsletter.calendar.with_attendee`` and is
+        ``pipeline.stable_message_id``).
+        ``with_attendee`` defaults to ``newsletter.calendar.with_attendee`` and is
         called per recipient only for parts whose method is in ``attendee_methods``
         (REQUEST: RFC 5546 section 3.2.2 lists the invitee; add CANCEL to name
         the recipient in cancellations of invitations they received).
