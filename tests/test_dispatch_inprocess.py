@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -18,7 +19,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
+from newsletter.cli import app as cli_app
 from newsletter.db import session_scope
 from newsletter.dispatch import control
 from newsletter.dispatch.batches import enqueue_pending
@@ -299,6 +302,13 @@ def test_send_pauses_itself_after_consecutive_failures(
         assert send.status_reason is not None and "consecutive" in send.status_reason
     status = _status(send_id)
     assert status[3] < 40 and status[5] > 0  # it stopped before failing everyone
+    # `sends show --json` says why it paused and what the server last said.
+    shown = CliRunner().invoke(cli_app, ["sends", "show", str(send_id), "--json"])
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.stdout)
+    assert data["status"] == "paused" and "consecutive" in data["reason"]
+    assert data["last_error"]["status"] == "failed"
+    assert "554" in data["last_error"]["error"] and "rejected" in data["last_error"]["error"]
 
 
 def test_scheduled_send_waits_for_its_time(session: Session, transport: InMemoryTransport) -> None:

@@ -12,7 +12,10 @@ from workers.celery_app import app
 @app.task(name="newsletter.plan_send", bind=True)
 def plan_send(self: Any, send_id: int) -> None:
     """Plan a due send: editions, delivery rows, batches."""
-    planning.plan_send(send_id)
+    try:
+        planning.plan_send(send_id, task_id=self.request.id)
+    except LeaseUnavailable as exc:
+        raise self.retry(exc=exc, countdown=5, max_retries=None) from exc
 
 
 @app.task(name="newsletter.deliver_batch", bind=True)

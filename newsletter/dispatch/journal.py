@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 # Entries of a send that nobody settled (its workers all died and recovery
 # never ran) vanish after this long rather than stay in Redis for ever.
 KEEP_SECONDS = 7 * 24 * 3600
+# After a failed write, the next attempt to reconnect waits this long.
+RECONNECT_SECONDS = 1.0
 
 
 def journal_key(send_id: int) -> str:
@@ -103,6 +106,9 @@ class RedisJournal:
         self._db = int(path) if path.isdigit() else 0
         self._tls = parts.scheme == "rediss"
         self._socket: socket.socket | None = None
+        # While Redis is unreachable, writes are skipped until this monotonic
+        # time rather than each paying a failed connect (and a log line).
+        self._down_until = 0.0
 
     def _connect(self) -> socket.socket:
         sock = socket.create_connection(self._address, timeout=5.0)
@@ -131,16 +137,24 @@ class RedisJournal:
         return sock
 
     def _write(self, data: bytes) -> None:
+        if self._down_until and time.monotonic() < self._down_until:
+            return
         for attempt in (1, 2):
             try:
                 if self._socket is None:
                     self._socket = self._connect()
                 self._socket.sendall(data)
-                return
             except OSError as exc:
                 self._drop()
                 if attempt == 2:
-                    log.warning("result journal unavailable (%s); results kept in memory", exc)
+                    if not self._down_until:
+                        log.warning("result journal unavailable (%s); results kept in memory", exc)
+                    self._down_until = time.monotonic() + RECONNECT_SECONDS
+            else:
+                if self._down_until:
+                    log.warning("result journal available again")
+                    self._down_until = 0.0
+                return
 
     def _drop(self) -> None:
         if self._socket is not None:
@@ -271,8 +285,10 @@ def settle(send_id: int, delivery_ids: Sequence[int]) -> set[int]:
         write_group(send_id, group)
     drop_entries(send_id, list(entries))
     log.warning(
-        "send %s: %s messages found in the result journal, recorded as sent, not sent again",
+        "send %s: %s messages found in the result journal, recorded as sent, not sent again"
+        " (%s of them claimed)",
         send_id,
         len(entries),
+        len(rows),
     )
     return set(entries)

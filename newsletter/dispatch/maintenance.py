@@ -145,6 +145,7 @@ def _requeue_lost(book: TaskBook, send_id: int, now: datetime) -> int:
     lost = [t for t in tasks if t is not None and states.get(t) not in (QUEUED, RUNNING)]
     if not lost and None not in tasks:
         return 0
+    log.info("send %s: rows of %s lost tasks (and rows of none) re-enqueued", send_id, len(lost))
     return enqueue_pending(send_id, older_than=stamped_before, lost_tasks=lost)
 
 
