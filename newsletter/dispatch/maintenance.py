@@ -92,7 +92,10 @@ def _take_back_dead_claims(book: TaskBook, now: datetime) -> int:
     with session_scope() as session:
         holders = session.execute(
             select(Delivery.claimed_by, Delivery.send_id)
-            .where(Delivery.status == "claimed", Delivery.claimed_at < settled_before)
+            .where(
+                Delivery.status == "claimed",
+                or_(Delivery.claimed_at.is_(None), Delivery.claimed_at < settled_before),
+            )
             .group_by(Delivery.claimed_by, Delivery.send_id)
         ).all()
     states = book.states([str(t) for t, _ in holders if t is not None])
