@@ -176,22 +176,28 @@ class PostgresCluster:
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
-    def start(self) -> None:
+    @property
+    def _options(self) -> str:
         # fsync off: a killed server loses nothing (the kernel keeps its
         # writes); only a machine crash could, which no scenario simulates.
-        options = (
+        return (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} "
             "-c fsync=off -c max_connections=200"
         )
+
+    def start(self) -> None:
+        # -l: the server's output goes to its log, never to a pipe of ours
+        # (a server holding our pipe open would keep us waiting for ever).
         self._run(postgres_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log),
-                  "-o", options, "-w", "start")  # fmt: skip
+                  "-o", self._options, "-w", "start")  # fmt: skip
 
     def stop(self, mode: str = "fast") -> None:
         with contextlib.suppress(RuntimeError):
             self._run(postgres_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def restart(self) -> None:
-        self._run(postgres_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "restart")
+        self._run(postgres_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log),
+                  "-o", self._options, "-m", "fast", "-w", "restart")  # fmt: skip
 
     def create_database(self, name: str) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:

@@ -15,9 +15,10 @@ from datetime import datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import insert, select, text
+from sqlalchemy import Connection, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from newsletter.errors import NotFound, UserError
 from newsletter.models import SUBSCRIBER_STATUSES, Subscriber, SubscriberRole, utcnow
 from newsletter.roles import normalise_role
 
@@ -26,7 +27,7 @@ OPTED_OUT = frozenset({"unsubscribed", "bounced", "complained"})
 UPSERT_BATCH = 1000
 
 
-class SubscriberError(ValueError):
+class SubscriberError(UserError, ValueError):
     """Bad subscriber data; ``field`` names what is wrong."""
 
     def __init__(self, field_name: str, reason: str) -> None:
@@ -35,7 +36,7 @@ class SubscriberError(ValueError):
         self.reason = reason
 
 
-class SubscriberNotFoundError(LookupError):
+class SubscriberNotFoundError(NotFound, LookupError):
     """No subscriber with that address."""
 
 
@@ -135,13 +136,32 @@ def record_consent(
     subscriber.consent_ip = ip
 
 
+def by_key(session: Session, email_key: str) -> Subscriber | None:
+    """The subscriber whose lower-cased address is ``email_key``, or None."""
+    return session.scalars(select(Subscriber).where(Subscriber.email_key == email_key)).first()
+
+
 def find(session: Session, email: str) -> Subscriber:
     """Return the subscriber with ``email`` (any case); raises SubscriberNotFoundError."""
     _, key = normalise_email(email)
-    found = session.scalars(select(Subscriber).where(Subscriber.email_key == key)).first()
+    found = by_key(session, key)
     if found is None:
         raise SubscriberNotFoundError(f"no subscriber {email!r}")
     return found
+
+
+def mark_bounced(session: Session | Connection, email_key: str) -> None:
+    """Set the subscriber at ``email_key`` to ``bounced`` if it is active.
+
+    One conditional UPDATE (no ORM object), so the result writer can run it on
+    its own connection; the same status change as :func:`set_status`.
+    """
+    session.execute(
+        update(Subscriber)
+        .where(Subscriber.email_key == email_key, Subscriber.status == "active")
+        .values(status="bounced", status_changed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def to_json(subscriber: Subscriber) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from sqlalchemy import select
 from newsletter.config import Settings, get_settings
 from newsletter.db import id_in, session_scope
 from newsletter.dispatch.result_store import ResultGroup, write_group
-from newsletter.models import Delivery, SendEdition
+from newsletter.models import Delivery, DeliveryStatus, SendEdition
 
 if TYPE_CHECKING:
     import redis
@@ -267,7 +267,8 @@ def settle(send_id: int, delivery_ids: Sequence[int]) -> set[int]:
     with session_scope() as session:
         rows = session.execute(
             select(Delivery.id, Delivery.subscriber_id, Delivery.segment).where(
-                id_in(session, Delivery.id, list(entries)), Delivery.status == "claimed"
+                id_in(session, Delivery.id, list(entries)),
+                Delivery.status == DeliveryStatus.CLAIMED,
             )
         ).all()
         events = {

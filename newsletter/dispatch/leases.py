@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from newsletter.config import get_settings
+from newsletter.errors import NewsletterError
 
 if TYPE_CHECKING:
     import redis
@@ -51,7 +52,7 @@ QUEUED_KEEP_SECONDS = 24 * 3600
 DONE_KEEP_SECONDS = 3600
 
 
-class LeaseUnavailable(ConnectionError):  # noqa: N818 (reads as what happened)
+class LeaseUnavailable(NewsletterError, ConnectionError):  # noqa: N818 (reads as what happened)
     """The heartbeat could not be written: the batch must not claim rows; try it later."""
 
 

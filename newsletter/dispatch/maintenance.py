@@ -15,17 +15,26 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from newsletter import deliveries
 from newsletter.config import get_settings
-from newsletter.db import id_in, session_scope
-from newsletter.dispatch.batches import enqueue_pending, finish_if_done
+from newsletter.db import session_scope
+from newsletter.dispatch.batches import enqueue_pending
 from newsletter.dispatch.journal import settle
 from newsletter.dispatch.leases import QUEUED, RUNNING, TaskBook, task_book
 from newsletter.dispatch.queue import get_queue
-from newsletter.models import Delivery, EventRecipient, EventRecord, Send, utcnow
-from newsletter.sends import create_send, due
+from newsletter.models import (
+    Delivery,
+    DeliveryStatus,
+    EventRecipient,
+    EventRecord,
+    Send,
+    SendStatus,
+    utcnow,
+)
+from newsletter.sends import create_send, due, finish_if_done
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +65,11 @@ def recover(now: datetime | None = None) -> dict[str, int]:
     if book is None:
         stale_claim = now - timedelta(seconds=settings.claim_timeout_seconds)
         with session_scope() as session:
-            reclaimed = session.execute(
-                update(Delivery)
-                .where(Delivery.status == "claimed", Delivery.claimed_at < stale_claim)
-                .values(status="pending", claimed_by=None, enqueued_at=None)
-                .execution_options(synchronize_session=False)
-            ).rowcount  # type: ignore[attr-defined]
+            reclaimed = deliveries.reclaim_stale(session, stale_claim)
     else:
         reclaimed = _take_back_dead_claims(book, now)
     with session_scope() as session:
-        sending = list(session.scalars(select(Send.id).where(Send.status == "sending")))
+        sending = list(session.scalars(select(Send.id).where(Send.status == SendStatus.SENDING)))
     requeued = 0
     quiet = now - timedelta(seconds=settings.requeue_after_seconds)
     for send_id in sending:
@@ -93,7 +97,7 @@ def _take_back_dead_claims(book: TaskBook, now: datetime) -> int:
         holders = session.execute(
             select(Delivery.claimed_by, Delivery.send_id)
             .where(
-                Delivery.status == "claimed",
+                Delivery.status == DeliveryStatus.CLAIMED,
                 or_(Delivery.claimed_at.is_(None), Delivery.claimed_at < settled_before),
             )
             .group_by(Delivery.claimed_by, Delivery.send_id)
@@ -107,7 +111,7 @@ def _take_back_dead_claims(book: TaskBook, now: datetime) -> int:
             ids = list(
                 session.scalars(
                     select(Delivery.id).where(
-                        Delivery.status == "claimed",
+                        Delivery.status == DeliveryStatus.CLAIMED,
                         Delivery.send_id == send_id,
                         Delivery.claimed_by.is_(None)
                         if task_id is None
@@ -117,12 +121,7 @@ def _take_back_dead_claims(book: TaskBook, now: datetime) -> int:
             )
         settle(send_id, ids)
         with session_scope() as session:
-            taken += session.execute(
-                update(Delivery)
-                .where(id_in(session, Delivery.id, ids), Delivery.status == "claimed")
-                .values(status="pending", claimed_by=None, enqueued_at=None)
-                .execution_options(synchronize_session=False)
-            ).rowcount  # type: ignore[attr-defined]
+            taken += deliveries.hand_back(session, ids)
     return taken
 
 
@@ -136,7 +135,7 @@ def _requeue_lost(book: TaskBook, send_id: int, now: datetime) -> int:
                 select(Delivery.claimed_by)
                 .where(
                     Delivery.send_id == send_id,
-                    Delivery.status == "pending",
+                    Delivery.status == DeliveryStatus.PENDING,
                     or_(Delivery.enqueued_at.is_(None), Delivery.enqueued_at < stamped_before),
                 )
                 .group_by(Delivery.claimed_by)

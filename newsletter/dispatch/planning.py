@@ -13,27 +13,17 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import (
-    ColumnElement,
-    String,
-    and_,
-    exists,
-    func,
-    insert,
-    literal,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import ColumnElement, String, and_, exists, func, insert, literal, select, text
 from sqlalchemy.orm import Session
 
 from newsletter import segments as segment_store
+from newsletter import sends
 from newsletter.config import get_settings
 from newsletter.db import session_scope
-from newsletter.dispatch.batches import enqueue_pending, finish_if_done
-from newsletter.dispatch.editions import render_send_editions
+from newsletter.dispatch.batches import enqueue_pending
 from newsletter.dispatch.leases import Lease, task_book
-from newsletter.models import Delivery, EventRecipient, Send, Subscriber, utcnow
+from newsletter.editions import render_send_editions
+from newsletter.models import Delivery, EventRecipient, Send, SendStatus, Subscriber, utcnow
 
 # Deliveries of event notices (updates, cancellations, reminders) are labelled so.
 EVENT_AUDIENCE = "event-recipients"
@@ -54,36 +44,35 @@ def plan_send(send_id: int, task_id: str | None = None) -> None:
     lease = Lease(book, task_id, get_settings().lease_seconds)
     lease.start()
     try:
-        if _take_and_snapshot(send_id, task_id) or book is None:
+        outcome = _take_and_snapshot(send_id, task_id)
+        if outcome == "planned" or (outcome == "sending" and book is None):
             enqueue_pending(send_id)
     finally:
         lease.end()
-    finish_if_done(send_id)  # a send with nobody in its audience ends at once
+    sends.finish_if_done(send_id)  # a send with nobody in its audience ends at once
 
 
-def _take_and_snapshot(send_id: int, task_id: str) -> bool:
-    """Move a due send to sending with its editions and rows; True if this call did."""
+def _take_and_snapshot(send_id: int, task_id: str) -> str | None:
+    """Move a due send to sending with its editions and rows.
+
+    Returns "planned" if this call did, "sending" if the send already was,
+    None if it is not due or no longer sendable.
+    """
     now = utcnow()
     with session_scope() as session:
         send = session.get(Send, send_id)
-        if send is None or send.status not in ("scheduled", "sending"):
-            return False
-        if send.status == "scheduled":
-            if send.scheduled_at is not None and send.scheduled_at > now:
-                return
-            taken = session.execute(
-                update(Send)
-                .where(Send.id == send_id, Send.status == "scheduled")
-                .values(status="sending", started_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            if not taken.rowcount:  # type: ignore[attr-defined]
-                return False
-            session.refresh(send)
-            render_send_editions(session, send)
-            send.planned = snapshot_audience(session, send, task_id)
-            return True
-        return False
+        if send is None or send.status not in (SendStatus.SCHEDULED, SendStatus.SENDING):
+            return None
+        if send.status == SendStatus.SENDING:
+            return "sending"
+        if send.scheduled_at is not None and send.scheduled_at > now:
+            return None
+        if not sends.start(session, send_id, now):
+            return None
+        session.refresh(send)
+        render_send_editions(session, send)
+        send.planned = snapshot_audience(session, send, task_id)
+        return "planned"
 
 
 def snapshot_audience(session: Session, send: Send, task_id: str | None = None) -> int:
