@@ -55,6 +55,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "newsletter.deliveries",
             "newsletter.event_changes",
             "newsletter.organisers",
+            "newsletter.subscriber_bulk",
             "newsletter.subscriber_csv",
             "newsletter.bounces",
         ),
