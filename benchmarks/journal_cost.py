@@ -89,8 +89,8 @@ def engine_ab(n: int, rounds: int, folder: Path) -> dict[str, list[float]]:
                         concurrency=os.cpu_count() or 2,
                         folder=folder,
                     )
-                    if run.received != n:
-                        raise SystemExit(f"journal {mode}: the sink got {run.received} of {n}")
+                    if run.counts.sent != n:
+                        raise SystemExit(f"journal {mode}: {run.counts.sent} of {n} sent")
                     figures[f"{mode}_mps"].append(n / run.seconds)
                     figures[f"{mode}_cpu"].append(run.cpu["workers"] / n * 1000)
                     rate, cpu = n / run.seconds, run.cpu["workers"] / n * 1000
