@@ -14,7 +14,13 @@ from newsletter.segment_rules import RuleError
 from newsletter.segments import SegmentError
 from newsletter.subscriber_csv import CsvFormatError
 from newsletter.subscribers import SubscriberError, SubscriberInput, by_key, to_json, upsert
-from newsletter.web.api.schemas import RuleIn, SegmentIn, SubscriberIn, SuppressionIn
+from newsletter.web.api.schemas import (
+    RuleIn,
+    SegmentFeedIn,
+    SegmentIn,
+    SubscriberIn,
+    SuppressionIn,
+)
 from newsletter.web.deps import store
 from newsletter.web.services import (
     PAGE_SIZE,
@@ -107,6 +113,7 @@ def _segment_json(db: Any, segment: Any) -> dict[str, Any]:
         "rule": segment.rule,
         "description": segment.description,
         "builtin": segment.builtin,
+        "public": segment.public,
         "count": segment_store.count_rule(db, segment.rule),
     }
 
@@ -123,7 +130,10 @@ def add_segment(request: Request, body: SegmentIn) -> dict[str, Any]:
     """Create a custom segment; 422 names the rule position or the name problem."""
     try:
         with store(request) as db:
-            return _segment_json(db, segment_store.add(db, body.name, body.rule, body.description))
+            return _segment_json(
+                db,
+                segment_store.add(db, body.name, body.rule, body.description, public=body.public),
+            )
     except RuleError as exc:
         raise HTTPException(422, {"error": exc.message, "position": exc.position}) from exc
     except SegmentError as exc:
@@ -138,6 +148,16 @@ def count_rule(request: Request, body: RuleIn) -> dict[str, Any]:
             return {"count": segment_store.count_rule(db, body.rule)}
     except RuleError as exc:
         raise HTTPException(422, {"error": exc.message, "position": exc.position}) from exc
+
+
+@router.patch("/segments/{name}", tags=["segments"])
+def publish_segment(request: Request, name: str, body: SegmentFeedIn) -> dict[str, Any]:
+    """List (``public: true``) or unlist the segment's calendar feed on /calendar."""
+    try:
+        with store(request) as db:
+            return _segment_json(db, segment_store.set_public(db, name, body.public))
+    except SegmentError as exc:
+        raise HTTPException(404, str(exc)) from exc
 
 
 @router.delete("/segments/{name}", tags=["segments"], status_code=204)
