@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 # Settings whose value must never be printed in full.
 SECRET_FIELDS = frozenset({"secret_key", "previous_secret_keys", "bounce_webhook_secret"})
@@ -58,6 +59,11 @@ class Settings(BaseSettings):
         description="smtp://user:pass@host:port or smtps://…; unset writes .eml to OUTBOX_DIR.",
     )
     outbox_dir: str = Field(default="outbox", description="Folder for .eml files.")
+    data_dir: str | None = Field(
+        default=None,
+        description="Folder for local state (beat's schedule); unset: beside the SQLite "
+        "file, or the working directory.",
+    )
     base_url: str = Field(
         default="http://127.0.0.1:8000", description="Public URL of the web app, for links."
     )
@@ -118,6 +124,17 @@ class Settings(BaseSettings):
     )
     requeue_after_seconds: float = Field(
         default=300.0, gt=0, description="Pending rows queued longer ago are re-enqueued."
+    )
+    lease_seconds: float = Field(
+        default=20.0,
+        ge=5.0,
+        description="A batch's claim lapses this long after its worker's last heartbeat "
+        "(every quarter of it); recovery then takes the rows back.",
+    )
+    result_journal: bool = Field(
+        default=True,
+        description="Journal each accepted message in Redis until the store has it, so a "
+        "killed worker's sent messages are not sent again.",
     )
     rate_per_second: float | None = Field(
         default=None, description="Transport rate limit, messages per second (shared)."
@@ -192,6 +209,19 @@ class Settings(BaseSettings):
     def dkim_requested(self) -> bool:
         """Whether any DKIM setting is given (all three are then required)."""
         return any((self.dkim_domain, self.dkim_selector, self.dkim_key_path))
+
+    @property
+    def state_dir(self) -> Path:
+        """The folder for local state: ``data_dir``, else beside the SQLite file, else ".".
+
+        Two installations on one host keep apart as their stores do.
+        """
+        if self.data_dir:
+            return Path(self.data_dir)
+        url = make_url(self.database_url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            return Path(url.database).parent
+        return Path(".")
 
     @property
     def sending_domain(self) -> str:

@@ -16,7 +16,8 @@ The moves:
   (:data:`MARK_SENT`, :data:`MARK_FAILED`, :data:`MARK_SKIPPED`).
 - ``claimed → pending``: a retry later (:data:`MARK_RETRY`), rows handed back
   by a paused or throttled batch (:func:`release`), or claims left by a dead
-  worker (:func:`reclaim_stale`).
+  worker (:func:`hand_back` once its lease lapsed, :func:`reclaim_stale`
+  without Redis).
 - ``pending → skipped``: the send was cancelled (:func:`skip_pending`);
   ``claimed → skipped`` for a batch that notices the cancel (:func:`release`).
 """
@@ -45,6 +46,7 @@ __all__ = [
     "DeliveryStatus",
     "IllegalDeliveryTransition",
     "claim",
+    "hand_back",
     "move",
     "reclaim_stale",
     "release",
@@ -87,6 +89,9 @@ def move(from_: Iterable[DeliveryStatus], to: DeliveryStatus) -> DeliveryStatus:
 
 
 _BY_ID = DELIVERIES.c.id == bindparam("did")
+# Failures, skips and retries move only rows still claimed, so a group written
+# again after a commit whose answer was lost changes nothing twice (attempts).
+_STILL_CLAIMED = DELIVERIES.c.status == CLAIMED
 MARK_SENT = (
     update(DELIVERIES)
     .where(_BY_ID)
@@ -99,7 +104,7 @@ MARK_SENT = (
 )
 MARK_FAILED = (
     update(DELIVERIES)
-    .where(_BY_ID)
+    .where(_BY_ID, _STILL_CLAIMED)
     .values(
         status=move([CLAIMED], FAILED),
         error=bindparam("err"),
@@ -109,12 +114,12 @@ MARK_FAILED = (
 )
 MARK_SKIPPED = (
     update(DELIVERIES)
-    .where(_BY_ID)
+    .where(_BY_ID, _STILL_CLAIMED)
     .values(status=move([CLAIMED], SKIPPED), error=bindparam("err"), finished_at=bindparam("at"))
 )
 MARK_RETRY = (
     update(DELIVERIES)
-    .where(_BY_ID)
+    .where(_BY_ID, _STILL_CLAIMED)
     .values(
         status=move([CLAIMED], PENDING),
         error=bindparam("err"),
@@ -190,6 +195,23 @@ def reclaim_stale(session: Session, claimed_before: datetime) -> int:
         session.execute(
             update(Delivery)
             .where(Delivery.status == CLAIMED, Delivery.claimed_at < claimed_before)
+            .values(status=move([CLAIMED], PENDING), claimed_by=None, enqueued_at=None)
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+    )
+
+
+def hand_back(session: Session, ids: Sequence[int]) -> int:
+    """Give back the claimed rows among ``ids`` whose task died; returns how many.
+
+    Recovery calls it once the result journal is settled, so none of them went out.
+    """
+    if not ids:
+        return 0
+    return int(
+        session.execute(
+            update(Delivery)
+            .where(id_in(session, Delivery.id, ids), Delivery.status == CLAIMED)
             .values(status=move([CLAIMED], PENDING), claimed_by=None, enqueued_at=None)
             .execution_options(synchronize_session=False)
         ).rowcount  # type: ignore[attr-defined]

@@ -6,19 +6,30 @@ from typing import Any
 
 from newsletter import imports, subscription_mail
 from newsletter.dispatch import delivery, maintenance, planning
+from newsletter.dispatch.leases import LeaseUnavailable
 from workers.celery_app import app
 
 
 @app.task(name="newsletter.plan_send", bind=True)
 def plan_send(self: Any, send_id: int) -> None:
     """Plan a due send: editions, delivery rows, batches."""
-    planning.plan_send(send_id)
+    try:
+        planning.plan_send(send_id, task_id=self.request.id)
+    except LeaseUnavailable as exc:
+        raise self.retry(exc=exc, countdown=5, max_retries=None) from exc
 
 
 @app.task(name="newsletter.deliver_batch", bind=True)
 def deliver_batch(self: Any, send_id: int, delivery_ids: list[int]) -> None:
-    """Deliver one batch; the Celery task id names the claim so a redelivery resumes it."""
-    delivery.deliver_batch(send_id, delivery_ids, task_id=self.request.id)
+    """Deliver one batch; the Celery task id names the claim so a redelivery resumes it.
+
+    Without a heartbeat (Redis unreachable for a moment) the task is retried
+    under the same id, so its rows stay known as queued.
+    """
+    try:
+        delivery.deliver_batch(send_id, delivery_ids, task_id=self.request.id)
+    except LeaseUnavailable as exc:
+        raise self.retry(exc=exc, countdown=5, max_retries=None) from exc
 
 
 @app.task(name="newsletter.dispatch_due")

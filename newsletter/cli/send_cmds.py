@@ -177,11 +177,16 @@ def list_command(json_output: bool = typer.Option(False, "--json")) -> None:
 
 @app.command("show")
 def show_command(send_id: int, json_output: bool = typer.Option(False, "--json")) -> None:
-    """One send's state and counts (--json: id, status, planned, sent, failed, skipped, pending)."""
+    """One send's state and counts.
+
+    --json: id, status, planned, sent, failed, skipped, pending, reason (why it
+    paused or was cancelled) and last_error (the latest delivery error, or null).
+    """
     with store() as session:
         data = sends.to_json(session, sends.get_send(session, send_id))
     if json_output:
-        keys = ("id", "status", "planned", "sent", "failed", "skipped", "pending")
+        keys = ("id", "status", "planned", "sent", "failed", "skipped", "pending", "reason",
+                "last_error")  # fmt: skip
         print_json({k: data[k] for k in keys})
         return
     for key, value in data.items():

@@ -11,13 +11,17 @@ join later are not in the snapshot.  After the commit it enqueues the rows.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, exists, func, insert, literal, select, text
+import uuid
+
+from sqlalchemy import ColumnElement, String, exists, func, insert, literal, select, text
 from sqlalchemy.orm import Session
 
 from newsletter import segments as segment_store
 from newsletter import sends
+from newsletter.config import get_settings
 from newsletter.db import session_scope
 from newsletter.dispatch.batches import enqueue_pending
+from newsletter.dispatch.leases import Lease, task_book
 from newsletter.editions import render_send_editions
 from newsletter.events.queries import notice_audience
 from newsletter.models import Delivery, Send, SendStatus, Subscriber, utcnow
@@ -26,32 +30,54 @@ from newsletter.models import Delivery, Send, SendStatus, Subscriber, utcnow
 EVENT_AUDIENCE = "event-recipients"
 
 
-def plan_send(send_id: int) -> None:
+def plan_send(send_id: int, task_id: str | None = None) -> None:
     """Start a due send: editions, delivery rows, then enqueue its batches.
 
-    Idempotent: a send already ``sending`` is only re-enqueued (its snapshot
-    was committed with the state change); a paused, cancelled, finished or
-    not-yet-due send is left alone.
+    Idempotent: a send already ``sending`` is left to its batches and to
+    recovery (or, without a Redis broker, re-enqueued: its snapshot was
+    committed with the state change); a paused, cancelled, finished or
+    not-yet-due send is left alone.  The new rows carry this task's id until
+    their batches are enqueued, under a lease (``newsletter.dispatch.leases``):
+    if the planner dies in between, recovery enqueues what it left.
+    """
+    task_id = task_id or uuid.uuid4().hex
+    book = task_book()
+    lease = Lease(book, task_id, get_settings().lease_seconds)
+    lease.start()
+    try:
+        outcome = _take_and_snapshot(send_id, task_id)
+        if outcome == "planned" or (outcome == "sending" and book is None):
+            enqueue_pending(send_id)
+    finally:
+        lease.end()
+    sends.finish_if_done(send_id)  # a send with nobody in its audience ends at once
+
+
+def _take_and_snapshot(send_id: int, task_id: str) -> str | None:
+    """Move a due send to sending with its editions and rows.
+
+    Returns "planned" if this call did, "sending" if the send already was,
+    None if it is not due or no longer sendable.
     """
     now = utcnow()
     with session_scope() as session:
         send = session.get(Send, send_id)
         if send is None or send.status not in (SendStatus.SCHEDULED, SendStatus.SENDING):
-            return
-        if send.status == SendStatus.SCHEDULED:
-            if send.scheduled_at is not None and send.scheduled_at > now:
-                return
-            if not sends.start(session, send_id, now):
-                return
-            session.refresh(send)
-            render_send_editions(session, send)
-            send.planned = snapshot_audience(session, send)
-    enqueue_pending(send_id)
-    sends.finish_if_done(send_id)  # a send with nobody in its audience ends at once
+            return None
+        if send.status == SendStatus.SENDING:
+            return "sending"
+        if send.scheduled_at is not None and send.scheduled_at > now:
+            return None
+        if not sends.start(session, send_id, now):
+            return None
+        session.refresh(send)
+        render_send_editions(session, send)
+        send.planned = snapshot_audience(session, send, task_id)
+        return "planned"
 
 
-def snapshot_audience(session: Session, send: Send) -> int:
-    """Insert the send's Delivery rows; returns how many there are."""
+def snapshot_audience(session: Session, send: Send, task_id: str | None = None) -> int:
+    """Insert the send's Delivery rows (stamped with the planning task); returns how many."""
     for label, condition in audience_conditions(session, send):
         already = exists().where(
             Delivery.send_id == send.id, Delivery.subscriber_id == Subscriber.id
@@ -63,13 +89,14 @@ def snapshot_audience(session: Session, send: Send) -> int:
                 literal(label),
                 literal("pending"),
                 literal(0),
+                literal(task_id, String(64)),
             )
             .where(condition, ~already)
             .order_by(Subscriber.id)
         )
         session.execute(
             insert(Delivery).from_select(
-                ["send_id", "subscriber_id", "segment", "status", "attempts"], rows
+                ["send_id", "subscriber_id", "segment", "status", "attempts", "claimed_by"], rows
             )
         )
     total = session.scalar(select(func.count(Delivery.id)).where(Delivery.send_id == send.id))

@@ -57,8 +57,13 @@ def task_function(name: str) -> Callable[..., Any]:
 class TaskQueue(Protocol):
     """Something that runs named tasks later."""
 
-    def enqueue(self, name: str, *args: Any, countdown: float | None = None) -> None:
-        """Run task ``name`` with ``args`` (ids only) after ``countdown`` seconds."""
+    def enqueue(
+        self, name: str, *args: Any, countdown: float | None = None, task_id: str | None = None
+    ) -> None:
+        """Run task ``name`` with ``args`` (ids only) after ``countdown`` seconds.
+
+        ``task_id`` names the task (Celery's task id), for work that tracks it.
+        """
 
 
 class InProcessQueue:
@@ -70,7 +75,9 @@ class InProcessQueue:
         # Web request threads enqueue while the embedded worker thread drains.
         self._lock = threading.Lock()
 
-    def enqueue(self, name: str, *args: Any, countdown: float | None = None) -> None:
+    def enqueue(
+        self, name: str, *args: Any, countdown: float | None = None, task_id: str | None = None
+    ) -> None:
         task_function(name)  # fail now, not later, on an unknown task
         due = time.monotonic() + (countdown or 0.0)
         with self._lock:
@@ -99,12 +106,18 @@ class InProcessQueue:
 class CeleryQueue:
     """Sends tasks to the Celery broker by name (no import of the worker code)."""
 
-    def enqueue(self, name: str, *args: Any, countdown: float | None = None) -> None:
+    def enqueue(
+        self, name: str, *args: Any, countdown: float | None = None, task_id: str | None = None
+    ) -> None:
         from newsletter.dispatch.celery_app import app_for_settings
 
         task_function(name)
         app_for_settings().send_task(
-            f"newsletter.{name}", args=list(args), countdown=countdown, queue=QUEUE_OF[name]
+            f"newsletter.{name}",
+            args=list(args),
+            countdown=countdown,
+            queue=QUEUE_OF[name],
+            task_id=task_id,
         )
 
 

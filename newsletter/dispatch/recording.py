@@ -5,7 +5,9 @@ well, a group is written by a writer thread while the next group is sent (the
 database driver releases the GIL while it waits), with at most one write in
 flight; so at most :data:`UNRECORDED_LIMIT` messages of a batch are sent and
 not yet recorded, which bounds what a killed worker can cause to be sent
-twice.  What one write does is in ``newsletter.dispatch.result_store``.
+twice unless the result journal (``newsletter.dispatch.journal``) names them;
+a group's journal entries are dropped once the store has committed it.  What
+one write does is in ``newsletter.dispatch.result_store``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
-from newsletter.dispatch.queue import get_queue
+from newsletter.dispatch.batches import enqueue_batch
+from newsletter.dispatch.journal import Journal, NoJournal
 from newsletter.dispatch.result_store import ResultGroup, WriteOutcome, write_group
 from newsletter.models import utcnow
 
@@ -52,8 +55,9 @@ class Recorder:
     are enqueued from the calling thread once their rows are written.
     """
 
-    def __init__(self, send_id: int) -> None:
+    def __init__(self, send_id: int, journal: Journal | None = None) -> None:
         self.send_id = send_id
+        self.journal: Journal = journal or NoJournal()
         self.group = ResultGroup()
         self.failures_since_success = 0
         self.last_status: str | None = "sending"
@@ -113,10 +117,9 @@ class Recorder:
         if self._in_flight is not None:
             future, self._in_flight = self._in_flight, None
             outcome = future.result()
+            self.journal.forget(self.send_id, outcome.sent_ids)
             if outcome.retry_ids:
-                get_queue().enqueue(
-                    "deliver_batch", self.send_id, outcome.retry_ids, countdown=outcome.retry_delay
-                )
+                enqueue_batch(self.send_id, outcome.retry_ids, countdown=outcome.retry_delay)
             self.last_status = outcome.status
         return self.last_status
 
@@ -132,10 +135,9 @@ class Recorder:
         """Write everything collected and wait; returns the send's status afterwards."""
         self._collect()
         outcome = write_group(self.send_id, self._take())
+        self.journal.forget(self.send_id, outcome.sent_ids)
         if outcome.retry_ids:
-            get_queue().enqueue(
-                "deliver_batch", self.send_id, outcome.retry_ids, countdown=outcome.retry_delay
-            )
+            enqueue_batch(self.send_id, outcome.retry_ids, countdown=outcome.retry_delay)
         self.last_status = outcome.status
         return outcome.status
 
