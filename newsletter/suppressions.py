@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.db import insert_ignore
-from newsletter.models import Subscriber, Suppression, utcnow
+from newsletter.models import StatusChange, Subscriber, Suppression, UTCDateTime, utcnow
 from newsletter.subscribers import normalise_email
 
 __all__ = [
@@ -69,10 +69,23 @@ def suppress_address(session: Session | Connection, email: str, reason: str, det
         Suppression,
         [{"email_key": key, "reason": reason, "detail": detail[:2000], "created_at": utcnow()}],
     )
+    now = utcnow()
+    session.execute(
+        insert(StatusChange).from_select(
+            ["subscriber_id", "at", "status", "previous", "source"],
+            select(
+                Subscriber.id,
+                literal(now, UTCDateTime()),
+                literal("bounced"),
+                Subscriber.status,
+                literal(f"suppressed ({reason})"[:200]),
+            ).where(Subscriber.email_key == key, Subscriber.status == "active"),
+        )
+    )
     session.execute(
         update(Subscriber)
         .where(Subscriber.email_key == key, Subscriber.status == "active")
-        .values(status="bounced", status_changed_at=utcnow())
+        .values(status="bounced", status_changed_at=now)
         .execution_options(synchronize_session=False)
     )
 

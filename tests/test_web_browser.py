@@ -282,3 +282,75 @@ def test_phone_layout_has_no_horizontal_scroll(server: str, browser: Browser) ->
         assert overflow <= 0, path
     _shot(tab, "subscribe-phone")
     context.close()
+
+
+def _console_pages(ids: dict[str, str]) -> list[str]:
+    """Every console page (GET routes answering HTML) with its path parameters filled in."""
+    from fastapi.responses import HTMLResponse
+    from fastapi.routing import APIRoute
+
+    paths = []
+    for route in create_app(start_worker=False).routes:
+        if not isinstance(route, APIRoute) or not route.path.startswith("/console"):
+            continue
+        if "GET" not in route.methods or route.response_class is not HTMLResponse:
+            continue
+        path = route.path
+        for name, value in ids.items():
+            path = path.replace("{" + name + "}", value)
+        assert "{" not in path, f"no value for a parameter of {route.path}"
+        paths.append(path)
+    return sorted(set(paths))
+
+
+def _sign_in(tab: Page, server: str) -> None:
+    tab.goto(f"{server}/login")
+    tab.get_by_label("Email address").fill(ORGANISER)
+    tab.get_by_label("Password").fill(PASSWORD)
+    tab.get_by_role("button", name="Sign in").click()
+    expect(tab.get_by_role("heading", name="Console")).to_be_visible()
+
+
+def test_every_console_page_fits_a_390px_phone(
+    server: str, browser: Browser, organiser: str, transport: InMemoryTransport
+) -> None:
+    add_subscribers(6)
+    transport.fail("reader3@example.org", 550, "5.1.1 <reader3@example.org>: mailbox unknown")
+    with session_scope() as session:
+        record, _ = ingest(session, future_update_md().encode(), "update.md")
+        update_id = record.id
+        send_id = create_send(session, update_id=update_id, segments=["dcs"]).id
+        reader = session.scalars(
+            select(Subscriber.id).where(Subscriber.email_key == "reader3@example.org")
+        ).one()
+    start_if_due(send_id)
+
+    def finished() -> bool:
+        from newsletter.sends import get_send
+
+        with session_scope() as session:
+            return get_send(session, send_id).status == "finished"
+
+    _wait_for(finished)
+    ids = {
+        "update_id": str(update_id),
+        "send_id": str(send_id),
+        "subscriber_id": str(reader),
+        "segment": "dcs",
+    }
+    pages = _console_pages(ids)
+    assert len(pages) >= 12, pages
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    tab = context.new_page()
+    _sign_in(tab, server)
+    too_wide = {}
+    for path in pages:
+        response = tab.goto(server + path)
+        assert response is not None and response.status == 200, path
+        overflow = tab.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        if overflow > 0:
+            too_wide[path] = overflow
+        name = "phone" + path.replace("/", "-").replace(".", "-")
+        _shot(tab, name)
+    context.close()
+    assert too_wide == {}, too_wide

@@ -6,7 +6,8 @@ import typer
 from rich.table import Table
 
 from newsletter import segments
-from newsletter.cli.common import console, print_json, store
+from newsletter.cli.common import console, print_json, print_table, store
+from newsletter.display import plural
 
 app = typer.Typer(help="Segments: named rules over subscriber fields.", no_args_is_help=True)
 
@@ -27,19 +28,30 @@ def list_command(json_output: bool = typer.Option(False, "--json")) -> None:
     for segment, n in rows:
         name = f"{segment.name} (built in)" if segment.builtin else segment.name
         table.add_row(name, segment.rule, segment.description, str(n))
-    console.print(table)
+    print_table(table)
 
 
 @app.command("show")
-def show_command(name: str) -> None:
+def show_command(name: str, json_output: bool = typer.Option(False, "--json")) -> None:
     """Show one segment's rule and audience size."""
     with store() as session:
         segment = segments.get(session, name)
         n = segments.count_rule(session, segment.rule)
+        if json_output:
+            print_json(
+                {
+                    "name": segment.name,
+                    "rule": segment.rule,
+                    "description": segment.description,
+                    "builtin": segment.builtin,
+                    "count": n,
+                }
+            )
+            return
         console.print(f"name:        {segment.name}{' (built in)' if segment.builtin else ''}")
         console.print(f"rule:        {segment.rule}", markup=False)
         console.print(f"description: {segment.description}", markup=False)
-        console.print(f"active subscribers: {n}")
+        console.print(f"audience:    {plural(n, 'active subscriber')}")
 
 
 @app.command("add")
@@ -52,7 +64,7 @@ def add_command(
     with store() as session:
         segments.add(session, name, rule, description)
         n = segments.count_rule(session, rule)
-    console.print(f"Segment {name} created: {n} active subscribers.")
+    console.print(f"Segment {name} created: {plural(n, 'active subscriber')}.")
 
 
 @app.command("remove")

@@ -10,11 +10,12 @@ from rich.table import Table
 
 from newsletter import segments as segment_store
 from newsletter import sends
-from newsletter.cli.common import console, fail, print_json, store, user_errors
+from newsletter.cli.common import console, fail, print_json, print_table, store, user_errors
 from newsletter.config import get_settings
 from newsletter.db import session_scope
 from newsletter.dispatch import control
 from newsletter.dispatch.embedded import run_until_idle
+from newsletter.display import plural
 from newsletter.models import utcnow
 
 app = typer.Typer(help="Sends: follow and control them.", no_args_is_help=True)
@@ -140,7 +141,7 @@ def _dry_run(update_id: int, segment_names: list[str]) -> None:
             total += n
             table.add_row(name, str(n))
         table.add_row("total", str(total))
-    console.print(table)
+    print_table(table)
 
 
 def _summary(send_id: int) -> None:
@@ -172,7 +173,7 @@ def list_command(json_output: bool = typer.Option(False, "--json")) -> None:
             r["status"], *(str(r[k]) for k in ("planned", "sent", "failed", "skipped", "pending")),
             r["scheduled_at"] or "",
         )  # fmt: skip
-    console.print(table)
+    print_table(table)
 
 
 @app.command("show")
@@ -212,7 +213,8 @@ def cancel_command(send_id: int) -> None:
     """Cancel a send; what is not yet sent is skipped."""
     with user_errors():
         skipped = control.cancel(send_id)
-    console.print(f"Send {send_id} cancelled; {skipped} pending deliveries skipped.")
+    skipped_text = plural(skipped, "pending delivery", "pending deliveries")
+    console.print(f"Send {send_id} cancelled; {skipped_text} skipped.")
 
 
 @app.command("watch")

@@ -8,9 +8,18 @@ import typer
 from rich.table import Table
 
 from newsletter import updates
-from newsletter.cli.common import console, err_console, fail, print_json, store, user_errors
+from newsletter.cli.common import (
+    console,
+    err_console,
+    fail,
+    print_json,
+    print_table,
+    store,
+    user_errors,
+)
 from newsletter.cli.send_cmds import run_embedded_if_needed
 from newsletter.dispatch import control
+from newsletter.display import plural
 from newsletter.event_changes import cancel_event, edit_event
 from newsletter.models import EventRecord
 from newsletter.sends import parse_uk_time
@@ -52,8 +61,8 @@ def ingest_command(
         return
     for data in stored:
         console.print(
-            f"Stored update {data['id']}: {data['title']} — {len(data['sections'])} sections, "
-            f"{len(data['events'])} events",
+            f"Stored update {data['id']}: {data['title']} — "
+            f"{plural(len(data['sections']), 'section')}, {plural(len(data['events']), 'event')}",
             markup=False,
         )
 
@@ -80,7 +89,7 @@ def list_updates(json_output: bool = typer.Option(False, "--json")) -> None:
         table.add_column(column)
     for row in rows:
         table.add_row(*(str(row[k] or "") for k in ("id", "title", "period", "events", "source")))
-    console.print(table)
+    print_table(table)
 
 
 @updates_app.command("show")
@@ -153,7 +162,7 @@ def list_events(
             str(row["id"]), str(row["update_id"]), row["title"], label,
             row["location"] or "", status,
         )  # fmt: skip
-    console.print(table)
+    print_table(table)
 
 
 @events_app.command("edit")

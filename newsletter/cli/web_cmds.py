@@ -12,8 +12,9 @@ import typer
 from rich.table import Table
 from sqlalchemy import func, select
 
-from newsletter.cli.common import console, fail, prepare_store, store
+from newsletter.cli.common import console, fail, prepare_store, print_json, print_table, store
 from newsletter.config import get_settings
+from newsletter.display import uk_time
 from newsletter.models import ApiToken, Organiser
 from newsletter.organisers import (
     OrganiserError,
@@ -133,7 +134,7 @@ def new_token(
 
 
 @users_app.command("list")
-def list_users() -> None:
+def list_users(json_output: bool = typer.Option(False, "--json")) -> None:
     """List organisers with their number of API tokens."""
     with store() as session:
         rows = session.execute(
@@ -142,9 +143,17 @@ def list_users() -> None:
             .group_by(Organiser.id)
             .order_by(Organiser.email)
         ).all()
+    if json_output:
+        print_json(
+            [
+                {"email": email, "created_at": created.isoformat(), "tokens": int(tokens)}
+                for email, created, tokens in rows
+            ]
+        )
+        return
     table = Table(title="Organisers")
     for column in ("email", "created", "tokens"):
         table.add_column(column)
     for email, created, tokens in rows:
-        table.add_row(email, created.strftime("%Y-%m-%d"), str(tokens))
-    console.print(table)
+        table.add_row(email, uk_time(created), str(tokens))
+    print_table(table)

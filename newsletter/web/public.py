@@ -24,7 +24,6 @@ from newsletter.roles import BUILTIN_ROLES, normalise_role
 from newsletter.subscribers import (
     SubscriberError,
     SubscriberInput,
-    record_consent,
     set_status,
     upsert,
 )
@@ -34,6 +33,7 @@ from newsletter.tokens import (
     UNSUBSCRIBE,
     TokenError,
     TokenExpired,
+    TokenPayload,
     preferences_url,
     read_token,
 )
@@ -49,8 +49,13 @@ ROLE_CHOICES = list(BUILTIN_ROLES.items())
 
 def _subject(request: Request, token: str, purpose: str) -> int:
     """The subscriber id the token names; raises BadLink for a tampered or expired token."""
+    return _payload(request, token, purpose).subject_id
+
+
+def _payload(request: Request, token: str, purpose: str) -> TokenPayload:
+    """The token's verified content; raises BadLink for a tampered or expired token."""
     try:
-        return read_token(token, purpose, secret=settings_of(request).secret_key).subject_id
+        return read_token(token, purpose, secret=settings_of(request).secret_key)
     except TokenExpired as exc:
         raise BadLink(purpose, expired=True) from exc
     except TokenError as exc:  # tampered, another key, another purpose, malformed
@@ -155,8 +160,13 @@ def confirm(request: Request, token: str) -> Response:
         if subscriber is None:
             raise BadLink(CONFIRM, expired=False)
         if subscriber.status != "active":
-            set_status(subscriber, "active")
-            record_consent(subscriber, "web form, double opt-in", ip=client_address(request))
+            set_status(
+                subscriber,
+                "active",
+                source="confirmation link",
+                consent_source="web form, double opt-in",
+                consent_ip=client_address(request),
+            )
         prefs = _preferences_link(request, subscriber.id)
     return page(request, "confirmed.html", {"preferences_url": prefs})
 
@@ -206,13 +216,18 @@ def save_preferences(
         subscriber = _load(db, subscriber_id, PREFERENCES)
         if action == "unsubscribe":
             if subscriber.status in ("active", "pending"):
-                set_status(subscriber, "unsubscribed")
+                set_status(subscriber, "unsubscribed", source="preferences page")
             outcome = "unsubscribed"
         elif action == "resubscribe":
             # The token reached their mailbox: that proves the address, as a confirmation does.
             if subscriber.status != "active":
-                set_status(subscriber, "active")
-                record_consent(subscriber, "preferences page", ip=client_address(request))
+                set_status(
+                    subscriber,
+                    "active",
+                    source="preferences page",
+                    consent_source="preferences page",
+                    consent_ip=client_address(request),
+                )
             outcome = "resubscribed"
         else:
             slugs = sorted({normalise_role(r) for r in roles or [] if r.strip()})
@@ -274,10 +289,10 @@ def unsubscribe(request: Request, token: str) -> Response:
     Mail clients POST ``List-Unsubscribe=One-Click``; the confirmation button
     posts the same.  A bounced or complained status is kept (it says more).
     """
-    subscriber_id = _subject(request, token, UNSUBSCRIBE)
+    payload = _payload(request, token, UNSUBSCRIBE)
     with store(request) as db:
-        subscriber = db.get(Subscriber, subscriber_id)
+        subscriber = db.get(Subscriber, payload.subject_id)
         if subscriber is not None and subscriber.status in ("active", "pending"):
-            set_status(subscriber, "unsubscribed")
+            set_status(subscriber, "unsubscribed", source="unsubscribe link", send_id=payload.extra)
         known = subscriber is not None
     return page(request, "unsubscribe.html", {"token": token, "done": True, "known": known})

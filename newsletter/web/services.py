@@ -15,7 +15,7 @@ from fastapi import HTTPException, Request
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from newsletter import sends, updates
+from newsletter import display, sends, updates
 from newsletter.ingest import ParseResult, parse_bytes
 from newsletter.models import Delivery, Subscriber, UpdateRecord
 from newsletter.sends import SendError
@@ -82,14 +82,26 @@ def import_subscribers(session: Session, data: bytes, source: str) -> ImportRepo
     return import_csv(session, text, source=source)
 
 
-def report_json(report: ImportReport) -> dict[str, Any]:
-    """An import report as the API returns it and the console shows it."""
+def report_json(report: ImportReport, data: bytes | None = None) -> dict[str, Any]:
+    """An import report as the API returns it and the console shows it.
+
+    Given the imported file's ``data``, each rejected row carries ``content``:
+    the text of its line, so the reason can be read beside what was wrong.
+    """
+    lines = data.decode("utf-8-sig", errors="replace").splitlines() if data is not None else []
+
+    def content(line: int) -> str | None:
+        return lines[line - 1] if 0 < line <= len(lines) else None
+
     return {
         "rows": report.rows,
         "created": report.result.created,
         "updated": report.result.updated,
         "unchanged": report.result.unchanged,
-        "rejected": [{"line": r.line, "reason": r.reason} for r in report.rejected],
+        "rejected": [
+            {"line": r.line, "reason": r.reason, "content": content(r.line)}
+            for r in report.rejected
+        ],
         "warnings": list(report.warnings),
     }
 
@@ -179,6 +191,9 @@ def _epoch(session: Session) -> _Epoch:
 def send_progress(request: Request, send_id: int) -> dict[str, Any]:
     """A send's documented JSON (status, counts) with its delivered/failed timeline.
 
+    ``scheduled_at_uk``, ``started_at_uk`` and ``finished_at_uk`` are the times
+    as people read them ("Wed 20 Oct 2027, 09:00 UK").
+
     The console's live page and the API both serve this; 404 for an unknown send.
     """
     with store(request) as db:
@@ -186,4 +201,9 @@ def send_progress(request: Request, send_id: int) -> dict[str, Any]:
             send = sends.get_send(db, send_id)
         except SendError as exc:
             raise HTTPException(404, str(exc)) from exc
-        return {**sends.to_json(db, send), "timeline": timeline(db, send_id).to_json()}
+        data = sends.to_json(db, send)
+        shown = {
+            f"{key}_uk": display.uk_time_iso(data[key], empty="not yet")
+            for key in ("scheduled_at", "started_at", "finished_at")
+        }
+        return {**data, **shown, "timeline": timeline(db, send_id).to_json()}

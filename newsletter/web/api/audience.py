@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from newsletter import segments as segment_store
-from newsletter import suppressions
+from newsletter import subscriber_record, suppressions
+from newsletter.errors import NotFound, UserError
 from newsletter.models import SUBSCRIBER_STATUSES, Subscriber
 from newsletter.segment_rules import RuleError
 from newsletter.segments import SegmentError
 from newsletter.subscriber_csv import CsvFormatError
 from newsletter.subscribers import SubscriberError, SubscriberInput, to_json, upsert
-from newsletter.web.api.schemas import RuleIn, SegmentIn, SubscriberIn, SuppressionIn
-from newsletter.web.deps import store
+from newsletter.web.api.schemas import (
+    ConsentIn,
+    RuleIn,
+    SegmentIn,
+    SubscriberIn,
+    SubscriberPatch,
+    SuppressionIn,
+)
+from newsletter.web.deps import Principal, require_api_organiser, store
 from newsletter.web.services import (
     PAGE_SIZE,
     export_subscribers,
@@ -89,19 +98,85 @@ async def import_csv(request: Request) -> dict[str, Any]:
 def _import(request: Request, data: bytes) -> dict[str, Any]:
     try:
         with store(request) as db:
-            return report_json(import_subscribers(db, data, "api.csv"))
+            return report_json(import_subscribers(db, data, "api.csv"), data)
     except CsvFormatError as exc:
         raise HTTPException(422, str(exc)) from exc
 
 
 @router.get("/subscribers/{subscriber_id}", tags=["subscribers"])
 def get_subscriber(request: Request, subscriber_id: int) -> dict[str, Any]:
-    """One subscriber, with roles and consent record."""
+    """One subscriber's record: profile, roles, consent, status history, sends, events, reports."""
     with store(request) as db:
-        subscriber = db.get(Subscriber, subscriber_id)
-        if subscriber is None:
-            raise HTTPException(404, f"no subscriber {subscriber_id}")
+        subscriber = _subscriber(db, subscriber_id)
+        return subscriber_record.record_json(subscriber_record.record_of(db, subscriber))
+
+
+def _subscriber(db: Session, subscriber_id: int) -> Subscriber:
+    try:
+        return subscriber_record.get_subscriber(db, subscriber_id)
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+
+
+@router.patch("/subscribers/{subscriber_id}", tags=["subscribers"])
+def edit_subscriber(request: Request, subscriber_id: int, body: SubscriberPatch) -> dict[str, Any]:
+    """Change profile fields (address, name, organisation, region, roles)."""
+    with store(request) as db:
+        subscriber = _subscriber(db, subscriber_id)
+        try:
+            wanted = SubscriberInput.build(
+                body.email if body.email is not None else subscriber.email,
+                name=body.name if body.name is not None else subscriber.name,
+                organisation=(
+                    body.organisation if body.organisation is not None else subscriber.organisation
+                ),
+                region=body.region if body.region is not None else subscriber.region,
+                roles=body.roles if body.roles is not None else subscriber.role_names,
+            )
+            subscriber_record.edit(db, subscriber, wanted)
+        except (SubscriberError, UserError) as exc:
+            raise HTTPException(422, str(exc)) from exc
         return to_json(subscriber)
+
+
+@router.post("/subscribers/{subscriber_id}/unsubscribe", tags=["subscribers"])
+def unsubscribe(
+    request: Request,
+    subscriber_id: int,
+    organiser: Annotated[Principal, Depends(require_api_organiser)],
+) -> dict[str, Any]:
+    """Unsubscribe the person; idempotent (an opted-out status is kept)."""
+    with store(request) as db:
+        subscriber = _subscriber(db, subscriber_id)
+        subscriber_record.unsubscribe(subscriber, by=f"api: {organiser.email}")
+        return to_json(subscriber)
+
+
+@router.post("/subscribers/{subscriber_id}/resubscribe", tags=["subscribers"])
+def resubscribe(
+    request: Request,
+    subscriber_id: int,
+    body: ConsentIn,
+    organiser: Annotated[Principal, Depends(require_api_organiser)],
+) -> dict[str, Any]:
+    """Make an opted-out person active again on fresh consent (422 without it)."""
+    with store(request) as db:
+        subscriber = _subscriber(db, subscriber_id)
+        try:
+            subscriber_record.resubscribe(
+                db, subscriber, consent=body.consent, by=f"api: {organiser.email}"
+            )
+        except UserError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return to_json(subscriber)
+
+
+@router.delete("/subscribers/{subscriber_id}", tags=["subscribers"])
+def erase(request: Request, subscriber_id: int) -> dict[str, Any]:
+    """Erase the person (GDPR); their deliveries stay without personal data (count returned)."""
+    with store(request) as db:
+        kept = subscriber_record.erase(db, _subscriber(db, subscriber_id))
+    return {"erased": subscriber_id, "deliveries_kept_anonymised": kept}
 
 
 def _segment_json(db: Any, segment: Any) -> dict[str, Any]:

@@ -71,3 +71,19 @@ class ProofIn(BaseModel):
     update_id: int
     segment: str = "dcs"
     email: str | None = None
+
+
+class SubscriberPatch(BaseModel):
+    """Profile fields to change; absent fields stay as they are (status has its own routes)."""
+
+    email: str | None = None
+    name: str | None = None
+    organisation: str | None = None
+    region: str | None = None
+    roles: list[str] | None = None
+
+
+class ConsentIn(BaseModel):
+    """Fresh consent for subscribing an opted-out person again."""
+
+    consent: str = Field(description='How they consented again, e.g. "asked by email on 2 Dec".')
