@@ -205,8 +205,10 @@ def test_subscribers_search_import_export(client: TestClient, organiser: str) ->
         files={"file": ("people.csv", data.encode(), "text/csv")},
     )
     assert report.status_code == 200
-    rejected = re.search(r'<table id="rejected">(.*?)</table>', report.text, re.S)
-    assert rejected and "<td>3</td>" in rejected.group(1)
+    rejected = re.search(r'<table id="rejected"[^>]*>(.*?)</table>', report.text, re.S)
+    assert rejected and '<td data-label="Line">3</td>' in rejected.group(1)
+    # The rejected line's own text is shown beside the reason.
+    assert "<code>not-an-address,Bob,Durham,dcs</code>" in rejected.group(1)
     assert "2 new" in report.text
 
     found = client.get("/console/subscribers?q=gateshead")
