@@ -287,13 +287,14 @@ def test_phone_layout_has_no_horizontal_scroll(server: str, browser: Browser) ->
 def _console_pages(ids: dict[str, str]) -> list[str]:
     """Every console page (GET routes answering HTML) with its path parameters filled in."""
     from fastapi.responses import HTMLResponse
-    from fastapi.routing import APIRoute
+    from fastapi.routing import APIRoute, iter_route_contexts
 
     paths = []
-    for route in create_app(start_worker=False).routes:
-        if not isinstance(route, APIRoute) or not route.path.startswith("/console"):
+    for route in iter_route_contexts(create_app(start_worker=False).routes):
+        original = route.original_route
+        if not isinstance(original, APIRoute) or not route.path.startswith("/console"):
             continue
-        if "GET" not in route.methods or route.response_class is not HTMLResponse:
+        if "GET" not in route.methods or original.response_class is not HTMLResponse:
             continue
         path = route.path
         for name, value in ids.items():
