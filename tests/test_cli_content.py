@@ -149,7 +149,9 @@ def test_invitation_is_a_request_to_the_recipient(
         data = _ingest(SAMPLE)
         runner.invoke(app, ["subscribers", "add", "dcs@durham.gov.uk", "--name", "Di Rector",
                             "--role", "DCS"])  # fmt: skip
-        result = runner.invoke(app, ["invite", str(data["events"][0]["id"]), "--segment", "dcs"])
+        result = runner.invoke(
+            app, ["invite", str(data["events"][0]["id"]), "--segment", "dcs", "--yes"]
+        )
         assert result.exit_code == 0, result.output
         send_id = result.stdout.splitlines()[0].strip()
         shown = json.loads(runner.invoke(app, ["sends", "show", send_id, "--json"]).stdout)
@@ -191,7 +193,7 @@ def test_sends_watch_list_and_controls(database_url: str, tmp_path: Path, monkey
         assert dry.exit_code == 0 and "nothing is sent" in dry.stdout
         assert not (tmp_path / "outbox").exists()
         later = runner.invoke(
-            app, ["send", str(data["id"]), "--segment", "dcs", "--at", "2099-01-01 09:00"]
+            app, ["send", str(data["id"]), "--segment", "dcs", "--at", "2099-01-01 09:00", "--yes"]
         )
         scheduled_id = later.stdout.splitlines()[0]
         assert runner.invoke(app, ["sends", "pause", scheduled_id]).exit_code == 0
@@ -201,7 +203,14 @@ def test_sends_watch_list_and_controls(database_url: str, tmp_path: Path, monkey
         again = runner.invoke(app, ["sends", "resume", scheduled_id])
         assert again.exit_code == 2 and "only a paused send can resume" in again.stderr
 
-        now = runner.invoke(app, ["send", str(data["id"]), "--segment", "dcs"])
+        unconfirmed = runner.invoke(app, ["send", str(data["id"]), "--segment", "dcs"])
+        assert unconfirmed.exit_code == 2 and "add --yes" in unconfirmed.stderr
+        assert "3 recipients" in unconfirmed.stderr or "total" in unconfirmed.stderr
+        past = runner.invoke(
+            app, ["send", str(data["id"]), "--segment", "dcs", "--at", "2020-01-01 09:00", "--yes"]
+        )
+        assert past.exit_code == 2 and "Wed 1 Jan 2020, 09:00 UK has already passed" in past.stderr
+        now = runner.invoke(app, ["send", str(data["id"]), "--segment", "dcs", "--yes"])
         send_id = now.stdout.splitlines()[0]
         watched = runner.invoke(app, ["sends", "watch", send_id, "--interval", "0.1"])
         assert watched.exit_code == 0

@@ -107,7 +107,7 @@ def confirm(question: str, *, yes: bool) -> None:
         return
     if not sys.stdin.isatty():
         fail(f"{question} Not confirmed: add --yes to do it without a terminal.")
-    if not typer.confirm(question, default=False):
+    if not typer.confirm(question, default=False, err=True):
         fail("nothing was done", code=1)
 
 
