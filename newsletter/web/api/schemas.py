@@ -71,6 +71,7 @@ class ProofIn(BaseModel):
     update_id: int
     segment: str = "dcs"
     email: str | None = None
+    emails: list[str] = Field(default_factory=list, description="Several addresses (max 20).")
 
 
 class SubscriberPatch(BaseModel):
@@ -87,3 +88,9 @@ class ConsentIn(BaseModel):
     """Fresh consent for subscribing an opted-out person again."""
 
     consent: str = Field(description='How they consented again, e.g. "asked by email on 2 Dec".')
+
+
+class RescheduleIn(BaseModel):
+    """The new time of a scheduled send."""
+
+    at: str = Field(description='"2026-12-01 09:00" (UK) or ISO 8601; not in the past.')
