@@ -157,7 +157,7 @@ def test_invitation_is_a_request_to_the_recipient(
         shown = json.loads(runner.invoke(app, ["sends", "show", send_id, "--json"]).stdout)
         assert shown == {
             "id": int(send_id), "status": "finished", "planned": 1, "sent": 1, "failed": 0,
-            "skipped": 0, "pending": 0,
+            "skipped": 0, "pending": 0, "reasons": [],
         }  # fmt: skip
         (eml,) = (tmp_path / "outbox").glob("*.eml")
         raw = eml.read_bytes()

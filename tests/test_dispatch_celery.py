@@ -354,6 +354,7 @@ def test_two_thousand_in_overlapping_segments_get_one_message_each(stack: Stack)
         "failed": 0,
         "skipped": 0,
         "pending": 0,
+        "reasons": [],
     }
 
     # Each message names its delivery; the delivery is the recipient's, and its

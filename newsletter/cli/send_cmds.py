@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import datetime
 
@@ -10,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from newsletter import send_review, sends
+from newsletter import delivery_report, send_review, sends
 from newsletter.cli.common import (
     confirm,
     console,
@@ -25,7 +26,7 @@ from newsletter.config import get_settings
 from newsletter.db import session_scope
 from newsletter.dispatch import control
 from newsletter.dispatch.embedded import run_until_idle
-from newsletter.display import plural, uk_time_iso
+from newsletter.display import plural, uk_time, uk_time_iso
 from newsletter.models import utcnow
 
 app = typer.Typer(help="Sends: follow and control them.", no_args_is_help=True)
@@ -215,15 +216,57 @@ def list_command(json_output: bool = typer.Option(False, "--json")) -> None:
 
 @app.command("show")
 def show_command(send_id: int, json_output: bool = typer.Option(False, "--json")) -> None:
-    """One send's state and counts (--json: id, status, planned, sent, failed, skipped, pending)."""
+    """One send's state, counts and why recipients did not get it.
+
+    --json: id, status, planned, sent, failed, skipped, pending and ``reasons``
+    (each ``{reason, count, status}``).
+    """
     with store() as session:
         data = sends.to_json(session, sends.get_send(session, send_id))
+        why = delivery_report.reasons(session, send_id)
     if json_output:
         keys = ("id", "status", "planned", "sent", "failed", "skipped", "pending")
-        print_json({k: data[k] for k in keys})
+        print_json(
+            {
+                **{k: data[k] for k in keys},
+                "reasons": [r.to_json() for r in why],
+            }
+        )
         return
     for key, value in data.items():
+        if key.endswith("_at"):
+            value = uk_time_iso(value, empty="not yet")
         console.print(f"{key:>13}: {value}", markup=False)
+    console.print(f"{'not received':>13}: {delivery_report.reasons_text(why) or 'nobody'}")
+
+
+@app.command("recipients")
+def recipients_command(
+    send_id: int,
+    status: str = typer.Option(
+        "", "--status", help=f"Only these: {', '.join(delivery_report.FILTERS)}."
+    ),
+    search: str = typer.Option("", "--search", help="Only addresses or names containing this."),
+    json_output: bool = typer.Option(False, "--json", help="One JSON array of recipients."),
+    csv_output: bool = typer.Option(False, "--csv", help="CSV, as the console downloads it."),
+) -> None:
+    """Every recipient of a send: status, reason in words, the server's reply, tries, times."""
+    with store() as session:
+        sends.get_send(session, send_id)
+        rows = list(delivery_report.iter_rows(session, send_id, status=status, search=search))
+    if json_output:
+        print_json([r.to_json() for r in rows])
+        return
+    if csv_output:
+        delivery_report.write_csv(iter(rows), sys.stdout)
+        return
+    table = Table(title=f"Recipients of send {send_id} ({len(rows)})")
+    for column in ("email", "segment", "status", "reason", "smtp reply", "tries", "when"):
+        table.add_column(column)
+    for r in rows:
+        when = r.next_attempt_at if r.status == "retrying" else r.finished_at
+        table.add_row(r.email, r.segment, r.status, r.reason, r.raw, str(r.attempts), uk_time(when))
+    print_table(table)
 
 
 @app.command("send-now")

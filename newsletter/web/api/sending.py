@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
 
-from newsletter import send_review, sends
+from newsletter import delivery_report, send_review, sends
 from newsletter.dispatch import control
 from newsletter.errors import UserError
 from newsletter.segments import SegmentError
@@ -108,6 +110,48 @@ def _act(request: Request, send_id: int, action: str) -> dict[str, Any]:
     except SendError as exc:
         raise HTTPException(409, str(exc)) from exc
     return send_progress(request, send_id)
+
+
+@router.get("/sends/{send_id}/recipients")
+def recipients(
+    request: Request, send_id: int, status: str = "", q: str = "", after: int = 0, limit: int = 50
+) -> dict[str, Any]:
+    """The delivery report, a page at a time: every recipient with status, reason, reply.
+
+    ``status`` filters (sent, failed, skipped, retrying, waiting, bounced,
+    complained, unsubscribed, not_delivered); ``q`` matches address or name;
+    ``next_after`` is the ``after`` of the next page (null on the last).
+    ``reasons`` summarises why recipients did not get it.
+    """
+    send_progress(request, send_id)
+    try:
+        with store(request) as db:
+            rows, next_after = delivery_report.page(
+                db, send_id, status=status, search=q, after=after, limit=limit
+            )
+            why = delivery_report.reasons(db, send_id)
+    except UserError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return {
+        "items": [r.to_json() for r in rows],
+        "next_after": next_after,
+        "reasons": [r.to_json() for r in why],
+    }
+
+
+@router.get("/sends/{send_id}/recipients.csv", response_class=Response)
+def recipients_csv(request: Request, send_id: int, status: str = "", q: str = "") -> Response:
+    """The delivery report as CSV (filtered like ``/recipients``)."""
+    send_progress(request, send_id)
+    out = io.StringIO()
+    try:
+        with store(request) as db:
+            delivery_report.write_csv(
+                delivery_report.iter_rows(db, send_id, status=status, search=q), out
+            )
+    except UserError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
 
 
 @router.post("/sends/{send_id}/send-now")

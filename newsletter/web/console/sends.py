@@ -8,13 +8,14 @@ button carries ``confirmed=yes``; only that post makes the change.
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from newsletter import send_review, sends, updates
+from newsletter import delivery_report, send_review, sends, updates
 from newsletter.dispatch import control
 from newsletter.display import form_value, plural
 from newsletter.errors import UserError
@@ -283,8 +284,11 @@ def show_send(
         with store(request) as db:
             title = updates.get_record(db, data["update_id"]).title
             editions = list(data["segments"])
+    with store(request) as db:
+        why = delivery_report.reasons(db, send_id)
     context = {
         "send": data,
+        "reasons": why,
         "update_title": title,
         "editions": editions,
         "error": error,
@@ -295,6 +299,46 @@ def show_send(
         "plural": plural,
     }
     return page(request, "console/send.html", context, status_code=400 if error else 200)
+
+
+@router.get("/sends/{send_id}/recipients", response_class=HTMLResponse)
+def recipients(
+    request: Request, send_id: int, status: str = "", q: str = "", after: int = 0
+) -> Response:
+    """The delivery report: every recipient with status, reason and server reply, paged."""
+    data = progress_of(request, send_id)  # 404 for an unknown send
+    if status not in delivery_report.FILTERS:
+        status = ""
+    with store(request) as db:
+        rows, next_after = delivery_report.page(db, send_id, status=status, search=q, after=after)
+    context = {
+        "send": data,
+        "rows": rows,
+        "status": status,
+        "q": q,
+        "filters": delivery_report.FILTERS,
+        "next_after": next_after,
+        "first_page": after == 0,
+    }
+    return page(request, "console/send_recipients.html", context)
+
+
+@router.get("/sends/{send_id}/recipients.csv")
+def recipients_csv(request: Request, send_id: int, status: str = "", q: str = "") -> Response:
+    """The delivery report (filtered as on the page) as CSV."""
+    progress_of(request, send_id)
+    if status not in delivery_report.FILTERS:
+        raise HTTPException(400, f"status must be one of {', '.join(delivery_report.FILTERS)}")
+    out = io.StringIO()
+    with store(request) as db:
+        delivery_report.write_csv(
+            delivery_report.iter_rows(db, send_id, status=status, search=q), out
+        )
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="send-{send_id}-recipients.csv"'},
+    )
 
 
 @router.get("/sends/{send_id}/progress")
