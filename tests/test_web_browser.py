@@ -358,3 +358,72 @@ def test_every_console_page_fits_a_390px_phone(
         _shot(tab, name)
     context.close()
     assert too_wide == {}, too_wide
+
+
+@pytest.mark.parametrize("viewport", [(390, 844), (1280, 900)], ids=["phone", "desktop"])
+def test_organiser_reviews_reschedules_sends_now_reads_report_and_unsubscribes(
+    server: str,
+    browser: Browser,
+    organiser: str,
+    transport: InMemoryTransport,
+    viewport: tuple[int, int],
+) -> None:
+    size = "phone" if viewport[0] < 500 else "desktop"
+    add_subscribers(5)
+    transport.fail("reader1@example.org", 550, "5.1.1 <reader1@example.org>: user unknown")
+    with session_scope() as session:
+        record, _ = ingest(session, future_update_md().encode(), "update.md")
+        update_id = record.id
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    _sign_in(tab, server)
+
+    # Schedule for next year: the review shows the UK time and counts; confirm it.
+    tab.goto(f"{server}/console/sends/new?update_id={update_id}")
+    tab.get_by_label("dcs —").check()
+    tab.get_by_label("When, in UK time").fill("2099-10-20T09:00")
+    tab.get_by_role("button", name="Review").click()
+    expect(tab.locator("#review-when")).to_have_text("Tue 20 Oct 2099, 09:00 UK")
+    expect(tab.locator("#review-total")).to_have_text("5 recipients")
+    _shot(tab, f"daily-review-{size}")
+    tab.get_by_role("button", name="Confirm: schedule for Tue 20 Oct 2099, 09:00 UK").click()
+    expect(tab.locator("#status")).to_have_text("scheduled")
+    expect(tab.locator("#scheduled")).to_have_text("Tue 20 Oct 2099, 09:00 UK")
+
+    # Reschedule it, then send it now; each change is reviewed first.
+    tab.get_by_text("Reschedule", exact=True).click()
+    tab.get_by_label("New time, in UK time").fill("2099-11-02T14:30")
+    tab.get_by_role("button", name="Review the new time").click()
+    tab.get_by_role("button", name="Confirm: reschedule for Mon 2 Nov 2099, 14:30 UK").click()
+    expect(tab.locator("#scheduled")).to_have_text("Mon 2 Nov 2099, 14:30 UK")
+    tab.get_by_role("button", name="Send now").click()
+    expect(tab.locator("#review-when")).to_have_text("now")
+    tab.get_by_role("button", name="Confirm: send now").click()
+    expect(tab.locator("#status")).to_have_text("finished", timeout=30_000)
+    _shot(tab, f"daily-send-{size}")
+
+    # Who did not get it, and why.
+    tab.reload()
+    expect(tab.locator("#reasons")).to_contain_text("1 address does not exist")
+    tab.get_by_role("link", name="Only those who did not get it").click()
+    rows = tab.locator("#recipients tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("reader1@example.org")
+    expect(rows.first).to_contain_text("550 5.1.1")
+    _shot(tab, f"daily-report-{size}")
+    overflow = tab.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+
+    # Open one subscriber's page from the report's list and unsubscribe them.
+    tab.goto(f"{server}/console/subscribers?q=reader2")
+    tab.get_by_role("link", name="reader2@example.org").click()
+    expect(tab.locator("#status")).to_have_text("active")
+    tab.get_by_role("button", name="Unsubscribe").click()
+    expect(tab.locator("#status")).to_have_text("unsubscribed")
+    expect(tab.locator("#history")).to_contain_text(f"console: {ORGANISER}")
+    _shot(tab, f"daily-subscriber-{size}")
+    assert _subscriber("reader2@example.org").status == "unsubscribed"
+    context.close()
+    assert errors == [], errors
