@@ -14,10 +14,12 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from newsletter.errors import UserError
+
 UK_TIMEZONE = "Europe/London"
 
 
-class ContentError(ValueError):
+class ContentError(UserError, ValueError):
     """Raised when structured content is malformed; the message names the field."""
 
 

@@ -20,6 +20,7 @@ from newsletter.db import get_engine, reset_engines, session_scope
 from newsletter.dispatch import control
 from newsletter.dispatch.embedded import run_until_idle
 from newsletter.dispatch.runtime import set_runtime
+from newsletter.errors import UserError
 from newsletter.ingest import parse_file
 from newsletter.migrate import upgrade_to_head
 from newsletter.outbox_index import write_index
@@ -52,6 +53,10 @@ ROLE_MIX = (
     ("Lead Member", "Workforce Lead"),
 )
 SEGMENTS = ["dcs", "lead-member", "workforce-lead"]
+
+
+class DemoError(UserError, ValueError):
+    """The demo cannot run as asked (for example, its folder is not empty)."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,7 @@ def run_demo(folder: Path, *, progress: Callable[[str], None] | None = None) -> 
     """Run the demo in ``folder`` (created; must be empty or absent)."""
     folder.mkdir(parents=True, exist_ok=True)
     if any(folder.iterdir()):
-        raise ValueError(f"{folder} is not empty; choose a fresh folder (--dir)")
+        raise DemoError(f"{folder} is not empty; choose a fresh folder (--dir)")
     database, outbox = folder / "newsletter.db", folder / "outbox"
     os.environ["NEWSLETTER_DATABASE_URL"] = f"sqlite:///{database}"
     os.environ["NEWSLETTER_OUTBOX_DIR"] = str(outbox)

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from newsletter.errors import UserError
 from newsletter.models import EventRecipient, EventRecord, Send
 from newsletter.sends import create_send
 from newsletter.updates import get_event
@@ -32,6 +33,10 @@ class EventChange:
 
 # Fields whose change matters to someone who has the event in their calendar.
 NOTIFIABLE = ("start", "end", "location", "title", "all_day")
+
+
+class EventChangeError(UserError, ValueError):
+    """An event change that cannot be made (cancelled event, end before start)."""
 
 
 def recipient_count(session: Session, event_id: int) -> int:
@@ -66,7 +71,7 @@ def edit_event(
     """
     event = get_event(session, event_id)
     if event.cancelled:
-        raise ValueError(f"event {event_id} is cancelled; it cannot be edited")
+        raise EventChangeError(f"event {event_id} is cancelled; it cannot be edited")
     wanted = {
         "title": title,
         "start": start,
@@ -81,7 +86,7 @@ def edit_event(
             setattr(event, name, value)
             changed.append(name)
     if event.end is not None and event.end < event.start:
-        raise ValueError(f"event {event_id}: the end {event.end} is before the start")
+        raise EventChangeError(f"event {event_id}: the end {event.end} is before the start")
     recipients = recipient_count(session, event_id)
     notice = None
     if notify and recipients and any(name in NOTIFIABLE for name in changed):
@@ -95,7 +100,7 @@ def cancel_event(session: Session, event_id: int) -> EventChange:
     """Cancel the event; queue METHOD:CANCEL to everyone who has it."""
     event = get_event(session, event_id)
     if event.cancelled:
-        raise ValueError(f"event {event_id} is already cancelled")
+        raise EventChangeError(f"event {event_id} is already cancelled")
     event.cancelled = True
     event.sequence += 1
     recipients = recipient_count(session, event_id)

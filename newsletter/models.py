@@ -6,6 +6,7 @@ migrations in ``newsletter/migrations``; ``newsletter init`` applies them.
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -26,8 +27,31 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_column, relationship
 
 SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
-SEND_STATUSES = ("draft", "scheduled", "sending", "paused", "cancelled", "finished")
-DELIVERY_STATUSES = ("pending", "claimed", "sent", "failed", "skipped")
+
+
+class SendStatus(enum.StrEnum):
+    """Where a send stands; the legal moves between them are in ``newsletter.sends``."""
+
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    FINISHED = "finished"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where one delivery stands; the legal moves are in ``newsletter.deliveries``."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+SEND_STATUSES = tuple(str(s) for s in SendStatus)
+DELIVERY_STATUSES = tuple(str(s) for s in DeliveryStatus)
 SEND_KINDS = ("newsletter", "invitation", "event_update", "event_cancel", "reminder")
 
 

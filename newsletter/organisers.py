@@ -20,6 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from newsletter.errors import UserError
 from newsletter.models import ApiToken, Organiser, utcnow
 from newsletter.subscribers import SubscriberError, normalise_email
 
@@ -37,7 +38,7 @@ def _dummy_hash() -> str:
     return _hasher.hash("not-a-real-password-just-for-timing")
 
 
-class OrganiserError(ValueError):
+class OrganiserError(UserError, ValueError):
     """An organiser that cannot be created or found, or a password that is refused."""
 
 

@@ -10,8 +10,13 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from newsletter.errors import UserError
+
+# The built-in roles and their display names, defined here only: the built-in
+# segments (newsletter/segments.py) and the edition headings
+# (newsletter/render/sections.py) are made from this table.
 BUILTIN_ROLES: dict[str, str] = {
-    "dcs": "Directors of Children's Services",
+    "dcs": "Directors of children's services",
     "lead-member": "Lead members",
     "workforce-lead": "Workforce leads",
 }
@@ -34,6 +39,10 @@ _ALIASES: dict[str, str] = {
 }
 
 
+class RoleError(UserError, ValueError):
+    """A role name with nothing to make a role of."""
+
+
 def slugify(text: str) -> str:
     """Lower-case ASCII words joined by hyphens; apostrophes vanish ("children's" → "childrens")."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
@@ -45,7 +54,7 @@ def normalise_role(name: str) -> str:
     """Return the role slug for ``name``; raises ValueError for an empty name."""
     slug = slugify(name.replace("’", "'"))
     if not slug:
-        raise ValueError(f"role {name!r} has no letters or digits")
+        raise RoleError(f"role {name!r} has no letters or digits")
     return _ALIASES.get(slug, slug)
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute
 
+from newsletter.errors import UserError
 from newsletter.models import SUBSCRIBER_STATUSES, Subscriber, SubscriberRole
 from newsletter.roles import normalise_role
 
@@ -31,7 +32,7 @@ PLAIN_FIELDS = ("role", "organisation", "region", "status")
 _BARE_STOP = set(' \t\r\n()":')
 
 
-class RuleError(ValueError):
+class RuleError(UserError, ValueError):
     """A rule that cannot be parsed; ``position`` is 1-based within ``rule``."""
 
     def __init__(self, message: str, rule: str, position: int) -> None:

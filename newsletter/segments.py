@@ -13,6 +13,7 @@ import re
 from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session
 
+from newsletter.errors import NotFound, UserError
 from newsletter.models import Segment, Subscriber
 from newsletter.roles import BUILTIN_ROLES
 from newsletter.segment_rules import RuleError, parse_rule, to_sql
@@ -24,8 +25,12 @@ BUILTIN_SEGMENTS: dict[str, tuple[str, str]] = {
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 
 
-class SegmentError(ValueError):
+class SegmentError(UserError, ValueError):
     """A segment that cannot be created, found or removed."""
+
+
+class SegmentNotFoundError(SegmentError, NotFound):
+    """No segment with that name."""
 
 
 def ensure_builtins(session: Session) -> None:
@@ -42,7 +47,7 @@ def get(session: Session, name: str) -> Segment:
     segment = session.scalars(select(Segment).where(Segment.name == name)).first()
     if segment is None:
         known = ", ".join(session.scalars(select(Segment.name).order_by(Segment.name)))
-        raise SegmentError(f"no segment {name!r} (known: {known})")
+        raise SegmentNotFoundError(f"no segment {name!r} (known: {known})")
     return segment
 
 

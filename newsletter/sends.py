@@ -1,30 +1,86 @@
-"""The send lifecycle: draft → scheduled → sending → paused | cancelled → finished.
+"""The send lifecycle: draft → scheduled → sending → finished, with paused and cancelled.
 
 A :class:`~newsletter.models.Send` names an update, the segments it goes to
 (in order: a subscriber in several gets the edition of the first listed) and
 when.  Workers plan it into Delivery rows and deliver them
-(``newsletter.dispatch``); this module creates sends and moves them between
-states with conditional UPDATEs, so that two actors never both win a change.
+(``newsletter.dispatch``); this module creates sends and makes every change
+of a send's status, each a conditional UPDATE so that two actors never both
+win a change.  Every change goes through :func:`move`, which checks it
+against :data:`TRANSITIONS` and raises :class:`IllegalSendTransition` for a
+move the lifecycle does not have (a bug, not bad input):
+
+- ``draft → scheduled``, ``scheduled → scheduled`` (re-timed): :func:`schedule`
+- ``scheduled → sending``: :func:`start`, when a worker plans the send
+- ``sending → finished``: :func:`finish_if_done`, when no delivery is open
+- ``scheduled | sending → paused``: :func:`pause`, or :func:`pause_after_failures`
+- ``paused → sending | scheduled``: :func:`resume`
+- ``draft | scheduled | sending | paused → cancelled``: :func:`cancel`
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, Table, exists, func, select, update
 from sqlalchemy.orm import Session
 
+from newsletter import deliveries
 from newsletter import segments as segment_store
 from newsletter.config import get_settings
-from newsletter.models import Delivery, Send, utcnow
+from newsletter.db import session_scope
+from newsletter.errors import NewsletterError, NotFound, UserError
+from newsletter.models import Delivery, DeliveryStatus, Send, SendStatus, utcnow
 from newsletter.updates import get_event, get_record
 
 
-class SendError(ValueError):
+class SendError(UserError, ValueError):
     """A send that cannot be created or cannot make the asked change."""
+
+
+class SendNotFoundError(SendError, NotFound):
+    """No send with that id."""
+
+
+class IllegalSendTransition(NewsletterError):  # noqa: N818 (reads as what happened)
+    """A change of send status that the lifecycle does not allow: a bug, not bad input."""
+
+
+DRAFT, SCHEDULED, SENDING, PAUSED, CANCELLED, FINISHED = (
+    SendStatus.DRAFT,
+    SendStatus.SCHEDULED,
+    SendStatus.SENDING,
+    SendStatus.PAUSED,
+    SendStatus.CANCELLED,
+    SendStatus.FINISHED,
+)
+
+TRANSITIONS: Final[dict[SendStatus, frozenset[SendStatus]]] = {
+    DRAFT: frozenset({SCHEDULED, CANCELLED}),
+    SCHEDULED: frozenset({SCHEDULED, SENDING, PAUSED, CANCELLED}),
+    SENDING: frozenset({FINISHED, PAUSED, CANCELLED}),
+    PAUSED: frozenset({SENDING, SCHEDULED, CANCELLED}),
+    CANCELLED: frozenset(),
+    FINISHED: frozenset(),
+}
+# The statuses in which a send is over; nothing moves it again.
+FINAL: Final = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
+
+SENDS = cast(Table, Send.__table__)
+
+
+def move(from_: Iterable[SendStatus], to: SendStatus) -> SendStatus:
+    """Check that every ``from_ → to`` is a legal move; returns ``to`` for the statement.
+
+    Raises IllegalSendTransition naming the first move that is not.
+    """
+    for status in from_:
+        if to not in TRANSITIONS[status]:
+            raise IllegalSendTransition(f"a send cannot go from {status} to {to}")
+    return to
 
 
 @dataclass(frozen=True)
@@ -94,7 +150,7 @@ def create_send(
         reminder_offset=reminder_offset,
         segments=unique,
         subject=subject,
-        status="draft" if draft else "scheduled",
+        status=DRAFT if draft else SCHEDULED,
         scheduled_at=None if draft else (at or utcnow()),
         created_by=created_by,
     )
@@ -104,21 +160,25 @@ def create_send(
 
 
 def get_send(session: Session, send_id: int) -> Send:
-    """The send ``send_id``; raises SendError if there is none."""
+    """The send ``send_id``; raises SendNotFoundError (a SendError) if there is none."""
     send = session.get(Send, send_id)
     if send is None:
-        raise SendError(f"no send with id {send_id}")
+        raise SendNotFoundError(f"no send with id {send_id}")
     return send
 
 
 def _transition(
-    session: Session, send_id: int, allowed: tuple[str, ...], to: str, **values: Any
+    session: Session,
+    send_id: int,
+    allowed: tuple[SendStatus, ...],
+    to: SendStatus,
+    **values: Any,
 ) -> bool:
     """Move the send to ``to`` if it is in one of ``allowed``; True if this call did it."""
     result = session.execute(
         update(Send)
         .where(Send.id == send_id, Send.status.in_(allowed))
-        .values(status=to, **values)
+        .values(status=move(allowed, to), **values)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -127,14 +187,14 @@ def _transition(
 def schedule(session: Session, send_id: int, at: datetime | None = None) -> None:
     """Schedule a draft (or re-time a scheduled send); raises SendError otherwise."""
     if not _transition(
-        session, send_id, ("draft", "scheduled"), "scheduled", scheduled_at=at or utcnow()
+        session, send_id, (DRAFT, SCHEDULED), SCHEDULED, scheduled_at=at or utcnow()
     ):
         raise SendError(f"send {send_id} is {get_send(session, send_id).status}; cannot schedule")
 
 
 def pause(session: Session, send_id: int, reason: str = "paused by an organiser") -> None:
     """Pause a scheduled or running send; in-flight batches stop at their next record."""
-    if not _transition(session, send_id, ("scheduled", "sending"), "paused", status_reason=reason):
+    if not _transition(session, send_id, (SCHEDULED, SENDING), PAUSED, status_reason=reason):
         raise SendError(f"send {send_id} is {get_send(session, send_id).status}; cannot pause")
 
 
@@ -145,9 +205,9 @@ def resume(session: Session, send_id: int) -> str:
     enqueues its pending deliveries (``newsletter.dispatch.enqueue_pending``).
     """
     send = get_send(session, send_id)
-    target = "sending" if send.started_at is not None else "scheduled"
+    target = SENDING if send.started_at is not None else SCHEDULED
     if not _transition(
-        session, send_id, ("paused",), target, status_reason=None, consecutive_failures=0
+        session, send_id, (PAUSED,), target, status_reason=None, consecutive_failures=0
     ):
         raise SendError(f"send {send_id} is {send.status}; only a paused send can resume")
     return target
@@ -162,19 +222,55 @@ def cancel(session: Session, send_id: int) -> int:
     if not _transition(
         session,
         send_id,
-        ("draft", "scheduled", "sending", "paused"),
-        "cancelled",
+        (DRAFT, SCHEDULED, SENDING, PAUSED),
+        CANCELLED,
         status_reason="cancelled by an organiser",
         finished_at=utcnow(),
     ):
         raise SendError(f"send {send_id} is {get_send(session, send_id).status}; cannot cancel")
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.send_id == send_id, Delivery.status == "pending")
-        .values(status="skipped", error="send cancelled", finished_at=utcnow())
-        .execution_options(synchronize_session=False)
+    return deliveries.skip_pending(session, send_id, "send cancelled")
+
+
+def start(session: Session, send_id: int, now: datetime) -> bool:
+    """Move a scheduled send to sending (a worker plans it); True if this call did it."""
+    return _transition(session, send_id, (SCHEDULED,), SENDING, started_at=now)
+
+
+def finish_if_done(send_id: int) -> bool:
+    """Mark a sending send finished when no delivery is pending or claimed.
+
+    One conditional UPDATE, so concurrent batches cannot both finish it or
+    finish it early.  Returns True if this call finished the send.
+    """
+    open_rows = exists().where(
+        Delivery.send_id == send_id,
+        Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.CLAIMED)),
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    with session_scope() as session:
+        result = session.execute(
+            update(Send)
+            .where(Send.id == send_id, Send.status == SENDING, ~open_rows)
+            .values(status=move([SENDING], FINISHED), finished_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def pause_after_failures(connection: Connection, send_id: int, failures: int) -> bool:
+    """Pause a sending send after ``failures`` consecutive failed deliveries; True if paused.
+
+    Core, on the result writer's connection (part of its transaction).
+    """
+    result = connection.execute(
+        update(SENDS)
+        .where(SENDS.c.id == send_id, SENDS.c.status == SENDING)
+        .values(
+            status=move([SENDING], PAUSED),
+            status_reason=f"paused after {failures} consecutive failed deliveries; "
+            "check the mail server, then resume",
+        )
+    )
+    return bool(result.rowcount)
 
 
 def counts(session: Session, send_id: int) -> SendCounts:
@@ -190,7 +286,7 @@ def counts(session: Session, send_id: int) -> SendCounts:
         sent=by_status.get("sent", 0),
         failed=by_status.get("failed", 0),
         skipped=by_status.get("skipped", 0),
-        pending=by_status.get("pending", 0) + by_status.get("claimed", 0),
+        pending=by_status.get(DeliveryStatus.PENDING, 0) + by_status.get(DeliveryStatus.CLAIMED, 0),
     )
 
 
@@ -217,7 +313,7 @@ def due(session: Session, now: datetime | None = None) -> list[int]:
     return list(
         session.scalars(
             select(Send.id)
-            .where(Send.status == "scheduled", Send.scheduled_at <= (now or utcnow()))
+            .where(Send.status == SCHEDULED, Send.scheduled_at <= (now or utcnow()))
             .order_by(Send.scheduled_at, Send.id)
         )
     )

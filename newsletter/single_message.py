@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from newsletter.dispatch.editions import featured_calendars
 from newsletter.dispatch.runtime import get_runtime
+from newsletter.editions import featured_calendars
 from newsletter.message import MessageTemplate, Recipient
 from newsletter.parts import CalendarPart, RenderedEdition
 from newsletter.render import render_edition

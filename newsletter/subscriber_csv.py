@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from sqlalchemy.orm import Session
 
+from newsletter.errors import UserError
 from newsletter.subscribers import (
     SubscriberError,
     SubscriberInput,
@@ -33,7 +34,7 @@ EXPORT_COLUMNS = (*PROFILE_COLUMNS, "status")
 _Reader = Any  # csv.reader objects have no public type
 
 
-class CsvFormatError(ValueError):
+class CsvFormatError(UserError, ValueError):
     """The file as a whole cannot be imported (no header, no email column, not text)."""
 
 

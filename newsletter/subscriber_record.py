@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from newsletter import deliveries
 from newsletter.bounces.models import BounceEvent
 from newsletter.errors import NotFound, UserError
 from newsletter.models import (
@@ -111,10 +112,7 @@ def lookup(session: Session, id_or_email: str) -> Subscriber:
     text = id_or_email.strip()
     if text.isdigit():
         return get_subscriber(session, int(text))
-    try:
-        return find(session, text)
-    except LookupError as exc:
-        raise NotFound(str(exc)) from exc
+    return find(session, text)
 
 
 def record_of(session: Session, subscriber: Subscriber) -> SubscriberRecord:
@@ -333,20 +331,8 @@ def erase(session: Session, subscriber: Subscriber) -> int:
     """
     address = subscriber.email
     subscriber_id = subscriber.id
-    now = utcnow()
-    session.execute(
-        update(Delivery)
-        .where(Delivery.subscriber_id == subscriber_id, Delivery.status == "pending")
-        .values(status="skipped", error="subscriber erased", finished_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    for text in (address, address.lower()):
-        session.execute(
-            update(Delivery)
-            .where(Delivery.subscriber_id == subscriber_id, Delivery.error.is_not(None))
-            .values(error=func.replace(Delivery.error, text, "[erased address]"))
-            .execution_options(synchronize_session=False)
-        )
+    deliveries.skip_pending_of_subscriber(session, subscriber_id, "subscriber erased")
+    deliveries.forget_address(session, subscriber_id, address)
     kept = int(
         session.scalar(
             select(func.count())

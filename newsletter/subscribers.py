@@ -15,14 +15,16 @@ from datetime import datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import insert, select, text
+from sqlalchemy import Connection, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
+from newsletter.errors import NotFound, UserError
 from newsletter.models import (
     SUBSCRIBER_STATUSES,
     StatusChange,
     Subscriber,
     SubscriberRole,
+    UTCDateTime,
     utcnow,
 )
 from newsletter.roles import normalise_role
@@ -32,7 +34,7 @@ OPTED_OUT = frozenset({"unsubscribed", "bounced", "complained"})
 UPSERT_BATCH = 1000
 
 
-class SubscriberError(ValueError):
+class SubscriberError(UserError, ValueError):
     """Bad subscriber data; ``field`` names what is wrong."""
 
     def __init__(self, field_name: str, reason: str) -> None:
@@ -41,7 +43,7 @@ class SubscriberError(ValueError):
         self.reason = reason
 
 
-class SubscriberNotFoundError(LookupError):
+class SubscriberNotFoundError(NotFound, LookupError):
     """No subscriber with that address."""
 
 
@@ -189,13 +191,47 @@ def _stamp_consent(subscriber: Subscriber, source: str, ip: str | None, when: da
     subscriber.consent_ip = ip
 
 
+def by_key(session: Session, email_key: str) -> Subscriber | None:
+    """The subscriber whose lower-cased address is ``email_key``, or None."""
+    return session.scalars(select(Subscriber).where(Subscriber.email_key == email_key)).first()
+
+
 def find(session: Session, email: str) -> Subscriber:
     """Return the subscriber with ``email`` (any case); raises SubscriberNotFoundError."""
     _, key = normalise_email(email)
-    found = session.scalars(select(Subscriber).where(Subscriber.email_key == key)).first()
+    found = by_key(session, key)
     if found is None:
         raise SubscriberNotFoundError(f"no subscriber {email!r}")
     return found
+
+
+def mark_bounced(session: Session | Connection, email_key: str, source: str = "bounced") -> None:
+    """Set the subscriber at ``email_key`` to ``bounced`` if it is active.
+
+    Conditional statements (no ORM object), so the result writer can run them
+    on its own connection; the same status change as :func:`set_status`,
+    history row (with ``source``) included.
+    """
+    now = utcnow()
+    active = (Subscriber.email_key == email_key, Subscriber.status == "active")
+    session.execute(
+        insert(StatusChange).from_select(
+            ["subscriber_id", "at", "status", "previous", "source"],
+            select(
+                Subscriber.id,
+                literal(now, UTCDateTime()),
+                literal("bounced"),
+                Subscriber.status,
+                literal(source[:200]),
+            ).where(*active),
+        )
+    )
+    session.execute(
+        update(Subscriber)
+        .where(*active)
+        .values(status="bounced", status_changed_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def to_json(subscriber: Subscriber) -> dict[str, Any]:

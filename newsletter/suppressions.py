@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert, literal, select, update
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.orm import Session
 
 from newsletter.db import insert_ignore
-from newsletter.models import StatusChange, Subscriber, Suppression, UTCDateTime, utcnow
-from newsletter.subscribers import normalise_email
+from newsletter.errors import UserError
+from newsletter.models import Suppression, utcnow
+from newsletter.subscribers import mark_bounced, normalise_email
 
 __all__ = [
     "SuppressionEntry",
@@ -30,6 +31,10 @@ __all__ = [
     "remove_suppression_by_id",
     "suppress_address",
 ]
+
+
+class SuppressionError(UserError, ValueError):
+    """A suppression that cannot be recorded as asked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,25 +74,7 @@ def suppress_address(session: Session | Connection, email: str, reason: str, det
         Suppression,
         [{"email_key": key, "reason": reason, "detail": detail[:2000], "created_at": utcnow()}],
     )
-    now = utcnow()
-    session.execute(
-        insert(StatusChange).from_select(
-            ["subscriber_id", "at", "status", "previous", "source"],
-            select(
-                Subscriber.id,
-                literal(now, UTCDateTime()),
-                literal("bounced"),
-                Subscriber.status,
-                literal(f"suppressed ({reason})"[:200]),
-            ).where(Subscriber.email_key == key, Subscriber.status == "active"),
-        )
-    )
-    session.execute(
-        update(Subscriber)
-        .where(Subscriber.email_key == key, Subscriber.status == "active")
-        .values(status="bounced", status_changed_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    mark_bounced(session, key, source=f"suppressed ({reason})")
 
 
 def list_suppressions(
@@ -122,7 +109,7 @@ def add_suppression(
     _, key = normalise_email(email)
     reason = reason.strip()
     if not reason:
-        raise ValueError("a suppression needs a reason")
+        raise SuppressionError("a suppression needs a reason")
     existing = session.scalar(select(Suppression).where(Suppression.email_key == key))
     if existing is None:
         insert_ignore(

@@ -30,6 +30,7 @@ from functools import lru_cache
 from typing import Final
 
 from newsletter.config import Settings, get_settings
+from newsletter.errors import NewsletterError
 
 __all__ = [
     "CONFIRM",
@@ -82,15 +83,15 @@ _MAX_U64: Final = 2**64 - 1
 _MAX_U32: Final = 2**32 - 1
 
 
-class TokenError(Exception):
+class TokenError(NewsletterError):
     """A token could not be accepted; ``str(error)`` says why, fit to log."""
 
 
-class TokenInvalid(TokenError):  # noqa: N818 (name fixed by the brief)
+class TokenInvalid(TokenError):  # noqa: N818 (reads as what the token is)
     """The token is malformed, tampered with, signed with another key, or for another purpose."""
 
 
-class TokenExpired(TokenError):  # noqa: N818 (name fixed by the brief)
+class TokenExpired(TokenError):  # noqa: N818 (reads as what the token is)
     """The token was genuine but its time has passed.
 
     ``payload`` is the verified content, so a page can offer to send a fresh link.

@@ -17,11 +17,16 @@ from sqlalchemy.orm import Session
 
 from newsletter.config import get_settings
 from newsletter.content import Event, Update
+from newsletter.errors import NotFound, UserError
 from newsletter.models import EventRecord, Send, UpdateRecord
 
 
-class UpdateNotFoundError(LookupError):
+class UpdateNotFoundError(NotFound, LookupError):
     """No update (or event) with that id."""
+
+
+class UpdateInUseError(UserError, ValueError):
+    """An update that a send used cannot be deleted."""
 
 
 def new_uid() -> str:
@@ -123,7 +128,9 @@ def delete_update(session: Session, update_id: int) -> None:
     record = get_record(session, update_id)
     used = session.scalars(select(Send.id).where(Send.update_id == update_id)).first()
     if used is not None:
-        raise ValueError(f"update {update_id} was used by send {used}; it stays in the archive")
+        raise UpdateInUseError(
+            f"update {update_id} was used by send {used}; it stays in the archive"
+        )
     session.delete(record)
 
 

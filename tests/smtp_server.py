@@ -1,6 +1,6 @@
 """A real SMTP server on loopback for tests (aiosmtpd), with scripted refusals.
 
-Usage (the lead reuses this from tests/conftest.py)::
+Usage (tests/conftest.py builds its SMTP fixtures on this)::
 
     with running_smtp_server() as server:
         server.refuse("bad@example.org", 550)            # every time

@@ -168,7 +168,7 @@ def unfolded_lines(ics: bytes) -> list[bytes]:
 # --- times in winter and summer ---------------------------------------------
 
 SEASONS = [
-    # The two instants issue 5 names, then both sides of each 2026 clock change.
+    # Two instants across the winter/summer divide, then both sides of each 2026 clock change.
     (datetime(2018, 11, 14, 10, 0), "2018-11-14T10:00:00Z"),
     (datetime(2026, 7, 10, 15, 0), "2026-07-10T14:00:00Z"),
     (datetime(2026, 3, 29, 0, 30), "2026-03-29T00:30:00Z"),

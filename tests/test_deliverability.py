@@ -24,11 +24,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from newsletter.bounces.verp import verp_address
 from newsletter.config import Settings
 from newsletter.content import Update
-from newsletter.dkim import DkimKey, DkimSigner, SigningTransport
 from newsletter.ingest import parse_file
 from newsletter.message import MessageTemplate, Recipient
 from newsletter.render import render_edition
 from newsletter.transports import InMemoryTransport
+from newsletter.transports.dkim import DkimKey, DkimSigner, SigningTransport
 
 SAMPLE = Path(__file__).resolve().parent.parent / "newsletter/data/samples/north-east-2018-12.txt"
 SETTINGS = Settings(

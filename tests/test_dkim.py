@@ -21,10 +21,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from newsletter.config import Settings
-from newsletter.dkim import DkimError, DkimKey, DkimSigner, SigningTransport, signer_from_settings
 from newsletter.message import MessageTemplate, Recipient
 from newsletter.parts import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, RenderedEdition
 from newsletter.transports import InMemoryTransport, OutboxTransport, transport_from_settings
+from newsletter.transports.dkim import (
+    DkimError,
+    DkimKey,
+    DkimSigner,
+    SigningTransport,
+    signer_from_settings,
+)
 
 SETTINGS = Settings(
     secret_key="dkim-test",

@@ -2,47 +2,20 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import redis
+from celery_harness import RedisServer, redis_server
 
 from newsletter.dispatch.ratelimit import LocalRateLimiter, RateLimitedError, RedisRateLimiter
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["redis_server"]  # the fixture, used by redis_url
 
 
 @pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A private redis-server on 127.0.0.1, stopped at the end."""
-    port = _free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    try:
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        yield url
-    finally:
-        client.close()
-        process.terminate()
-        process.wait(timeout=10)
+def redis_url(redis_server: RedisServer) -> str:
+    """The URL of this test's own redis-server (tests/celery_harness.py)."""
+    return redis_server.url
 
 
 def test_two_limiters_share_one_hourly_budget(redis_url: str) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from email import message_from_bytes
+from email.policy import default as default_policy
 from urllib.parse import urlsplit
 
 import jinja2
@@ -26,12 +28,13 @@ from newsletter.calendar import calendar_links
 from newsletter.config import Settings
 from newsletter.content import Bullets, Event, Paragraph, Section, Update
 from newsletter.ingest import parse_file
+from newsletter.message import MessageTemplate, Recipient
 from newsletter.paths import SAMPLES_DIR
 from newsletter.render import build_edition, render, render_edition, segment_name
-from newsletter.render.editions import ALSO_HEADING, segment_heading
 from newsletter.render.environment import email_environment
 from newsletter.render.formatting import TEXT_WIDTH, truncate, when_label
 from newsletter.render.render import PlaceholderError, inline_css
+from newsletter.render.sections import ALSO_HEADING, segment_heading
 
 SEGMENTS = ("dcs", "lead-member", "workforce-lead", "north-tyneside-staff")
 SETTINGS = Settings(
@@ -542,12 +545,29 @@ def test_jinja_and_premailer_run_per_segment_not_per_recipient() -> None:
     render.stats.reset()
     segments = ("dcs", "lead-member", "workforce-lead")
     editions_by_segment = {s: render_edition(update, s, settings=SETTINGS) for s in segments}
-    recipients = [(f"Reader {i}", segments[i % 3]) for i in range(900)]
+    # The product's path: one message template per segment, spliced per recipient.
+    templates = {
+        s: MessageTemplate.build(edition, settings=SETTINGS)
+        for s, edition in editions_by_segment.items()
+    }
     personalised = [
-        editions_by_segment[segment].html.replace(parts.GREETING, f"Dear {name},")
-        for name, segment in recipients
+        templates[segments[i % 3]].personalise(
+            Recipient(
+                email=f"reader{i}@example.org",
+                name=f"Reader {i}",
+                subscriber_id=i + 1,
+                delivery_id=i + 1,
+                unsubscribe_url=f"https://news.example.org/u/{i}",
+                preferences_url=f"https://news.example.org/p/{i}",
+                mailto_unsubscribe=None,
+            )
+        )
+        for i in range(900)
     ]
-    assert len(personalised) == 900 and "Dear Reader 899," in personalised[-1]
+    last = message_from_bytes(personalised[-1], policy=default_policy)
+    html = last.get_body(("html",))
+    assert html is not None and "Dear Reader 899," in html.get_content()
+    assert parts.GREETING.encode() not in personalised[-1]
     assert render.stats.editions == 3
     assert render.stats.premailer_runs == 3
     assert render.stats.template_renders == 9  # html, text and subject per segment

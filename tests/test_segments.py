@@ -134,3 +134,13 @@ def test_builtins_cannot_be_removed_and_names_are_slugs(session: Session) -> Non
     segments.remove(session, "mine")
     with pytest.raises(segments.SegmentError, match="no segment"):
         segments.get(session, "mine")
+
+
+def test_builtin_segment_labels_have_one_definition() -> None:
+    from newsletter.render.sections import segment_name
+    from newsletter.roles import BUILTIN_ROLES
+    from newsletter.segments import BUILTIN_SEGMENTS
+
+    for slug, label in BUILTIN_ROLES.items():
+        assert BUILTIN_SEGMENTS[slug][1] == label
+        assert segment_name(slug) == label

@@ -9,7 +9,6 @@ violation, a failed script) fails the test.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from smtp_server import free_port
 from sqlalchemy import select
 from web_fixtures import (
     ORGANISER,
@@ -51,20 +51,13 @@ __all__ = ["organiser", "transport"]
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output" / "web"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def server(
     database_url: str, transport: InMemoryTransport, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[str]:
     """The app served by uvicorn on 127.0.0.1 with the embedded worker; yields its base URL."""
     del database_url, transport
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     monkeypatch.setenv("NEWSLETTER_BASE_URL", base)  # links in emails lead to this server
     reset_settings()
@@ -292,17 +285,18 @@ def _console_pages(ids: dict[str, str]) -> list[str]:
     from fastapi.responses import HTMLResponse
     from fastapi.routing import APIRoute, iter_route_contexts
 
-    paths = []
+    paths: list[str] = []
     for route in iter_route_contexts(create_app(start_worker=False).routes):
         original = route.original_route
-        if not isinstance(original, APIRoute) or not route.path.startswith("/console"):
+        template = route.path or ""
+        if not isinstance(original, APIRoute) or not template.startswith("/console"):
             continue
-        if "GET" not in route.methods or original.response_class is not HTMLResponse:
+        if "GET" not in (route.methods or set()) or original.response_class is not HTMLResponse:
             continue
-        path = route.path
+        path = template
         for name, value in ids.items():
             path = path.replace("{" + name + "}", value)
-        assert "{" not in path, f"no value for a parameter of {route.path}"
+        assert "{" not in path, f"no value for a parameter of {template}"
         paths.append(path)
     return sorted(set(paths))
 

@@ -1,1 +1,1 @@
-"""Celery workers: the app (``celery_app``) and thin task wrappers (``tasks``)."""
+"""Celery workers: the entry point (``celery_app``) and thin task wrappers (``tasks``)."""

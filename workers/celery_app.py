@@ -1,115 +1,12 @@
-"""The Celery application, built from settings.
+"""The entry point Celery is pointed at (``celery -A workers.celery_app worker``).
 
-JSON only (never pickle); ``acks_late`` with ``reject_on_worker_lost`` so a
-task whose worker dies is redelivered (its rows are claimed by task id, so
-the redelivery takes them back at once); prefetch 1 so a busy worker does
-not hoard batches; separate queues for planning, delivery and maintenance;
-beat runs due sends, reminders, recovery and the bounce mailbox poll.
-
-Start with ``newsletter worker`` and ``newsletter beat`` (or ``celery -A
-workers.celery_app worker``).
+The application and its configuration live in ``newsletter.dispatch.celery_app``
+(see docs/architecture.md, "Layers"); this module only re-exports them so that
+the worker command line and ``workers.tasks`` find ``app`` here.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from newsletter.dispatch.celery_app import QUEUES, app, app_for_settings, make_app
 
-from celery import Celery
-from celery.signals import worker_process_init
-from kombu import Queue
-
-from newsletter.config import get_settings
-from newsletter.db import get_engine
-
-QUEUES = ("plan", "deliver", "maintenance")
-# How often beat looks for due sends, reminders and stuck work (seconds).
-DUE_EVERY = 10.0
-REMINDERS_EVERY = 60.0
-RECOVER_EVERY = 60.0
-BOUNCES_EVERY = 300.0
-
-
-def make_app() -> Celery:
-    """A Celery app configured from ``NEWSLETTER_*`` settings."""
-    settings = get_settings()
-    broker = settings.broker_url or "memory://"
-    # ``include``, not a forced autodiscovery: workers.tasks imports ``app``
-    # from this module, so importing it while ``app`` is being built would be
-    # circular.  The worker imports it when it starts.
-    celery = Celery(
-        "newsletter",
-        broker=broker,
-        backend=settings.result_backend_url,
-        include=["workers.tasks"],
-    )
-    celery.conf.update(
-        task_serializer="json",
-        result_serializer="json",
-        accept_content=["json"],
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_ignore_result=settings.result_backend_url is None,
-        task_queues=[Queue(name) for name in QUEUES],
-        task_default_queue="deliver",
-        task_routes={
-            "newsletter.plan_send": {"queue": "plan"},
-            "newsletter.deliver_batch": {"queue": "deliver"},
-            "newsletter.dispatch_due": {"queue": "maintenance"},
-            "newsletter.recover": {"queue": "maintenance"},
-            "newsletter.send_reminders": {"queue": "maintenance"},
-            "newsletter.poll_bounces": {"queue": "maintenance"},
-        },
-        # A redelivered task must not wait the default hour after a worker
-        # dies or a broker restarts; batches take seconds, so ten minutes is ample.
-        broker_transport_options={"visibility_timeout": 600},
-        broker_connection_retry_on_startup=True,
-        worker_cancel_long_running_tasks_on_connection_loss=False,
-        timezone="UTC",
-        enable_utc=True,
-        beat_schedule={
-            "dispatch-due-sends": {"task": "newsletter.dispatch_due", "schedule": DUE_EVERY},
-            "send-event-reminders": {
-                "task": "newsletter.send_reminders",
-                "schedule": REMINDERS_EVERY,
-            },
-            "recover-stuck-deliveries": {"task": "newsletter.recover", "schedule": RECOVER_EVERY},
-            "poll-bounce-mailbox": {"task": "newsletter.poll_bounces", "schedule": BOUNCES_EVERY},
-        },
-    )
-    return celery
-
-
-@worker_process_init.connect
-def _own_database_connections(**_: Any) -> None:
-    """Give each pool process its own database connections.
-
-    ``newsletter worker`` opens the store (to migrate or check it) before
-    Celery forks its pool; a forked child would otherwise share the parent's
-    pooled PostgreSQL sockets with its siblings, and their queries would
-    interleave on one connection.  ``close=False`` leaves the parent's
-    sockets alone (closing them here would end the parent's session).
-    """
-    get_engine().dispose(close=False)
-
-
-app = make_app()
-# Apps by (broker, result backend), for senders whose settings changed after
-# import (tests and the demo switch brokers); ``app`` is the import-time one.
-_apps: dict[tuple[str | None, str | None], Celery] = {
-    (get_settings().broker_url, get_settings().result_backend_url): app
-}
-
-
-def app_for_settings() -> Celery:
-    """The app for the current settings: ``app`` unless the broker changed since import.
-
-    Sending a task by name needs no task registry, so a sender can use an app
-    built later from the new settings.
-    """
-    settings = get_settings()
-    key = (settings.broker_url, settings.result_backend_url)
-    current = _apps.get(key)
-    if current is None:
-        current = _apps[key] = make_app()
-    return current
+__all__ = ["QUEUES", "app", "app_for_settings", "make_app"]

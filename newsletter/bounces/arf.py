@@ -18,6 +18,7 @@ from email.parser import HeaderParser
 from email.utils import parseaddr
 
 from newsletter.bounces.dsn import original_headers
+from newsletter.errors import UserError
 
 __all__ = ["ACTED_ON", "ArfError", "ComplaintReport", "parse_arf"]
 
@@ -28,7 +29,7 @@ __all__ = ["ACTED_ON", "ArfError", "ComplaintReport", "parse_arf"]
 ACTED_ON = frozenset({"abuse", "fraud"})
 
 
-class ArfError(ValueError):
+class ArfError(UserError, ValueError):
     """The message says it is a feedback report but lacks what RFC 5965 requires."""
 
 

@@ -20,6 +20,8 @@ from typing import Final
 
 from flufl.bounce import all_failures
 
+from newsletter.errors import UserError
+
 __all__ = ["DeliveryReport", "DsnError", "RecipientStatus", "original_headers", "parse_dsn"]
 
 # RFC 3464 section 2.3.4 / RFC 3463 section 2: class.subject.detail.
@@ -29,7 +31,7 @@ _REPLY_RE: Final = re.compile(r"(?:^|;)\s*([245])\d\d\b")
 _ACTIONS: Final = frozenset({"failed", "delayed", "delivered", "relayed", "expanded"})
 
 
-class DsnError(ValueError):
+class DsnError(UserError, ValueError):
     """The message says it is a delivery-status report but cannot be read as one."""
 
 

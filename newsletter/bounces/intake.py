@@ -1,6 +1,6 @@
 """Bounce and complaint intake: one raw message in, one :class:`BounceResult` out.
 
-The rules (issue 9):
+The rules (see docs/architecture.md, "Bounces"):
 
 * a hard bounce (status 5.x.x) marks the subscriber ``bounced`` and
   suppresses the address;

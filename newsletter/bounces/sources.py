@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from newsletter.bounces.intake import BounceResult, ingest_message, set_aside
 from newsletter.config import Settings, get_settings
 from newsletter.db import session_scope
+from newsletter.errors import UserError
 
 __all__ = [
     "MailboxURL",
@@ -40,6 +41,10 @@ __all__ = [
 
 
 # --- files -----------------------------------------------------------------------
+
+
+class MailboxConfigError(UserError, ValueError):
+    """The bounce mailbox setting cannot be used."""
 
 
 def _is_maildir(path: Path) -> bool:
@@ -143,9 +148,11 @@ def parse_mailbox_url(url: str) -> MailboxURL:
     tls = scheme.endswith("s")
     protocol = scheme[:-1] if tls else scheme
     if protocol not in ("imap", "pop3") or not parts.hostname:
-        raise ValueError("bounce mailbox URL must be imap[s]://… or pop3[s]://… with a host")
+        raise MailboxConfigError(
+            "bounce mailbox URL must be imap[s]://… or pop3[s]://… with a host"
+        )
     if not parts.username:
-        raise ValueError("bounce mailbox URL needs a user name")
+        raise MailboxConfigError("bounce mailbox URL needs a user name")
     return MailboxURL(
         protocol=protocol,
         tls=tls,

@@ -7,7 +7,7 @@ bounce's body looks like.  The address is::
 
     bounces+<delivery id>.<tag>@<bounce domain>
 
-``tag`` is the first 80 bits of HMAC-SHA256(secret_key, "verp\\0" + id) in
+``tag`` is the first 80 bits of HMAC-SHA256(secret_key, "newsletter.verp.v1\\0" + id) in
 lower-case base32 (RFC 4648 section 6), 16 characters.  Base32 is
 case-insensitive, so a relay that lower- or upper-cases the local part
 (RFC 5321 section 2.4 allows the receiving host to treat it so) does not break

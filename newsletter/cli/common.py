@@ -26,15 +26,12 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # Errors caused by what the user typed or gave us: shown as one clear line
-# (no traceback), exit status 2.  Anything else is a bug and keeps its traceback.
-# The project's own input errors all derive from these two (SubscriberError,
-# SegmentError, CsvFormatError, ContentError, IngestError, SendError are
-# ValueErrors; the not-found errors are LookupErrors); file problems are named
-# one by one so that other OS errors keep their traceback.
+# (no traceback), exit status 2.  The product's own input errors are UserErrors
+# (docs/architecture.md, "Errors"); file problems are named one by one so that
+# other OS errors keep their traceback.  Anything else is a bug and keeps its
+# traceback: a KeyError or a stray ValueError is never dressed up as bad input.
 USER_ERRORS: tuple[type[Exception], ...] = (
     UserError,
-    ValueError,
-    LookupError,
     FileNotFoundError,
     IsADirectoryError,
     PermissionError,

@@ -31,7 +31,7 @@ from newsletter.models import utcnow
 
 app = typer.Typer(help="Sends: follow and control them.", no_args_is_help=True)
 
-FINAL_STATES = ("finished", "cancelled")
+FINAL_STATES = sends.FINAL
 
 
 def run_embedded_if_needed(send_id: int, *, show_progress: bool = True) -> None:
@@ -40,7 +40,7 @@ def run_embedded_if_needed(send_id: int, *, show_progress: bool = True) -> None:
         return
     with store() as session:
         send = sends.get_send(session, send_id)
-        if send.status != "scheduled" or (
+        if send.status != sends.SCHEDULED or (
             send.scheduled_at is not None and send.scheduled_at > utcnow()
         ):
             return

@@ -45,11 +45,9 @@ def add_command(
         data = subscribers.SubscriberInput.build(
             email, name=name, organisation=organisation, region=region, roles=role
         )
-        existing = session.scalars(
-            select(Subscriber.id).where(Subscriber.email_key == data.email_key)
-        ).first()
+        existing = subscribers.by_key(session, data.email_key)
         if existing is not None:
-            fail(f"{data.email} is already subscribed (id {existing})")
+            fail(f"{data.email} is already subscribed (id {existing.id})")
         subscribers.upsert(
             session,
             [data],

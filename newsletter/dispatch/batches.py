@@ -1,21 +1,22 @@
-"""Enqueueing a send's pending deliveries in batches, and finishing a send.
+"""Enqueueing a send's pending deliveries in batches (finishing a send is ``sends``).
 
 Pending rows are read in id order with keyset pagination (never OFFSET,
-never all at once: DESIGN rule 3) and handed to ``deliver_batch`` tasks a few
-hundred at a time.  Enqueueing twice is harmless: a batch claims its rows
-with a conditional UPDATE and skips rows someone else holds.
+never all at once: docs/architecture.md, "Keyset batches") and handed to
+``deliver_batch`` tasks a few hundred at a time.  Enqueueing twice is
+harmless: a batch claims its rows with a conditional UPDATE and skips rows
+someone else holds.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import or_, select, update
 
 from newsletter.config import get_settings
 from newsletter.db import id_in, session_scope
 from newsletter.dispatch.queue import get_queue
-from newsletter.models import Delivery, Send, utcnow
+from newsletter.models import Delivery, utcnow
 
 
 def enqueue_pending(send_id: int, *, older_than: datetime | None = None) -> int:
@@ -59,22 +60,3 @@ def enqueue_pending(send_id: int, *, older_than: datetime | None = None) -> int:
         queue.enqueue("deliver_batch", send_id, ids)
         total += len(ids)
         last_id = ids[-1]
-
-
-def finish_if_done(send_id: int) -> bool:
-    """Mark a sending send finished when no delivery is pending or claimed.
-
-    One conditional UPDATE, so concurrent batches cannot both finish it or
-    finish it early.  Returns True if this call finished the send.
-    """
-    open_rows = exists().where(
-        Delivery.send_id == send_id, Delivery.status.in_(("pending", "claimed"))
-    )
-    with session_scope() as session:
-        result = session.execute(
-            update(Send)
-            .where(Send.id == send_id, Send.status == "sending", ~open_rows)
-            .values(status="finished", finished_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]

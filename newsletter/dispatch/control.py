@@ -1,7 +1,7 @@
 """Organiser actions that change a send and then wake the workers.
 
 Each opens its own transaction, commits, and only then enqueues tasks
-(DESIGN rule 1): a worker never sees a task before the rows it names.
+(docs/architecture.md, "Rows before tasks"): a worker never sees a task before the rows it names.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def start_if_due(send_id: int) -> bool:
     """Enqueue planning if the send is scheduled and due now; True if enqueued."""
     with session_scope() as session:
         send = sends.get_send(session, send_id)
-        is_due = send.status == "scheduled" and (
+        is_due = send.status == sends.SCHEDULED and (
             send.scheduled_at is None or send.scheduled_at <= utcnow()
         )
     if is_due:
@@ -57,7 +57,7 @@ def resume(send_id: int) -> str:
     """Resume a paused send and re-enqueue what it still has to send."""
     with session_scope() as session:
         status = sends.resume(session, send_id)
-    if status == "sending":
+    if status == sends.SENDING:
         enqueue_pending(send_id)
     else:
         start_if_due(send_id)

@@ -1,8 +1,9 @@
 """Delivering one batch: claim rows, send each message, record each result.
 
-The contract (DESIGN rule 1): a batch claims its rows with one conditional
-UPDATE (``pending`` → ``claimed``, or rows this very task claimed before its
-worker died), so a row is only ever in one batch; results are recorded in groups
+The contract (docs/architecture.md, "Rows before tasks"): a batch claims its
+rows with one conditional UPDATE (``pending`` → ``claimed``, or rows this
+very task claimed before its worker died; ``newsletter.deliveries.claim``),
+so a row is only ever in one batch; results are recorded in groups
 (``newsletter.dispatch.recording``), which bounds how many messages can be
 sent twice if a worker is killed (those sent but not yet recorded).  Per recipient
 the work is a token signature and a splice: the message template is built
@@ -20,14 +21,14 @@ import logging
 import random
 import uuid
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from newsletter import deliveries, sends
 from newsletter.config import get_settings
 from newsletter.db import id_in, session_scope
-from newsletter.dispatch.batches import finish_if_done
 from newsletter.dispatch.queue import get_queue
 from newsletter.dispatch.ratelimit import RateLimitedError
 from newsletter.dispatch.recording import RECORD_EVERY, Recorder, Row
@@ -35,11 +36,12 @@ from newsletter.dispatch.runtime import Runtime, get_runtime
 from newsletter.message import MessageError, MessageTemplate, Recipient
 from newsletter.models import (
     Delivery,
+    DeliveryStatus,
     Send,
     SendEdition,
+    SendStatus,
     Subscriber,
     Suppression,
-    utcnow,
 )
 from newsletter.transports import TransportError
 
@@ -57,27 +59,6 @@ def backoff_seconds(attempts: int) -> float:
     settings = get_settings()
     ceiling = min(settings.retry_base_seconds * 2 ** max(attempts - 1, 0), 3600.0)
     return random.uniform(ceiling / 2, ceiling)  # noqa: S311 (jitter, not a secret)
-
-
-def claim(session: Session, send_id: int, ids: Sequence[int], task_id: str) -> list[int]:
-    """Claim the batch's rows that are pending and due (or already ours); returns their ids."""
-    now = utcnow()
-    table = DELIVERIES
-    result = session.execute(
-        update(table)
-        .where(
-            id_in(session, table.c.id, ids),
-            table.c.send_id == send_id,
-            or_(
-                (table.c.status == "pending")
-                & or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now),
-                (table.c.status == "claimed") & (table.c.claimed_by == task_id),
-            ),
-        )
-        .values(status="claimed", claimed_at=now, claimed_by=task_id)
-        .returning(table.c.id)
-    )
-    return sorted(int(i) for i in result.scalars())
 
 
 def load_rows(session: Session, ids: Sequence[int]) -> list[Row]:
@@ -107,12 +88,12 @@ def deliver_batch(send_id: int, delivery_ids: list[int], task_id: str | None = N
     task_id = task_id or uuid.uuid4().hex
     with session_scope() as session:
         status = session.scalar(select(Send.status).where(Send.id == send_id))
-        if status != "sending":
+        if status != SendStatus.SENDING:
             return  # paused: rows stay pending for resume; cancelled: already skipped
-        claimed = claim(session, send_id, delivery_ids, task_id)
+        claimed = deliveries.claim(session, send_id, delivery_ids, task_id)
     if claimed:
         _send_rows(runtime, send_id, claimed)
-    finish_if_done(send_id)
+    sends.finish_if_done(send_id)
 
 
 def _send_rows(runtime: Runtime, send_id: int, claimed: list[int]) -> None:
@@ -139,7 +120,7 @@ def _send_rows(runtime: Runtime, send_id: int, claimed: list[int]) -> None:
                     runtime.limiter.acquire()
                 except RateLimitedError as exc:
                     later = [r.delivery_id for r in rows[done - 1 :]]
-                    _release(send_id, later, "pending")
+                    deliveries.release(send_id, later, DeliveryStatus.PENDING)
                     recorder.flush()
                     get_queue().enqueue("deliver_batch", send_id, later, countdown=exc.retry_after)
                     return
@@ -154,7 +135,7 @@ def _send_rows(runtime: Runtime, send_id: int, claimed: list[int]) -> None:
                 )
             if recorder.pending_count >= RECORD_EVERY:
                 status = _record(recorder)
-                if status != "sending":
+                if status != SendStatus.SENDING:
                     _stop_early(send_id, recorder, status, [r.delivery_id for r in rows[done:]])
                     return
         recorder.flush()
@@ -184,8 +165,8 @@ def _record(recorder: Recorder) -> str | None:
 def _stop_early(send_id: int, recorder: Recorder, status: str | None, rest: list[int]) -> None:
     """The send was paused or cancelled mid-batch: record, then hand back or skip the rest."""
     recorder.flush()
-    if status == "cancelled":
-        _release(send_id, rest, "skipped")
+    if status == SendStatus.CANCELLED:
+        deliveries.release(send_id, rest, DeliveryStatus.SKIPPED)
     else:
         hand_back_after_pause(send_id, rest)
 
@@ -197,7 +178,7 @@ def _salvage(send_id: int, recorder: Recorder, untried: list[int]) -> None:
     except Exception:
         log.exception("send %s: could not record results after a failed batch", send_id)
     try:
-        _release(send_id, untried, "pending", forget_task=True)
+        deliveries.release(send_id, untried, DeliveryStatus.PENDING, forget_task=True)
     except Exception:
         log.exception("send %s: could not release rows after a failed batch", send_id)
 
@@ -234,32 +215,6 @@ def _send_one(
         recorder.add_sent(row, message.message_id, event_ids)
 
 
-def _release(send_id: int, ids: list[int], to: str, *, forget_task: bool = False) -> None:
-    """Give claimed rows back (``pending``) or close them (``skipped``, send cancelled).
-
-    ``forget_task`` says no task will come for the rows, so recovery should
-    re-enqueue them without waiting for their last enqueue to grow old.
-    """
-    if not ids:
-        return
-    values: dict[str, Any] = {"status": to, "claimed_by": None}
-    if forget_task:
-        values["enqueued_at"] = None
-    if to == "skipped":
-        values.update(error="send cancelled", finished_at=utcnow())
-    with session_scope() as session:
-        session.execute(
-            update(Delivery)
-            .where(
-                id_in(session, Delivery.id, ids),
-                Delivery.send_id == send_id,
-                Delivery.status == "claimed",
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-
-
 def hand_back_after_pause(send_id: int, ids: list[int]) -> None:
     """Give a paused batch's untried rows back, and queue them if a resume came meanwhile.
 
@@ -269,8 +224,8 @@ def hand_back_after_pause(send_id: int, ids: list[int]) -> None:
     send running, enqueues them itself (an extra enqueue is harmless: claims
     are conditional).
     """
-    _release(send_id, ids, "pending")
+    deliveries.release(send_id, ids, DeliveryStatus.PENDING)
     with session_scope() as session:
         status = session.scalar(select(Send.status).where(Send.id == send_id))
-    if status == "sending" and ids:
+    if status == SendStatus.SENDING and ids:
         get_queue().enqueue("deliver_batch", send_id, ids)

@@ -14,15 +14,16 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
+from newsletter import deliveries
 from newsletter.config import get_settings
 from newsletter.db import session_scope
-from newsletter.dispatch.batches import enqueue_pending, finish_if_done
+from newsletter.dispatch.batches import enqueue_pending
 from newsletter.dispatch.queue import get_queue
-from newsletter.models import Delivery, EventRecipient, EventRecord, Send, utcnow
-from newsletter.sends import create_send, due
+from newsletter.models import EventRecipient, EventRecord, Send, SendStatus, utcnow
+from newsletter.sends import create_send, due, finish_if_done
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +43,8 @@ def recover(now: datetime | None = None) -> dict[str, int]:
     now = now or utcnow()
     stale_claim = now - timedelta(seconds=settings.claim_timeout_seconds)
     with session_scope() as session:
-        reclaimed = session.execute(
-            update(Delivery)
-            .where(Delivery.status == "claimed", Delivery.claimed_at < stale_claim)
-            .values(status="pending", claimed_by=None, enqueued_at=None)
-            .execution_options(synchronize_session=False)
-        ).rowcount  # type: ignore[attr-defined]
-        sending = list(session.scalars(select(Send.id).where(Send.status == "sending")))
+        reclaimed = deliveries.reclaim_stale(session, stale_claim)
+        sending = list(session.scalars(select(Send.id).where(Send.status == SendStatus.SENDING)))
     requeued = 0
     quiet = now - timedelta(seconds=settings.requeue_after_seconds)
     for send_id in sending:

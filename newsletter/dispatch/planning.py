@@ -11,14 +11,15 @@ join later are not in the snapshot.  After the commit it enqueues the rows.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, select, text, update
+from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, select, text
 from sqlalchemy.orm import Session
 
 from newsletter import segments as segment_store
+from newsletter import sends
 from newsletter.db import session_scope
-from newsletter.dispatch.batches import enqueue_pending, finish_if_done
-from newsletter.dispatch.editions import render_send_editions
-from newsletter.models import Delivery, EventRecipient, Send, Subscriber, utcnow
+from newsletter.dispatch.batches import enqueue_pending
+from newsletter.editions import render_send_editions
+from newsletter.models import Delivery, EventRecipient, Send, SendStatus, Subscriber, utcnow
 
 # Deliveries of event notices (updates, cancellations, reminders) are labelled so.
 EVENT_AUDIENCE = "event-recipients"
@@ -34,24 +35,18 @@ def plan_send(send_id: int) -> None:
     now = utcnow()
     with session_scope() as session:
         send = session.get(Send, send_id)
-        if send is None or send.status not in ("scheduled", "sending"):
+        if send is None or send.status not in (SendStatus.SCHEDULED, SendStatus.SENDING):
             return
-        if send.status == "scheduled":
+        if send.status == SendStatus.SCHEDULED:
             if send.scheduled_at is not None and send.scheduled_at > now:
                 return
-            taken = session.execute(
-                update(Send)
-                .where(Send.id == send_id, Send.status == "scheduled")
-                .values(status="sending", started_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            if not taken.rowcount:  # type: ignore[attr-defined]
+            if not sends.start(session, send_id, now):
                 return
             session.refresh(send)
             render_send_editions(session, send)
             send.planned = snapshot_audience(session, send)
     enqueue_pending(send_id)
-    finish_if_done(send_id)  # a send with nobody in its audience ends at once
+    sends.finish_if_done(send_id)  # a send with nobody in its audience ends at once
 
 
 def snapshot_audience(session: Session, send: Send) -> int:

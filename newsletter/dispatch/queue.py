@@ -1,7 +1,8 @@
 """Where tasks go: Celery (when ``BROKER_URL`` is set) or an in-process queue.
 
 Tasks are named, take JSON-able ids only, and are always enqueued after the
-transaction that made their rows has committed (DESIGN rule 1).  The
+transaction that made their rows has committed (docs/architecture.md,
+"Rows before tasks").  The
 in-process queue runs the very same task functions in this process, in due
 order, which is how the embedded default works without any server: it runs
 whatever is due and never sleeps while something is due, and delayed tasks
@@ -30,7 +31,8 @@ TASKS: dict[str, tuple[str, str]] = {
     "poll_bounces": ("newsletter.dispatch.maintenance", "poll_bounces"),
 }
 # Which Celery queue each task goes to: planning, delivery and maintenance are
-# separate so that a long send never delays beat's periodic work.
+# separate so that a long send never delays beat's periodic work.  The one
+# routing table: the Celery app's task_routes and queues are made from it.
 QUEUE_OF: dict[str, str] = {
     "plan_send": "plan",
     "deliver_batch": "deliver",
@@ -183,7 +185,7 @@ class CeleryQueue:
     """Sends tasks to the Celery broker by name (no import of the worker code)."""
 
     def enqueue(self, name: str, *args: Any, countdown: float | None = None) -> None:
-        from workers.celery_app import app_for_settings
+        from newsletter.dispatch.celery_app import app_for_settings
 
         task_function(name)
         app_for_settings().send_task(

@@ -13,13 +13,14 @@ import time
 from typing import Protocol
 
 from newsletter.config import Settings, get_settings
+from newsletter.errors import NewsletterError
 
 # Longest a worker waits inside a batch for the budget; beyond this the batch
 # gives its rows back and is retried later (RateLimitedError.retry_after).
 MAX_INLINE_WAIT = 5.0
 
 
-class RateLimitedError(Exception):
+class RateLimitedError(NewsletterError):
     """The hourly budget is spent; try again after ``retry_after`` seconds."""
 
     def __init__(self, retry_after: float) -> None:

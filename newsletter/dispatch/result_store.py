@@ -18,15 +18,22 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, select, text, update
 
+from newsletter import sends
 from newsletter.config import get_settings
 from newsletter.db import get_engine, insert_ignore
-from newsletter.models import Delivery, EventRecipient, Send, utcnow
+from newsletter.deliveries import (
+    MARK_FAILED,
+    MARK_RETRY,
+    MARK_SENT,
+    MARK_SKIPPED,
+    PG_MARK_SENT,
+)
+from newsletter.models import EventRecipient, Send, SendStatus, utcnow
 from newsletter.suppressions import suppress_address
 
 log = logging.getLogger(__name__)
 
-# Core tables: executemany UPDATEs with per-row bound values need Core, not ORM.
-DELIVERIES = cast(Table, Delivery.__table__)
+# Core table: executemany UPDATEs with per-row bound values need Core, not ORM.
 SENDS = cast(Table, Send.__table__)
 
 
@@ -71,39 +78,6 @@ def write_group(send_id: int, group: ResultGroup) -> WriteOutcome:
     )
 
 
-_BY_ID = DELIVERIES.c.id == bindparam("did")
-MARK_SENT = (
-    update(DELIVERIES)
-    .where(_BY_ID)
-    .values(status="sent", message_id=bindparam("mid"), finished_at=bindparam("at"), error=None)
-)
-MARK_FAILED = (
-    update(DELIVERIES)
-    .where(_BY_ID)
-    .values(
-        status="failed",
-        error=bindparam("err"),
-        finished_at=bindparam("at"),
-        attempts=DELIVERIES.c.attempts + 1,
-    )
-)
-MARK_SKIPPED = (
-    update(DELIVERIES)
-    .where(_BY_ID)
-    .values(status="skipped", error=bindparam("err"), finished_at=bindparam("at"))
-)
-MARK_RETRY = (
-    update(DELIVERIES)
-    .where(_BY_ID)
-    .values(
-        status="pending",
-        error=bindparam("err"),
-        next_attempt_at=bindparam("due"),
-        attempts=DELIVERIES.c.attempts + 1,
-        claimed_by=None,
-        enqueued_at=bindparam("at"),
-    )
-)
 # Reset the failure counter only when it is not already zero, so that in the
 # usual case workers do not all update (and lock) the send's row every record.
 RESET_STREAK = (
@@ -116,14 +90,8 @@ SEND_STATE = select(SENDS.c.status, SENDS.c.consecutive_failures).where(
 )
 
 
-# PostgreSQL: the common outcomes of a whole group in one statement each, the
-# rows passed as arrays and unnested, rather than one statement per message
-# (executemany): PostgreSQL's CPU per message fell by about a third.
-PG_MARK_SENT = text(
-    "UPDATE deliveries SET status = 'sent', message_id = v.mid, finished_at = :at, error = NULL "
-    "FROM unnest(CAST(:dids AS integer[]), CAST(:mids AS varchar[])) AS v(did, mid) "
-    "WHERE deliveries.id = v.did"
-)
+# PostgreSQL: event recipients of a whole group in one statement, the rows
+# passed as arrays and unnested (see newsletter.deliveries.PG_MARK_SENT).
 PG_ADD_EVENT_RECIPIENTS = text(
     "INSERT INTO event_recipients (event_id, subscriber_id, first_delivery_id, created_at) "
     "SELECT v.event_id, v.subscriber_id, v.delivery_id, :at FROM unnest("
@@ -187,16 +155,8 @@ def _update_failure_streak(connection: Connection, send_id: int, group: ResultGr
     )
     status, failures = connection.execute(SEND_STATE, {"sid": send_id}).one()
     limit = get_settings().pause_after_failures
-    if status == "sending" and failures >= limit:
-        connection.execute(
-            update(SENDS)
-            .where(SENDS.c.id == send_id, SENDS.c.status == "sending")
-            .values(
-                status="paused",
-                status_reason=f"paused after {failures} consecutive failed deliveries; "
-                "check the mail server, then resume",
-            )
-        )
+    if status == SendStatus.SENDING and failures >= limit:
+        sends.pause_after_failures(connection, send_id, failures)
         log.warning("send %s paused after %s consecutive failures", send_id, failures)
-        return "paused"
+        return SendStatus.PAUSED
     return str(status)

@@ -7,17 +7,15 @@ stored edition.  Everything is created lazily, after Celery forks.
 
 from __future__ import annotations
 
-import base64
 from collections import OrderedDict
 
 from sqlalchemy.orm import Session
 
+from newsletter import editions
 from newsletter.bounces.verp import verp_address
 from newsletter.config import get_settings
 from newsletter.dispatch.ratelimit import RateLimiter, limiter_from_settings
 from newsletter.message import MessageTemplate
-from newsletter.models import SendEdition
-from newsletter.parts import CalendarPart, RenderedEdition
 from newsletter.transports import Transport, transport_from_settings
 
 # Templates kept per process; a worker rarely serves more than a few sends at once.
@@ -56,12 +54,10 @@ class Runtime:
         if cached is not None:
             self._templates.move_to_end(key)
             return cached
-        row = session.get(SendEdition, {"send_id": send_id, "segment": segment})
-        if row is None:
-            raise LookupError(f"send {send_id} has no edition for segment {segment!r}")
+        edition, calendar_parts = editions.stored(session, send_id, segment)
         template = MessageTemplate.build(
-            edition_of(row),
-            calendar_parts_of(row),
+            edition,
+            calendar_parts,
             feedback_id=f"{send_id}:{segment}:newsletter:{get_settings().sending_domain}",
             # VERP: the bounce of this message names its delivery (newsletter.bounces).
             envelope_from=lambda r: verp_address(r.delivery_id or 0),
@@ -76,43 +72,6 @@ class Runtime:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
-
-
-def edition_of(row: SendEdition) -> RenderedEdition:
-    """The rendered edition stored in ``row``."""
-    return RenderedEdition(
-        update_id=None,
-        segment=row.segment,
-        segment_name=row.segment_name,
-        subject=row.subject,
-        preheader=row.preheader,
-        html=row.html,
-        text=row.text,
-    )
-
-
-def calendar_parts_of(row: SendEdition) -> list[CalendarPart]:
-    """The calendar parts stored in ``row`` (ics kept base64 in JSON)."""
-    return [
-        CalendarPart(
-            method=str(item["method"]),
-            filename=str(item["filename"]),
-            ics=base64.b64decode(item["ics"]),
-        )
-        for item in row.calendar
-    ]
-
-
-def calendar_json(parts: list[CalendarPart]) -> list[dict[str, str]]:
-    """Calendar parts as JSON-able dicts for :class:`SendEdition`."""
-    return [
-        {
-            "method": p.method,
-            "filename": p.filename,
-            "ics": base64.b64encode(p.ics).decode("ascii"),
-        }
-        for p in parts
-    ]
 
 
 _runtime: Runtime | None = None

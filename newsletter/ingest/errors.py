@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from newsletter.errors import UserError
 
-class IngestError(ValueError):
+
+class IngestError(UserError, ValueError):
     """Bad input to ingest; ``str()`` is ``"FILE: reason"``.
 
     ``path`` is the file name (or the source name given to ``parse_text``) and

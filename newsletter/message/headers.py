@@ -16,6 +16,8 @@ from email.utils import format_datetime
 from typing import Final
 from urllib.parse import quote
 
+from newsletter.errors import NewsletterError
+
 __all__ = [
     "HeaderInjectionError",
     "MessageError",
@@ -39,7 +41,7 @@ _EW_OCTETS: Final = 45
 _SMTP_POLICY: Final = email.policy.SMTP
 
 
-class MessageError(Exception):
+class MessageError(NewsletterError):
     """A message cannot be built for this recipient or edition."""
 
 

@@ -58,9 +58,10 @@ class HeaderOptions:
     """The constant inputs of the header steps, fixed when the template is built.
 
     ``is_suppressed`` is consulted per recipient (a last line of defence; the
-    engine also checks before claiming a delivery).  ``envelope_from``, when
-    given, chooses the SMTP MAIL FROM per recipient, which is where VERP
-    (``bounces+jane=example.org@…``) will plug in.
+    engine checks suppressions itself after claiming a batch, when it reads
+    the claimed rows with their subscribers).  ``envelope_from``, when given,
+    chooses the SMTP MAIL FROM per recipient: the engine passes the delivery's
+    VERP address (``newsletter.bounces.verp``).
     """
 
     from_address: str

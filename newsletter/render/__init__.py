@@ -2,14 +2,14 @@
 
 Public API: :func:`render_edition` (see :mod:`newsletter.render.render`),
 :func:`build_edition` and :func:`segment_name` (see
-:mod:`newsletter.render.editions`).  ``newsletter.render.render.stats``
+:mod:`newsletter.render.sections`).  ``newsletter.render.render.stats``
 counts Jinja2 and premailer runs.
 """
 
 from __future__ import annotations
 
-from newsletter.render.editions import Edition, SectionGroup, build_edition, segment_name
 from newsletter.render.render import PlaceholderError, render_edition
+from newsletter.render.sections import Edition, SectionGroup, build_edition, segment_name
 
 __all__ = [
     "Edition",

@@ -21,8 +21,8 @@ import premailer
 from newsletter import parts
 from newsletter.config import Settings, get_settings
 from newsletter.content import Event, Update
+from newsletter.errors import UserError
 from newsletter.parts import RenderedEdition
-from newsletter.render.editions import Edition, build_edition
 from newsletter.render.environment import email_environment
 from newsletter.render.formatting import (
     contact_address,
@@ -33,6 +33,7 @@ from newsletter.render.formatting import (
     truncate,
     when_label,
 )
+from newsletter.render.sections import Edition, build_edition
 
 HTML_TEMPLATE = "update.html"
 TEXT_TEMPLATE = "update.txt"
@@ -68,7 +69,7 @@ class RenderStats:
             self.editions = self.template_renders = self.premailer_runs = 0
 
 
-# Module-level so a test (or the lead's recipient-side test) can read it
+# Module-level so a test (or a recipient-side check) can read it
 # around a whole send: ``render.stats.reset(); …; assert render.stats.premailer_runs == 2``.
 stats = RenderStats()
 
@@ -180,7 +181,7 @@ def inline_css(html: str) -> str:
     return result
 
 
-class PlaceholderError(ValueError):
+class PlaceholderError(UserError, ValueError):
     """The update's content contains a per-recipient placeholder such as ``%%NL_GREETING%%``."""
 
 

@@ -36,7 +36,7 @@ def transport_from_settings(settings: Settings | None = None) -> Transport:
     # DKIM signing, when configured, wraps whichever transport carries the mail.
     # Imported only then: the DKIM and DNS libraries cost every worker process
     # a tenth of a second of CPU before its first message.
-    from newsletter.dkim import SigningTransport, signer_from_settings
+    from newsletter.transports.dkim import SigningTransport, signer_from_settings
 
     signer = signer_from_settings(s)
     return SigningTransport(transport, signer) if signer is not None else transport

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
+from newsletter.errors import NewsletterError
+
 __all__ = ["OutgoingMessage", "Transport", "TransportError"]
 
 
@@ -33,7 +35,7 @@ class OutgoingMessage:
     delivery_id: int | None = None
 
 
-class TransportError(Exception):
+class TransportError(NewsletterError):
     """Sending failed.
 
     ``permanent`` is True when the server gave a 5xx reply (RFC 5321 section

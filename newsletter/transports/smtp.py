@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from newsletter.errors import UserError
 from newsletter.transports.base import OutgoingMessage, Transport, TransportError
 from newsletter.transports.smtp_pipelining import Reply, pipelined_sendmail
 
@@ -36,6 +37,10 @@ _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 # printable ASCII without spaces or brackets.  Anything else (a CR or LF
 # above all, which would smuggle in a command) is refused before sending.
 _ENVELOPE_ADDRESS: Final = re.compile(r"[!-;=?-~]+")
+
+
+class SmtpUrlError(UserError, ValueError):
+    """The SMTP URL setting cannot be used."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +62,9 @@ def parse_smtp_url(url: str) -> SMTPSettings:
     """Parse ``smtp://`` / ``smtps://`` URLs; raises ValueError for anything else."""
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps"):
-        raise ValueError(f"SMTP URL must start with smtp:// or smtps://, not {parts.scheme!r}")
+        raise SmtpUrlError(f"SMTP URL must start with smtp:// or smtps://, not {parts.scheme!r}")
     if not parts.hostname:
-        raise ValueError("SMTP URL has no host")
+        raise SmtpUrlError("SMTP URL has no host")
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     implicit = parts.scheme == "smtps"
     return SMTPSettings(

@@ -2,12 +2,17 @@
 
 HTML routes answer in HTML, ``/api/v1`` routes in JSON (FastAPI's
 ``{"detail": …}`` shape), so a browser never sees raw JSON and a script
-never has to parse a page.
+never has to parse a page.  Domain errors map to HTTP here and only here
+(docs/architecture.md, "Errors"): ``NotFound`` is 404, any other
+``UserError`` 422, and anything else is a bug, answered 500 with a request
+id that is also logged with the traceback.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import uuid
 from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Request
@@ -16,7 +21,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from newsletter.errors import NotFound, UserError
 from newsletter.web.deps import LoginRequired, page
+
+log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
 
@@ -27,7 +35,7 @@ _LINK_WORDS = {
 }
 
 
-class BadLink(Exception):  # noqa: N818 (reads as what the visitor has)
+class BadLink(UserError):  # noqa: N818 (reads as what the visitor has)
     """A tampered, expired or orphaned email link: answered 400 with a page that says which."""
 
     def __init__(self, purpose: str, *, expired: bool, gone: bool = False) -> None:
@@ -37,7 +45,7 @@ class BadLink(Exception):  # noqa: N818 (reads as what the visitor has)
         self.gone = gone
 
 
-class TooManyRequests(Exception):  # noqa: N818
+class TooManyRequests(UserError):  # noqa: N818
     """A client went over a rate limit; ``retry_after`` is in seconds."""
 
     def __init__(self, retry_after: float) -> None:
@@ -111,6 +119,35 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return page(request, "message.html", context, status_code=422)
 
 
+async def _user_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UserError)
+    status = 404 if isinstance(exc, NotFound) else 422
+    if _is_api(request):
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+    title = "Not found" if status == 404 else "Something is not right"
+    return page(request, "message.html", {"title": title, "message": str(exc)}, status_code=status)
+
+
+async def _bug(request: Request, exc: Exception) -> Response:
+    """A 500 that names a request id; the same id is logged with the traceback."""
+    request_id = uuid.uuid4().hex[:12]
+    log.error(
+        "request %s: %s %s failed", request_id, request.method, request.url.path, exc_info=exc
+    )
+    message = f"Something went wrong on our side (request id {request_id})."
+    headers = {"X-Request-ID": request_id}
+    if _is_api(request):
+        body = {"detail": "internal server error", "request_id": request_id}
+        return JSONResponse(body, status_code=500, headers=headers)
+    try:
+        context = {"title": "Something went wrong", "message": message}
+        response = page(request, "message.html", context, status_code=500)
+    except Exception:  # the page itself failed: plain text still carries the id
+        return Response(message, status_code=500, media_type="text/plain", headers=headers)
+    response.headers.update(headers)
+    return response
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
     app.add_exception_handler(BadLink, _bad_link)
@@ -119,3 +156,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(UserError, _user_error)
+    app.add_exception_handler(Exception, _bug)

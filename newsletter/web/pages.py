@@ -15,10 +15,10 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from newsletter.calendar import calendar_links, feed, ics_filename, publish_part
-from newsletter.dispatch.editions import archive_url
+from newsletter.editions import archive_url
 from newsletter.models import EventRecord, UpdateRecord
-from newsletter.render.editions import segment_name
 from newsletter.render.formatting import when_label
+from newsletter.render.sections import segment_name
 from newsletter.segments import SegmentError
 from newsletter.segments import get as get_segment
 from newsletter.updates import event_from_record

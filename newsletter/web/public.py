@@ -16,17 +16,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from newsletter.models import Subscriber, SubscriberRole, Suppression
+from newsletter.models import Subscriber, SubscriberRole
 from newsletter.roles import BUILTIN_ROLES, normalise_role
 from newsletter.subscribers import (
     SubscriberError,
     SubscriberInput,
+    by_key,
     set_status,
     upsert,
 )
+from newsletter.suppressions import is_suppressed
 from newsletter.tokens import (
     CONFIRM,
     PREFERENCES,
@@ -69,8 +70,7 @@ def _limit(request: Request, limiter_name: str) -> None:
 
 
 def _suppressed(db: Session, email_key: str) -> bool:
-    query = select(Suppression.id).where(Suppression.email_key == email_key)
-    return db.scalars(query).first() is not None
+    return bool(is_suppressed(db, [email_key]))
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -103,14 +103,11 @@ def subscribe(
         context = {"roles": ROLE_CHOICES, "values": values, "error": exc.reason, "field": exc.field}
         return page(request, "subscribe.html", context, status_code=400)
     with store(request) as db:
-        subscriber = db.scalars(
-            select(Subscriber).where(Subscriber.email_key == wanted.email_key)
-        ).first()
+        subscriber = by_key(db, wanted.email_key)
         if subscriber is None:
             upsert(db, [wanted], default_status="pending", consent_source="web form (unconfirmed)")
-            subscriber = db.scalars(
-                select(Subscriber).where(Subscriber.email_key == wanted.email_key)
-            ).one()
+            subscriber = by_key(db, wanted.email_key)
+            assert subscriber is not None  # just inserted in this transaction
         # Existing profiles are not changed from an unauthenticated form: anyone can type
         # anyone's address.  They change them on the preferences page after confirming.
         should_send = subscriber.status != "active" and not _suppressed(db, wanted.email_key)
@@ -255,9 +252,7 @@ def link_request(request: Request, email: Annotated[str, Form()] = "") -> Respon
     except SubscriberError as exc:
         return page(request, "link_request.html", {"error": exc.reason}, status_code=400)
     with store(request) as db:
-        subscriber = db.scalars(
-            select(Subscriber).where(Subscriber.email_key == wanted.email_key)
-        ).first()
+        subscriber = by_key(db, wanted.email_key)
         ok = subscriber is not None and not _suppressed(db, wanted.email_key)
     if ok and subscriber is not None:
         try:

@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from newsletter import display, sends, updates
-from newsletter.ingest import ParseResult, parse_bytes
+from newsletter.ingest import IngestError, ParseResult, parse_bytes
 from newsletter.models import Delivery, Subscriber, UpdateRecord
-from newsletter.sends import SendError
 from newsletter.subscriber_csv import ImportReport, import_csv
 from newsletter.web.deps import store
 
@@ -31,10 +30,10 @@ def ingest(
 ) -> tuple[UpdateRecord, list[str]]:
     """Parse an uploaded or pasted update and store it; returns the record and the warnings.
 
-    Raises IngestError (nothing stored) for unusable input, ValueError for an unknown format.
+    Raises IngestError (nothing stored) for unusable input or an unknown format.
     """
     if fmt not in INGEST_FORMATS:
-        raise ValueError(f"format must be one of {', '.join(INGEST_FORMATS)}")
+        raise IngestError(source_name, f"format must be one of {', '.join(INGEST_FORMATS)}")
     result: ParseResult = parse_bytes(data, source_name, fmt)
     record = updates.store_update(
         session, result.update, source_name=source_name, source_format=result.format
@@ -194,13 +193,11 @@ def send_progress(request: Request, send_id: int) -> dict[str, Any]:
     ``scheduled_at_uk``, ``started_at_uk`` and ``finished_at_uk`` are the times
     as people read them ("Wed 20 Oct 2027, 09:00 UK").
 
-    The console's live page and the API both serve this; 404 for an unknown send.
+    The console's live page and the API both serve this; raises SendNotFoundError
+    (404 on the web) for an unknown send.
     """
     with store(request) as db:
-        try:
-            send = sends.get_send(db, send_id)
-        except SendError as exc:
-            raise HTTPException(404, str(exc)) from exc
+        send = sends.get_send(db, send_id)
         data = sends.to_json(db, send)
         shown = {
             f"{key}_uk": display.uk_time_iso(data[key], empty="not yet")

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from newsletter import segments as segment_store
@@ -16,7 +15,7 @@ from newsletter.models import SUBSCRIBER_STATUSES, Subscriber
 from newsletter.segment_rules import RuleError
 from newsletter.segments import SegmentError
 from newsletter.subscriber_csv import CsvFormatError
-from newsletter.subscribers import SubscriberError, SubscriberInput, to_json, upsert
+from newsletter.subscribers import SubscriberError, SubscriberInput, by_key, to_json, upsert
 from newsletter.web.api.schemas import (
     ConsentIn,
     RuleIn,
@@ -74,9 +73,8 @@ def put_subscriber(request: Request, body: SubscriberIn) -> dict[str, Any]:
         raise HTTPException(422, str(exc)) from exc
     with store(request) as db:
         upsert(db, [wanted], default_status="active", consent_source="api")
-        subscriber = db.scalars(
-            select(Subscriber).where(Subscriber.email_key == wanted.email_key)
-        ).one()
+        subscriber = by_key(db, wanted.email_key)
+        assert subscriber is not None  # just upserted in this transaction
         db.refresh(subscriber)
         return to_json(subscriber)
 

@@ -19,7 +19,7 @@ from newsletter import delivery_report, send_review, sends, updates
 from newsletter.dispatch import control
 from newsletter.display import form_value, plural
 from newsletter.errors import UserError
-from newsletter.segments import SegmentError, count, list_all
+from newsletter.segments import count, list_all
 from newsletter.sends import SendError, parse_uk_time
 from newsletter.single_message import send_test_copy
 from newsletter.transports import TransportError
@@ -29,7 +29,7 @@ from newsletter.web.services import send_progress as progress_of
 router = APIRouter()
 
 # What an organiser's input can be wrong about: each names the field or the thing.
-INPUT_ERRORS = (UserError, SendError, SegmentError, LookupError, ValueError)
+INPUT_ERRORS = (UserError,)
 
 
 @router.get("/sends", response_class=HTMLResponse)

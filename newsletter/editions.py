@@ -1,4 +1,12 @@
-"""Rendering a send's editions once, at planning, and storing them.
+"""Editions: one update rendered for one segment, rendered once per send and stored.
+
+This module owns the edition as the product stores it: rendering a send's
+editions at planning (``render_send_editions``), storing them in
+:class:`~newsletter.models.SendEdition` rows and reading them back
+(:func:`stored`).  The rendered type, :class:`~newsletter.parts.RenderedEdition`,
+lives in ``newsletter.parts`` with the other parts that message assembly
+reads (it sits below this module); the order of sections within an edition
+is ``newsletter.render.sections``.  See docs/architecture.md, "Editions".
 
 A newsletter is rendered per segment with its featured events attached as
 METHOD:PUBLISH.  Event notices are built from a short synthetic update about
@@ -10,6 +18,7 @@ already in the recipient's calendar).
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 
 from sqlalchemy import exists, select
@@ -18,7 +27,6 @@ from sqlalchemy.orm import Session
 from newsletter.calendar import cancel_part, publish_part, request_part
 from newsletter.config import get_settings
 from newsletter.content import Event, Paragraph, Section, Update
-from newsletter.dispatch.runtime import calendar_json
 from newsletter.models import Send, SendEdition
 from newsletter.parts import CalendarPart, RenderedEdition
 from newsletter.render import render_edition
@@ -144,3 +152,53 @@ def _was_invited(session: Session, send: Send) -> bool:
     """Whether the event went out as an invitation (then changes go as REQUEST too)."""
     invited = exists().where(Send.event_id == send.event_id, Send.kind == "invitation")
     return bool(session.scalar(select(invited)))
+
+
+def stored(
+    session: Session, send_id: int, segment: str
+) -> tuple[RenderedEdition, list[CalendarPart]]:
+    """The stored edition of (send, segment) and its calendar parts.
+
+    Raises LookupError when the send has no edition for ``segment``.
+    """
+    row = session.get(SendEdition, {"send_id": send_id, "segment": segment})
+    if row is None:
+        raise LookupError(f"send {send_id} has no edition for segment {segment!r}")
+    return edition_of(row), calendar_parts_of(row)
+
+
+def edition_of(row: SendEdition) -> RenderedEdition:
+    """The rendered edition stored in ``row``."""
+    return RenderedEdition(
+        update_id=None,
+        segment=row.segment,
+        segment_name=row.segment_name,
+        subject=row.subject,
+        preheader=row.preheader,
+        html=row.html,
+        text=row.text,
+    )
+
+
+def calendar_parts_of(row: SendEdition) -> list[CalendarPart]:
+    """The calendar parts stored in ``row`` (ics kept base64 in JSON)."""
+    return [
+        CalendarPart(
+            method=str(item["method"]),
+            filename=str(item["filename"]),
+            ics=base64.b64decode(item["ics"]),
+        )
+        for item in row.calendar
+    ]
+
+
+def calendar_json(parts: list[CalendarPart]) -> list[dict[str, str]]:
+    """Calendar parts as JSON-able dicts for :class:`SendEdition`."""
+    return [
+        {
+            "method": p.method,
+            "filename": p.filename,
+            "ics": base64.b64encode(p.ics).decode("ascii"),
+        }
+        for p in parts
+    ]

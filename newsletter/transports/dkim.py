@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from newsletter.config import Settings, get_settings
+from newsletter.errors import UserError
 from newsletter.transports.base import OutgoingMessage, Transport
 
 __all__ = [
@@ -60,7 +61,7 @@ SIGNED_HEADERS: Final[tuple[str, ...]] = (
 )
 
 
-class DkimError(ValueError):
+class DkimError(UserError, ValueError):
     """The key cannot be used for DKIM, or signing failed."""
 
 

@@ -22,15 +22,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from newsletter.content import Paragraph, Section, Update
+from newsletter.roles import BUILTIN_ROLES
 
 DCS = "dcs"
 ALSO_HEADING = "Also in this update"
 
-# Built-in segments (newsletter/segments.py): display name and edition heading.
+# Built-in segments: display name (from newsletter/roles.py, the one
+# definition) and the heading over the segment's own sections.
 BUILT_IN_SEGMENTS: dict[str, tuple[str, str]] = {
-    "dcs": ("Directors of children's services", "For directors of children's services"),
-    "lead-member": ("Lead members", "For lead members"),
-    "workforce-lead": ("Workforce leads", "For workforce leads"),
+    slug: (label, f"For {label[:1].lower()}{label[1:]}") for slug, label in BUILTIN_ROLES.items()
 }
 
 
