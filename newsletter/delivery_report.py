@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Any, Unpack
+from typing import IO, Any
 
 from sqlalchemy import Select, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
@@ -216,11 +216,11 @@ def _report_status(send_id: int) -> tuple[ColumnElement[str], ColumnElement[str]
     return status, diagnostic
 
 
-def _query(send_id: int, status: str, search: str) -> Select[Unpack[tuple[Any, ...]]]:
+def _query(send_id: int, status: str, search: str) -> Select[*tuple[Any, ...]]:
     if status and status not in FILTERS:
         raise UserError(f"status: {status!r} is not one of {', '.join(FILTERS)}")
     report_status, diagnostic = _report_status(send_id)
-    query: Select[Unpack[tuple[Any, ...]]] = (
+    query: Select[*tuple[Any, ...]] = (
         select(
             Delivery.id,
             Delivery.subscriber_id,

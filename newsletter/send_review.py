@@ -38,6 +38,7 @@ class EditionReview:
     """One segment's part of a send: its edition's subject and its recipients."""
 
     segment: str
+    label: str
     description: str
     subject: str
     recipients: int
@@ -80,6 +81,7 @@ class SendReview:
             "editions": [
                 {
                     "segment": e.segment,
+                    "label": e.label,
                     "description": e.description,
                     "subject": e.subject,
                     "recipients": e.recipients,
@@ -128,10 +130,12 @@ def review(
         segment = segment_store.get(session, name)
         combined = f"({segment.rule})" + "".join(f" and not ({r})" for r in earlier_rules)
         earlier_rules.append(segment.rule)
-        edition = render_edition(update, name, subject=subject)
+        label = segment_store.display_name(segment)
+        edition = render_edition(update, name, segment_name=label, subject=subject)
         editions.append(
             EditionReview(
                 segment=name,
+                label=label,
                 description=segment.description,
                 subject=edition.subject,
                 recipients=segment_store.count_rule(session, combined),

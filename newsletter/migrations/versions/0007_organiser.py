@@ -55,6 +55,11 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("label", sa.String(length=200), nullable=False, server_default="")
         )
+    # A custom segment's short description was what organisers meant as its name.
+    op.execute(
+        "UPDATE segments SET label = description WHERE builtin = false"
+        " AND length(description) BETWEEN 1 AND 60"
+    )
     if op.get_bind().dialect.name == "postgresql":
         op.drop_constraint(PG_FK, "deliveries", type_="foreignkey")
         op.alter_column("deliveries", "subscriber_id", nullable=True)

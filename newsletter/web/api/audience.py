@@ -20,6 +20,7 @@ from newsletter.web.api.schemas import (
     ConsentIn,
     RuleIn,
     SegmentIn,
+    SegmentPatch,
     SubscriberIn,
     SubscriberPatch,
     SuppressionIn,
@@ -180,6 +181,7 @@ def erase(request: Request, subscriber_id: int) -> dict[str, Any]:
 def _segment_json(db: Any, segment: Any) -> dict[str, Any]:
     return {
         "name": segment.name,
+        "label": segment_store.display_name(segment),
         "rule": segment.rule,
         "description": segment.description,
         "builtin": segment.builtin,
@@ -199,7 +201,8 @@ def add_segment(request: Request, body: SegmentIn) -> dict[str, Any]:
     """Create a custom segment; 422 names the rule position or the name problem."""
     try:
         with store(request) as db:
-            return _segment_json(db, segment_store.add(db, body.name, body.rule, body.description))
+            created = segment_store.add(db, body.name, body.rule, body.description, body.label)
+            return _segment_json(db, created)
     except RuleError as exc:
         raise HTTPException(422, {"error": exc.message, "position": exc.position}) from exc
     except SegmentError as exc:
@@ -214,6 +217,14 @@ def count_rule(request: Request, body: RuleIn) -> dict[str, Any]:
             return {"count": segment_store.count_rule(db, body.rule)}
     except RuleError as exc:
         raise HTTPException(422, {"error": exc.message, "position": exc.position}) from exc
+
+
+@router.patch("/segments/{name}", tags=["segments"])
+def describe_segment(request: Request, name: str, body: SegmentPatch) -> dict[str, Any]:
+    """Change a segment's display name (``label``) and/or description; built-ins too."""
+    with store(request) as db:
+        segment = segment_store.describe(db, name, label=body.label, description=body.description)
+        return _segment_json(db, segment)
 
 
 @router.delete("/segments/{name}", tags=["segments"], status_code=204)

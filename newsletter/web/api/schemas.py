@@ -41,6 +41,7 @@ class SegmentIn(BaseModel):
     name: str
     rule: str
     description: str = ""
+    label: str = Field(default="", description='Display name, e.g. "North East leaders".')
 
 
 class RuleIn(BaseModel):
@@ -94,3 +95,10 @@ class RescheduleIn(BaseModel):
     """The new time of a scheduled send."""
 
     at: str = Field(description='"2026-12-01 09:00" (UK) or ISO 8601; not in the past.')
+
+
+class SegmentPatch(BaseModel):
+    """A segment's display name and description; absent fields stay as they are."""
+
+    label: str | None = None
+    description: str | None = None

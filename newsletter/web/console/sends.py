@@ -19,7 +19,7 @@ from newsletter import delivery_report, send_review, sends, updates
 from newsletter.dispatch import control
 from newsletter.display import form_value, plural
 from newsletter.errors import UserError
-from newsletter.segments import count, list_all
+from newsletter.segments import count, display_name, list_all
 from newsletter.sends import SendError, parse_uk_time
 from newsletter.single_message import send_test_copy
 from newsletter.transports import TransportError
@@ -44,7 +44,7 @@ def _form_context(
     request: Request, update_id: int | None, values: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     with store(request) as db:
-        segment_rows = [(s.name, s.description, count(db, s.name)) for s in list_all(db)]
+        segment_rows = [(s.name, display_name(s), count(db, s.name)) for s in list_all(db)]
         records = updates.list_records(db)
         choices = [(r.id, r.title) for r in records]
     return {
