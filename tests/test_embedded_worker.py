@@ -155,3 +155,45 @@ def test_an_address_answering_451_delays_no_other_send(
         set_runtime(old)
     assert not worker.is_alive()
     assert len(in_process_queue()) == 0
+
+
+def test_progress_counts_move_with_each_few_messages(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow send (5 messages a second) shows its count rising in small steps, not at the end.
+
+    Results are recorded at least every half second (or every 25): without that,
+    20 messages would reach the store all at once when the batch ends.
+    """
+    from newsletter.transports.memory import InMemoryTransport
+
+    monkeypatch.setenv("NEWSLETTER_RATE_PER_SECOND", "5")
+    reset_settings()
+    for i in range(20):
+        _add(f"reader{i}@example.org", "dcs")
+    with session_scope() as session:
+        update_id = store_update(
+            session, parse_file(SAMPLES_DIR / "north-east-2017-04.txt").update
+        ).id
+    memory = InMemoryTransport()
+    old = set_runtime(Runtime(transport=memory))
+    worker = EmbeddedWorker(interval=60)
+    worker.start()
+    seen: set[int] = set()
+    try:
+        send_id = _start(update_id, "dcs")
+
+        def recorded() -> bool:
+            with session_scope() as session:
+                c = counts(session, send_id)
+            if 0 < c.sent < 20:
+                seen.add(c.sent)
+            return c.sent == 20
+
+        _wait_for(recorded, timeout=30)
+    finally:
+        worker.stop()
+        worker.join(timeout=10)
+        set_runtime(old)
+    # Twenty messages at five a second: the store saw several partial counts on the way.
+    assert len(seen) >= 2, seen

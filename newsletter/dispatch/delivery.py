@@ -31,7 +31,7 @@ from newsletter.config import get_settings
 from newsletter.db import id_in, session_scope
 from newsletter.dispatch.queue import get_queue
 from newsletter.dispatch.ratelimit import RateLimitedError
-from newsletter.dispatch.recording import RECORD_EVERY, Recorder, Row
+from newsletter.dispatch.recording import Recorder, Row
 from newsletter.dispatch.runtime import Runtime, get_runtime
 from newsletter.message import MessageError, MessageTemplate, Recipient
 from newsletter.models import (
@@ -133,7 +133,7 @@ def _send_rows(runtime: Runtime, send_id: int, claimed: list[int]) -> None:
                     send_id,
                     settings.max_attempts,
                 )
-            if recorder.pending_count >= RECORD_EVERY:
+            if recorder.due():
                 status = _record(recorder)
                 if status != SendStatus.SENDING:
                     _stop_early(send_id, recorder, status, [r.delivery_id for r in rows[done:]])
