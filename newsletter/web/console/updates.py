@@ -162,8 +162,8 @@ def correct_event(
                 db,
                 event_id,
                 title=title.strip() or None,
-                start=parse_uk_time(start) if start.strip() else None,
-                end=parse_uk_time(end) if end.strip() else None,
+                start=parse_uk_time(start, option="start") if start.strip() else None,
+                end=parse_uk_time(end, option="end") if end.strip() else None,
                 location=location.strip() or None,
             )
             record.featured = featured is not None
