@@ -421,3 +421,63 @@ def test_organiser_reviews_reschedules_sends_now_reads_report_and_unsubscribes(
     assert _subscriber("reader2@example.org").status == "unsubscribed"
     context.close()
     assert errors == [], errors
+
+
+def test_a_451_looping_address_delays_no_other_send(
+    server: str,
+    browser: Browser,
+    organiser: str,
+    transport: InMemoryTransport,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from newsletter.dispatch.queue import in_process_queue
+    from newsletter.models import Delivery
+
+    # The stuck address's retry would come 30 to 60 s later: far beyond this test.
+    monkeypatch.setenv("NEWSLETTER_RETRY_BASE_SECONDS", "60")
+    reset_settings()
+    add_subscribers(3)
+    add_subscribers(1, role="lead-member", prefix="stuck")
+    transport.fail("stuck0@example.org", 451, "4.2.1 mailbox busy, try later")
+    with session_scope() as session:
+        record, _ = ingest(session, future_update_md().encode(), "update.md")
+        update_id = record.id
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    _sign_in(tab, server)
+    try:
+
+        def send(segment: str) -> str:
+            tab.goto(f"{server}/console/sends/new?update_id={update_id}")
+            tab.get_by_label(f"{segment} —").check()
+            tab.get_by_role("button", name="Review").click()
+            tab.get_by_role("button", name="Confirm: send now").click()
+            tab.wait_for_url("**/console/sends/*")
+            return tab.url
+
+        stuck_url = send("lead-member")
+
+        def retrying() -> bool:
+            with session_scope() as session:
+                row = session.scalars(
+                    select(Delivery).where(Delivery.segment == "lead-member")
+                ).first()
+                return row is not None and row.attempts == 1 and row.status == "pending"
+
+        _wait_for(retrying)
+        send("dcs")
+        # The page polls every 1.5 s; the send itself takes well under a second.
+        expect(tab.locator("#status")).to_have_text("finished", timeout=5_000)
+        expect(tab.locator("#sent")).to_have_text("3")
+        tab.goto(stuck_url + "/recipients")
+        row = tab.locator("#recipients tbody tr").first
+        expect(row).to_contain_text("retrying")
+        expect(row).to_contain_text("4.2.1 mailbox busy")
+        _shot(tab, "console-retrying")
+        tab.goto(stuck_url)
+        expect(tab.locator("#status")).to_have_text("sending")
+        tab.get_by_role("button", name="Cancel").click()
+        expect(tab.locator("#status")).to_have_text("cancelled")
+    finally:
+        context.close()
+        in_process_queue().clear()  # the cancelled send's delayed retry

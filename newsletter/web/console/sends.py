@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from newsletter import delivery_report, send_review, sends, updates
 from newsletter.dispatch import control
-from newsletter.display import form_value, plural
+from newsletter.display import form_value
 from newsletter.errors import UserError
 from newsletter.segments import count, display_name, list_all
 from newsletter.sends import SendError, parse_uk_time
@@ -211,17 +211,15 @@ def send_test(
     )
 
 
-def _existing_review(
-    request: Request, send_id: int, at: datetime | None
-) -> tuple[send_review.SendReview, dict[str, Any]]:
+def _existing_review(request: Request, send_id: int, at: datetime | None) -> send_review.SendReview:
+    """The review of a scheduled send's change (now, or a new time ``at``)."""
     with store(request) as db:
         send = sends.get_send(db, send_id)
         if send.update_id is None or not send.segments:
             raise SendError(f"send {send_id} is an event notice; it has no editions to review")
-        review = send_review.review(
+        return send_review.review(
             db, send.update_id, list(send.segments), at=at, subject=send.subject
         )
-        return review, {"status": send.status}
 
 
 @router.post("/sends/{send_id}/send-now", dependencies=[Depends(verify_csrf)])
@@ -229,7 +227,7 @@ def send_now(request: Request, send_id: int, confirmed: Annotated[str, Form()] =
     """Start a scheduled send now, after its review is confirmed."""
     try:
         if confirmed != "yes":
-            review, _ = _existing_review(request, send_id, None)
+            review = _existing_review(request, send_id, None)
             return _review_page(
                 request,
                 review,
@@ -257,7 +255,7 @@ def reschedule(
         if when is None:
             raise UserError("time: choose the new time (or use Send now)")
         if confirmed != "yes":
-            review, _ = _existing_review(request, send_id, when)
+            review = _existing_review(request, send_id, when)
             return _review_page(
                 request,
                 review,
@@ -296,7 +294,6 @@ def show_send(
         "reschedule_value": form_value(
             datetime.fromisoformat(data["scheduled_at"]) if data["scheduled_at"] else None
         ),
-        "plural": plural,
     }
     return page(request, "console/send.html", context, status_code=400 if error else 200)
 
