@@ -56,6 +56,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "newsletter.deliveries",
             "newsletter.event_changes",
             "newsletter.organisers",
+            "newsletter.subscriber_bulk",
             "newsletter.subscriber_csv",
             "newsletter.bounces",
             "newsletter.subscriber_record",

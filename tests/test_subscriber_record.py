@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -247,3 +248,30 @@ def test_api_record_and_actions(
     erased = client.delete(f"/api/v1/subscribers/{reader}", headers=headers)
     assert erased.json() == {"erased": reader, "deliveries_kept_anonymised": 1}
     assert client.get(f"/api/v1/subscribers/{reader}", headers=headers).status_code == 404
+
+
+def test_imports_write_the_history(database_url: str, tmp_path: Path) -> None:
+    first = tmp_path / "first.csv"
+    first.write_text("email,name,status\nnew@x.org,New,\nleaver@x.org,Leaver,\n", encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(cli_app, ["subscribers", "import", str(first)]).exit_code == 0
+    second = tmp_path / "second.csv"
+    second.write_text("email,name,status\nleaver@x.org,Leaver,unsubscribed\n", encoding="utf-8")
+    assert runner.invoke(cli_app, ["subscribers", "import", str(second)]).exit_code == 0
+    with session_scope() as session:
+        rows = session.execute(
+            select(
+                Subscriber.email_key,
+                StatusChange.status,
+                StatusChange.previous,
+                StatusChange.source,
+            )
+            .join(StatusChange, StatusChange.subscriber_id == Subscriber.id)
+            .order_by(StatusChange.id)
+        ).all()
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("new@x.org", "active", None),
+        ("leaver@x.org", "active", None),
+        ("leaver@x.org", "unsubscribed", "active"),
+    ]
+    assert (rows[0][3], rows[2][3]) == ("import:first.csv", "import:second.csv")

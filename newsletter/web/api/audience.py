@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
 
 from newsletter import segments as segment_store
@@ -83,8 +83,7 @@ def put_subscriber(request: Request, body: SubscriberIn) -> dict[str, Any]:
 @router.get("/subscribers/export", tags=["subscribers"], response_class=Response)
 def export(request: Request) -> Response:
     """Every subscriber as CSV (the import format)."""
-    with store(request) as db:
-        return Response(export_subscribers(db), media_type="text/csv; charset=utf-8")
+    return StreamingResponse(export_subscribers(request), media_type="text/csv; charset=utf-8")
 
 
 @router.post("/subscribers/import", tags=["subscribers"])

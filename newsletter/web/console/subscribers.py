@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from newsletter import subscriber_record
 from newsletter.errors import NotFound, UserError
@@ -66,10 +66,8 @@ def import_file(request: Request, file: UploadFile) -> Response:
 @router.get("/subscribers/export.csv")
 def export(request: Request) -> Response:
     """Every subscriber as CSV, in the import format."""
-    with store(request) as db:
-        body = export_subscribers(db)
-    return Response(
-        body,
+    return StreamingResponse(
+        export_subscribers(request),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="subscribers.csv"'},
     )
