@@ -91,7 +91,7 @@ def test_upgrade_keeps_data_and_adds_history(empty_engine: Engine) -> None:
             text("SELECT subscriber_id, status, consent_source FROM subscriber_status_changes")
         ).all()
         assert [tuple(r) for r in history] == [(1, "active", "web form, double opt-in")]
-        labels = dict(conn.execute(text("SELECT name, label FROM segments")).all())
+        labels = {str(n): str(v) for n, v in conn.execute(text("SELECT name, label FROM segments"))}
         assert labels == {"ne-leaders": "North East leaders", "long": ""}
         conn.execute(text("DELETE FROM subscribers WHERE id = 1"))
         kept = conn.execute(text("SELECT id, subscriber_id FROM deliveries")).all()
