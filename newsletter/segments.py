@@ -39,7 +39,7 @@ def ensure_builtins(session: Session) -> None:
     existing = set(session.scalars(select(Segment.name)))
     for name, (rule, label) in BUILTIN_SEGMENTS.items():
         if name not in existing:
-            session.add(Segment(name=name, rule=rule, description=label, builtin=True))
+            session.add(Segment(name=name, rule=rule, description=label, builtin=True, public=True))
     session.flush()
 
 
@@ -72,10 +72,19 @@ def _label(text: str) -> str:
     return value
 
 
-def add(session: Session, name: str, rule: str, description: str = "", label: str = "") -> Segment:
+def add(
+    session: Session,
+    name: str,
+    rule: str,
+    description: str = "",
+    label: str = "",
+    *,
+    public: bool = False,
+) -> Segment:
     """Create a segment; raises RuleError for a bad rule, SegmentError for a bad or taken name.
 
-    ``label`` is its display name (empty: made from the name).
+    ``label`` is its display name (empty: made from the name).  A new segment
+    is private (not listed on /calendar, no public feed) unless ``public``.
     """
     if not _NAME.match(name):
         raise SegmentError(
@@ -85,7 +94,12 @@ def add(session: Session, name: str, rule: str, description: str = "", label: st
     if session.scalars(select(Segment.id).where(Segment.name == name)).first() is not None:
         raise SegmentError(f"segment {name!r} already exists")
     segment = Segment(
-        name=name, rule=rule, description=description.strip(), label=_label(label), builtin=False
+        name=name,
+        rule=rule,
+        description=description.strip(),
+        label=_label(label),
+        builtin=False,
+        public=public,
     )
     session.add(segment)
     session.flush()
@@ -106,6 +120,19 @@ def describe(
         segment.description = description.strip()
     session.flush()
     return segment
+
+
+def set_public(session: Session, name: str, public: bool) -> Segment:
+    """List (or unlist) the segment's calendar feed on /calendar; raises SegmentError."""
+    segment = get(session, name)
+    segment.public = public
+    session.flush()
+    return segment
+
+
+def list_public(session: Session) -> list[Segment]:
+    """The segments whose calendar feeds are public, built-ins first, then by name."""
+    return [s for s in list_all(session) if s.public]
 
 
 def update_rule(session: Session, name: str, rule: str) -> Segment:

@@ -20,6 +20,7 @@ def _json(segment: Segment, count: int) -> dict[str, object]:
         "rule": segment.rule,
         "description": segment.description,
         "builtin": segment.builtin,
+        "public": segment.public,
         "count": count,
     }
 
@@ -33,12 +34,13 @@ def list_command(json_output: bool = typer.Option(False, "--json")) -> None:
         print_json([_json(s, n) for s, n in rows])
         return
     table = Table(title="Segments")
-    for column in ("name", "display name", "rule", "description", "active subscribers"):
+    for column in ("name", "display name", "rule", "description", "feed", "active subscribers"):
         table.add_column(column)
     for segment, n in rows:
         name = f"{segment.name} (built in)" if segment.builtin else segment.name
         shown = segments.display_name(segment)
-        table.add_row(name, shown, segment.rule, segment.description, str(n))
+        feed = "public" if segment.public else "private"
+        table.add_row(name, shown, segment.rule, segment.description, feed, str(n))
     print_table(table)
 
 
@@ -55,6 +57,7 @@ def show_command(name: str, json_output: bool = typer.Option(False, "--json")) -
         console.print(f"shown as:    {segments.display_name(segment)}", markup=False)
         console.print(f"rule:        {segment.rule}", markup=False)
         console.print(f"description: {segment.description}", markup=False)
+        console.print(f"calendar feed: {'public' if segment.public else 'private'}")
         console.print(f"audience:    {plural(n, 'active subscriber')}")
 
 
@@ -64,10 +67,13 @@ def add_command(
     rule: str = typer.Option(..., "--rule", help="e.g. 'role:dcs and region:\"North East\"'"),
     description: str = typer.Option("", "--description"),
     label: str = typer.Option("", "--label", help='Display name, e.g. "North East leaders".'),
+    public: bool = typer.Option(
+        False, "--public", help="List its calendar feed on /calendar (default: private)."
+    ),
 ) -> None:
     """Create a segment from a rule."""
     with store() as session:
-        segments.add(session, name, rule, description, label=label)
+        segments.add(session, name, rule, description, label=label, public=public)
         n = segments.count_rule(session, rule)
     console.print(f"Segment {name} created: {plural(n, 'active subscriber')}.")
 
@@ -87,6 +93,18 @@ def edit_command(
         segment = segments.describe(session, name, label=label, description=description)
         shown = segments.display_name(segment)
     console.print(f"Segment {name} is shown as {shown!r}.", markup=False)
+
+
+@app.command("publish")
+def publish_command(
+    name: str,
+    private: bool = typer.Option(False, "--private", help="Unlist the feed instead."),
+) -> None:
+    """List the segment's calendar feed on /calendar (or unlist it with --private)."""
+    with store() as session:
+        segments.set_public(session, name, not private)
+    state = "private" if private else "public"
+    console.print(f"Segment {name}: calendar feed is now {state}.")
 
 
 @app.command("remove")

@@ -158,7 +158,7 @@ def invite_command(
     with user_errors():
         when = send_review.check_time(sends.parse_uk_time(at) if at else None)
     with store() as session:
-        from newsletter.updates import get_event
+        from newsletter.events.queries import get_event
 
         event = get_event(session, event_id)
         update_id = event.update_id

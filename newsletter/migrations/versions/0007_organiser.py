@@ -1,7 +1,7 @@
 """subscriber status history, segment labels, deliveries that outlive an erased subscriber
 
 Revision ID: 0007_organiser
-Revises: 0003
+Revises: 0005_events
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_organiser"
-down_revision = "0003"
+down_revision = "0005_events"
 branch_labels = None
 depends_on = None
 

@@ -184,6 +184,7 @@ def _segment_json(db: Any, segment: Any) -> dict[str, Any]:
         "rule": segment.rule,
         "description": segment.description,
         "builtin": segment.builtin,
+        "public": segment.public,
         "count": segment_store.count_rule(db, segment.rule),
     }
 
@@ -200,7 +201,9 @@ def add_segment(request: Request, body: SegmentIn) -> dict[str, Any]:
     """Create a custom segment; 422 names the rule position or the name problem."""
     try:
         with store(request) as db:
-            created = segment_store.add(db, body.name, body.rule, body.description, body.label)
+            created = segment_store.add(
+                db, body.name, body.rule, body.description, body.label, public=body.public
+            )
             return _segment_json(db, created)
     except RuleError as exc:
         raise HTTPException(422, {"error": exc.message, "position": exc.position}) from exc
@@ -219,10 +222,13 @@ def count_rule(request: Request, body: RuleIn) -> dict[str, Any]:
 
 
 @router.patch("/segments/{name}", tags=["segments"])
-def describe_segment(request: Request, name: str, body: SegmentPatch) -> dict[str, Any]:
-    """Change a segment's display name (``label``) and/or description; built-ins too."""
+def patch_segment(request: Request, name: str, body: SegmentPatch) -> dict[str, Any]:
+    """Change a segment's display name (``label``), description, and whether its
+    calendar feed is listed on /calendar (``public``); built-ins too."""
     with store(request) as db:
         segment = segment_store.describe(db, name, label=body.label, description=body.description)
+        if body.public is not None:
+            segment = segment_store.set_public(db, name, body.public)
         return _segment_json(db, segment)
 
 

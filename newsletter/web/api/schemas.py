@@ -22,6 +22,14 @@ class EventPatch(BaseModel):
     location: str | None = None
     featured: bool | None = None
     notify: bool = Field(default=True, description="Tell people who have the event.")
+    message: str | None = Field(default=None, description="Shown in the update notice.")
+
+
+class EventCancel(BaseModel):
+    """A cancellation: whether to tell people who have the event, and what to say."""
+
+    notify: bool = Field(default=True, description="Send METHOD:CANCEL to those who have it.")
+    message: str | None = Field(default=None, description="Shown in the cancellation.")
 
 
 class SubscriberIn(BaseModel):
@@ -42,6 +50,8 @@ class SegmentIn(BaseModel):
     rule: str
     description: str = ""
     label: str = Field(default="", description='Display name, e.g. "North East leaders".')
+    # Listed on /calendar with a public feed; new segments are private by default.
+    public: bool = False
 
 
 class RuleIn(BaseModel):
@@ -102,3 +112,4 @@ class SegmentPatch(BaseModel):
 
     label: str | None = None
     description: str | None = None
+    public: bool | None = Field(default=None, description="List its feed on /calendar.")

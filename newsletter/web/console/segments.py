@@ -56,11 +56,14 @@ def add_segment(
     rule: Annotated[str, Form()] = "",
     description: Annotated[str, Form()] = "",
     label: Annotated[str, Form()] = "",
+    public: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Create a custom segment; a bad name or rule is shown with the form kept."""
     try:
         with store(request) as db:
-            segment_store.add(db, name.strip(), rule, description.strip(), label=label)
+            segment_store.add(
+                db, name.strip(), rule, description.strip(), label=label, public=public is not None
+            )
     except RuleError as exc:
         error = f"Rule, at character {exc.position}: {exc.message}"
     except SegmentError as exc:
