@@ -242,7 +242,7 @@ def test_event_changes_show_who_is_told_and_need_yes_off_a_terminal(
         event_id = str(data["events"][0]["id"])
         for address, name in (("di@durham.gov.uk", "Di Rector"), ("al@gateshead.gov.uk", "Al")):
             runner.invoke(app, ["subscribers", "add", address, "--name", name, "--role", "DCS"])
-        assert runner.invoke(app, ["invite", event_id, "--segment", "dcs"]).exit_code == 0
+        assert runner.invoke(app, ["invite", event_id, "--segment", "dcs", "--yes"]).exit_code == 0
         outbox = tmp_path / "outbox"
         sent = len(list(outbox.glob("*.eml")))
         refused = runner.invoke(app, ["events", "edit", event_id, "--location", "Durham"])
@@ -314,8 +314,8 @@ def test_organiser_story_with_the_readme_commands_only(
         people = {"ann@durham.gov.uk": "Ann", "bob@durham.gov.uk": "Bob", "cy@durham.gov.uk": "Cy"}
         for address, name in people.items():
             ok("subscribers", "add", address, "--name", name, "--role", "DCS")
-        ok("send", str(data["id"]), "--segment", "dcs")
-        ok("invite", event_id, "--segment", "dcs")
+        ok("send", str(data["id"]), "--segment", "dcs", "--yes")
+        ok("invite", event_id, "--segment", "dcs", "--yes")
         uid = json.loads(ok("events", "list", "--json"))[0]["uid"]
 
         replies = tmp_path / "replies"

@@ -317,6 +317,7 @@ def test_every_console_page_fits_a_390px_phone(
     with session_scope() as session:
         record, _ = ingest(session, future_update_md().encode(), "update.md")
         update_id = record.id
+        event_id = record.events[0].id
         send_id = create_send(session, update_id=update_id, segments=["dcs"]).id
         reader = session.scalars(
             select(Subscriber.id).where(Subscriber.email_key == "reader3@example.org")
@@ -334,6 +335,7 @@ def test_every_console_page_fits_a_390px_phone(
         "update_id": str(update_id),
         "send_id": str(send_id),
         "subscriber_id": str(reader),
+        "event_id": str(event_id),
         "segment": "dcs",
     }
     pages = _console_pages(ids)
