@@ -362,6 +362,6 @@ def test_organiser_story_with_the_readme_commands_only(
         request.write_bytes(unsubscribe_request(who, to, unquote(subject)))
         rows = json.loads(ok("bounces", "ingest", str(request), "--json"))
         assert rows[0]["outcome"] == "unsubscribed"
-        assert json.loads(ok("subscribers", "show", who))["status"] == "unsubscribed"
+        assert json.loads(ok("subscribers", "show", who, "--json"))["status"] == "unsubscribed"
     finally:
         set_runtime(old)
