@@ -18,7 +18,8 @@ The moves:
   by a paused or throttled batch (:func:`release`), or claims left by a dead
   worker (:func:`hand_back` once its lease lapsed, :func:`reclaim_stale`
   without Redis).
-- ``pending → skipped``: the send was cancelled (:func:`skip_pending`);
+- ``pending → skipped``: the send was cancelled (:func:`skip_pending`) or the
+  subscriber erased (:func:`skip_pending_of_subscriber`);
   ``claimed → skipped`` for a batch that notices the cancel (:func:`release`).
 """
 
@@ -28,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, bindparam, or_, text, update
+from sqlalchemy import Table, bindparam, func, or_, text, update
 from sqlalchemy.orm import Session
 
 from newsletter.db import id_in, session_scope
@@ -46,11 +47,13 @@ __all__ = [
     "DeliveryStatus",
     "IllegalDeliveryTransition",
     "claim",
+    "forget_address",
     "hand_back",
     "move",
     "reclaim_stale",
     "release",
     "skip_pending",
+    "skip_pending_of_subscriber",
 ]
 
 PENDING, CLAIMED, SENT, FAILED, SKIPPED = (
@@ -227,3 +230,25 @@ def skip_pending(session: Session, send_id: int, reason: str) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def skip_pending_of_subscriber(session: Session, subscriber_id: int, reason: str) -> int:
+    """Close one subscriber's pending deliveries (in any send) as skipped; returns how many."""
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.subscriber_id == subscriber_id, Delivery.status == PENDING)
+        .values(status=move([PENDING], SKIPPED), error=reason, finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def forget_address(session: Session, subscriber_id: int, address: str) -> None:
+    """Cut ``address`` out of the error texts of the subscriber's deliveries (erasure)."""
+    for text_form in dict.fromkeys((address, address.lower())):
+        session.execute(
+            update(Delivery)
+            .where(Delivery.subscriber_id == subscriber_id, Delivery.error.is_not(None))
+            .values(error=func.replace(Delivery.error, text_form, "[erased address]"))
+            .execution_options(synchronize_session=False)
+        )

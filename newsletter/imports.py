@@ -41,15 +41,29 @@ def estimated_rows(text: str) -> int:
     return max(0, text.count("\n") + (0 if text.endswith("\n") else 1) - 1)
 
 
-def report_json(report: ImportReport) -> dict[str, Any]:
-    """An import report as the API returns it and the console shows it."""
+def report_json(report: ImportReport, text: str | bytes | None = None) -> dict[str, Any]:
+    """An import report as the API returns it and the console shows it.
+
+    Given the imported file (``text``), each rejected row carries ``content``:
+    the text of its line, so the reason can be read beside what was wrong.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8-sig", errors="replace")
+    lines = text.splitlines() if text is not None else []
+
+    def content(line: int) -> str | None:
+        return lines[line - 1] if 0 < line <= len(lines) else None
+
     return {
         "rows": report.rows,
         "created": report.result.created,
         "updated": report.result.updated,
         "unchanged": report.result.unchanged,
         "skipped": len(report.result.skipped_opted_out),
-        "rejected": [{"line": r.line, "reason": r.reason} for r in report.rejected],
+        "rejected": [
+            {"line": r.line, "reason": r.reason, "content": content(r.line)}
+            for r in report.rejected
+        ],
         "warnings": list(report.warnings),
     }
 
@@ -137,7 +151,7 @@ def run_import(job_id: int) -> None:
         job_id,
         status="finished",
         done_rows=report.rows,
-        report=report_json(report),
+        report=report_json(report, text),
         data=None,
         finished_at=utcnow(),
     )

@@ -136,7 +136,7 @@ def create_send(
     if event_id is not None:
         get_event(session, event_id)
     if kind in ("newsletter", "invitation") and not segments:
-        raise SendError("name at least one segment (--segment)")
+        raise SendError("segments: name at least one segment")
     unique: list[str] = []
     for name in segments:
         segment_store.get(session, name)

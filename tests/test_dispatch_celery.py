@@ -356,6 +356,7 @@ def test_two_thousand_in_overlapping_segments_get_one_message_each(stack: Stack)
         "pending": 0,
         "reason": None,
         "last_error": None,
+        "reasons": [],
     }
 
     # Each message names its delivery; the delivery is the recipient's, and its

@@ -193,7 +193,7 @@ def test_unsubscribed_after_planning_is_skipped(
     queue = in_process_queue()
     from newsletter.dispatch.planning import plan_send
 
-    queue._heap.clear()  # drop the enqueued plan task: we run it by hand
+    queue.clear()  # drop the enqueued plan task: we run it by hand
     plan_send(send_id)
     with session_scope() as s:
         set_status(find(s, "person3@council3.gov.uk"), "unsubscribed")
@@ -267,7 +267,7 @@ def test_pause_resume_and_cancel(session: Session, transport: InMemoryTransport)
     control.start_if_due(second)
     from newsletter.dispatch.planning import plan_send
 
-    in_process_queue()._heap.clear()
+    in_process_queue().clear()
     plan_send(second)  # rows planned and batches queued, nothing sent yet
     control.pause(second)
     run_until_idle()
@@ -280,7 +280,7 @@ def test_pause_resume_and_cancel(session: Session, transport: InMemoryTransport)
     with session_scope() as s:
         third = create_send(s, update_id=update_id, segments=["all"]).id
     control.start_if_due(third)
-    in_process_queue()._heap.clear()
+    in_process_queue().clear()
     plan_send(third)
     assert control.cancel(third) == 60
     run_until_idle()
@@ -403,7 +403,7 @@ def test_audience_snapshot_excludes_later_joiners(
     control.start_if_due(send_id)
     from newsletter.dispatch.planning import plan_send
 
-    in_process_queue()._heap.clear()
+    in_process_queue().clear()
     plan_send(send_id)
     with session_scope() as s:
         upsert(
@@ -442,15 +442,15 @@ def test_rows_released_after_a_resume_are_queued_not_stranded(
     with session_scope() as s:
         send_id = create_send(s, update_id=_update(), segments=["all"]).id
     control.start_if_due(send_id)
-    in_process_queue()._heap.clear()
+    in_process_queue().clear()
     plan_send(send_id)
-    in_process_queue()._heap.clear()  # the planned batches are lost: only the claim matters
+    in_process_queue().clear()  # the planned batches are lost: only the claim matters
     with session_scope() as s:
         ids = claim(s, send_id, list(range(1, 10_000)), "batch-1")
     assert len(ids) == 8
 
     control.pause(send_id)
-    in_process_queue()._heap.clear()
+    in_process_queue().clear()
     hand_back_after_pause(send_id, ids)  # still paused: released, nothing queued
     assert len(in_process_queue()) == 0
     assert _status(send_id)[0] == "paused"
@@ -458,7 +458,7 @@ def test_rows_released_after_a_resume_are_queued_not_stranded(
     with session_scope() as s:
         claim(s, send_id, ids, "batch-2")  # a batch holds them again ...
     control.resume(send_id)  # ... while the resume enqueues only pending rows (none)
-    in_process_queue()._heap.clear()
+    in_process_queue().clear()
     hand_back_after_pause(send_id, ids)  # the batch releases them after the resume
     run_until_idle()
     assert _status(send_id) == ("finished", 8, 8, 0, 0, 0)

@@ -33,6 +33,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "newsletter.migrate",
             "newsletter.outbox_index",
             "newsletter.throttles",
+            "newsletter.display",
         ),
     ),
     (
@@ -63,6 +64,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "newsletter.subscriber_csv",
             "newsletter.imports",
             "newsletter.bounces",
+            "newsletter.subscriber_record",
+            "newsletter.send_review",
+            "newsletter.delivery_report",
         ),
     ),
     (

@@ -18,7 +18,15 @@ from rich.table import Table
 if TYPE_CHECKING:
     from newsletter.bounces.intake import BounceResult
 
-from newsletter.cli.common import console, prepare_store, print_json, store, user_errors
+from newsletter.cli.common import (
+    console,
+    prepare_store,
+    print_json,
+    print_table,
+    store,
+    user_errors,
+)
+from newsletter.display import plural, uk_time
 from newsletter.suppressions import add_suppression, list_suppressions, remove_suppression
 
 bounces_app = typer.Typer(
@@ -58,7 +66,7 @@ def _report(rows: list[dict[str, object]], json_output: bool) -> None:
         console.print(f"{row['source']}: {row['outcome']} ({where}) {row['reason']}", markup=False)
     totals = Counter(str(row["outcome"]) for row in rows)
     summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(totals.items())) or "nothing"
-    console.print(f"{len(rows)} messages: {summary}.", markup=False)
+    console.print(f"{plural(len(rows), 'message')}: {summary}.", markup=False)
 
 
 @bounces_app.command("ingest")
@@ -102,8 +110,8 @@ def list_command(
     for column in ("email", "reason", "since", "detail"):
         table.add_column(column)
     for e in entries:
-        table.add_row(e.email, e.reason, e.created_at.strftime("%Y-%m-%d %H:%M"), e.detail[:80])
-    console.print(table)
+        table.add_row(e.email, e.reason, uk_time(e.created_at), e.detail)
+    print_table(table)
 
 
 @suppressions_app.command("add")

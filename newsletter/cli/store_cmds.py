@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from newsletter.cli.common import console, initialise, user_errors
+from newsletter.cli.common import console, initialise, print_table, user_errors
 from newsletter.config import (
     Settings,
     ensure_secret_key,
@@ -34,7 +34,7 @@ def config_command(
     table.add_column("value")
     for name, value in values.items():
         table.add_row(f"NEWSLETTER_{name.upper()}", value)
-    console.print(table)
+    print_table(table)
 
 
 def init_command() -> None:

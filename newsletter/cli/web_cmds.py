@@ -14,8 +14,17 @@ import typer
 from rich.table import Table
 from sqlalchemy import func, select
 
-from newsletter.cli.common import console, fail, prepare_store, require_secret, store
+from newsletter.cli.common import (
+    console,
+    fail,
+    prepare_store,
+    print_json,
+    print_table,
+    require_secret,
+    store,
+)
 from newsletter.config import get_settings
+from newsletter.display import uk_time
 from newsletter.models import ApiToken, Organiser, utcnow
 from newsletter.organisers import (
     DEFAULT_TOKEN_DAYS,
@@ -215,7 +224,7 @@ def remove_user(
 
 
 @users_app.command("list")
-def list_users() -> None:
+def list_users(json_output: bool = typer.Option(False, "--json")) -> None:
     """List organisers with their state and number of live API tokens."""
     with store() as session:
         rows = session.execute(
@@ -234,10 +243,23 @@ def list_users() -> None:
             .group_by(Organiser.id)
             .order_by(Organiser.email)
         ).all()
+    if json_output:
+        print_json(
+            [
+                {
+                    "email": email,
+                    "created_at": created.isoformat(),
+                    "disabled": disabled_at is not None,
+                    "tokens": int(tokens),
+                }
+                for email, created, disabled_at, tokens in rows
+            ]
+        )
+        return
     table = Table(title="Organisers")
     for column in ("email", "created", "state", "live tokens"):
         table.add_column(column)
     for email, created, disabled_at, tokens in rows:
         state = "disabled" if disabled_at is not None else "enabled"
-        table.add_row(email, created.strftime("%Y-%m-%d"), state, str(tokens))
-    console.print(table)
+        table.add_row(email, uk_time(created), state, str(tokens))
+    print_table(table)

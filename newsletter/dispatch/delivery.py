@@ -35,7 +35,7 @@ from newsletter.dispatch.batches import enqueue_batch
 from newsletter.dispatch.journal import settle
 from newsletter.dispatch.leases import Lease, task_book
 from newsletter.dispatch.ratelimit import RateLimitedError
-from newsletter.dispatch.recording import RECORD_EVERY, Recorder, Row
+from newsletter.dispatch.recording import Recorder, Row
 from newsletter.dispatch.runtime import Runtime, get_runtime
 from newsletter.message import MessageError, MessageTemplate, Recipient
 from newsletter.models import (
@@ -158,7 +158,7 @@ def _send_rows(runtime: Runtime, send_id: int, claimed: list[int], lease: Lease)
                     send_id,
                     settings.max_attempts,
                 )
-            if recorder.pending_count >= RECORD_EVERY:
+            if recorder.due():
                 status = _record(recorder)
                 if status != SendStatus.SENDING:
                     _stop_early(send_id, recorder, status, [r.delivery_id for r in rows[done:]])

@@ -22,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from newsletter import display
 from newsletter.config import Settings
 from newsletter.db import engine_for, session_scope
 from newsletter.models import Organiser
@@ -63,6 +64,12 @@ def make_templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # Times and counts are written for people (newsletter.display).
+    env.filters["uk_time"] = display.uk_time
+    env.filters["uk_time_seconds"] = display.uk_time_seconds
+    env.filters["uk_time_iso"] = display.uk_time_iso
+    env.filters["plural"] = display.plural
+    env.filters["form_time"] = display.form_value
     return Jinja2Templates(env=env)
 
 

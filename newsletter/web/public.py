@@ -25,7 +25,6 @@ from newsletter.subscribers import (
     SubscriberError,
     SubscriberInput,
     check_text,
-    record_consent,
     set_status,
 )
 from newsletter.suppressions import is_suppressed
@@ -154,8 +153,13 @@ def confirm(request: Request, token: str) -> Response:
             raise BadLink(CONFIRM, expired=False, used=True)
         if _suppressed(db, subscriber.email_key):
             raise BadLink(CONFIRM, expired=False, used=True)
-        set_status(subscriber, "active")
-        record_consent(subscriber, "web form, double opt-in", ip=client_address(request))
+        set_status(
+            subscriber,
+            "active",
+            source="confirmation link",
+            consent_source="web form, double opt-in",
+            consent_ip=client_address(request),
+        )
         prefs = _preferences_link(request, subscriber.id)
     return page(request, "confirmed.html", {"preferences_url": prefs})
 
@@ -205,13 +209,18 @@ def save_preferences(
         subscriber = _load(db, subscriber_id, PREFERENCES)
         if action == "unsubscribe":
             if subscriber.status in ("active", "pending"):
-                set_status(subscriber, "unsubscribed")
+                set_status(subscriber, "unsubscribed", source="preferences page")
             outcome = "unsubscribed"
         elif action == "resubscribe":
             # The token reached their mailbox: that proves the address, as a confirmation does.
             if subscriber.status != "active":
-                set_status(subscriber, "active")
-                record_consent(subscriber, "preferences page", ip=client_address(request))
+                set_status(
+                    subscriber,
+                    "active",
+                    source="preferences page",
+                    consent_source="preferences page",
+                    consent_ip=client_address(request),
+                )
             outcome = "resubscribed"
         else:
             slugs = sorted({normalise_role(r) for r in roles or [] if r.strip()})
@@ -270,10 +279,10 @@ def unsubscribe(request: Request, token: str) -> Response:
     Mail clients POST ``List-Unsubscribe=One-Click``; the confirmation button
     posts the same.  A bounced or complained status is kept (it says more).
     """
-    subscriber_id = _subject(request, token, UNSUBSCRIBE)
+    payload = _payload(request, token, UNSUBSCRIBE)
     with store(request) as db:
-        subscriber = db.get(Subscriber, subscriber_id)
+        subscriber = db.get(Subscriber, payload.subject_id)
         if subscriber is not None and subscriber.status in ("active", "pending"):
-            set_status(subscriber, "unsubscribed")
+            set_status(subscriber, "unsubscribed", source="unsubscribe link", send_id=payload.extra)
         known = subscriber is not None
     return page(request, "unsubscribe.html", {"token": token, "done": True, "known": known})

@@ -87,14 +87,11 @@ class SegmentIn(_Body):
     name: str = Field(max_length=100)
     rule: str
     description: str = Field(default="", max_length=2000)
+    label: str = Field(
+        default="", max_length=200, description='Display name, e.g. "North East leaders".'
+    )
     # Listed on /calendar with a public feed; new segments are private by default.
     public: bool = False
-
-
-class SegmentFeedIn(BaseModel):
-    """Whether the segment's calendar feed is public."""
-
-    public: bool
 
 
 class RuleIn(_Body):
@@ -125,3 +122,34 @@ class ProofIn(_Body):
     update_id: Id
     segment: str = "dcs"
     email: str | None = None
+    emails: list[str] = Field(default_factory=list, description="Several addresses (max 20).")
+
+
+class SubscriberPatch(BaseModel):
+    """Profile fields to change; absent fields stay as they are (status has its own routes)."""
+
+    email: str | None = None
+    name: str | None = None
+    organisation: str | None = None
+    region: str | None = None
+    roles: list[str] | None = None
+
+
+class ConsentIn(BaseModel):
+    """Fresh consent for subscribing an opted-out person again."""
+
+    consent: str = Field(description='How they consented again, e.g. "asked by email on 2 Dec".')
+
+
+class RescheduleIn(BaseModel):
+    """The new time of a scheduled send."""
+
+    at: str = Field(description='"2026-12-01 09:00" (UK) or ISO 8601; not in the past.')
+
+
+class SegmentPatch(BaseModel):
+    """A segment's display name and description; absent fields stay as they are."""
+
+    label: str | None = None
+    description: str | None = None
+    public: bool | None = Field(default=None, description="List its feed on /calendar.")
