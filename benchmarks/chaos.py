@@ -39,6 +39,7 @@ import contextlib
 import glob
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -282,6 +283,9 @@ class Stack:
         self.workers: list[Process] = []
         self.update_id = 0
         self._started = 0
+        # Workers refuse to start without a strong key; one per run, shared with
+        # this process so that both sign (and tag Message-IDs) alike.
+        self.secret_key = os.environ.get("NEWSLETTER_SECRET_KEY") or secrets.token_urlsafe(48)
 
     @property
     def env(self) -> dict[str, str]:
@@ -293,6 +297,7 @@ class Stack:
                 "NEWSLETTER_SMTP_URL": f"smtp://127.0.0.1:{self.smtp_port}",
                 "NEWSLETTER_RETRY_BASE_SECONDS": "2",
                 "NEWSLETTER_DATA_DIR": str(self.folder / "data"),
+                "NEWSLETTER_SECRET_KEY": self.secret_key,
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -363,6 +368,7 @@ class Stack:
     def _fill(self) -> None:
         """Migrate the store, add N subscribers over the three role segments and the update."""
         os.environ["NEWSLETTER_DATABASE_URL"] = self.pg.url(self.database)
+        os.environ["NEWSLETTER_SECRET_KEY"] = self.secret_key
         from newsletter.config import reset_settings
         from newsletter.db import engine_for, reset_engines, session_scope
         from newsletter.ingest import parse_file
@@ -417,7 +423,7 @@ class Stack:
     def send(self) -> int:
         """A new send of the update to the three segments, started through the broker."""
         output = self.cli(
-            "send", str(self.update_id), *(a for s in SEGMENTS for a in ("--segment", s))
+            "send", "--yes", str(self.update_id), *(a for s in SEGMENTS for a in ("--segment", s))
         )
         return int(output.split()[0])
 

@@ -20,6 +20,7 @@ import contextlib
 import os
 import re
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
@@ -377,6 +378,9 @@ def run_engine(
         "NEWSLETTER_DATABASE_URL": store.url,
         "NEWSLETTER_BROKER_URL": broker_url,
         "NEWSLETTER_SMTP_URL": f"smtp://127.0.0.1:{sink.port}",
+        # Workers refuse to start without a strong key; a throwaway one per run.
+        "NEWSLETTER_SECRET_KEY": os.environ.get("NEWSLETTER_SECRET_KEY")
+        or secrets.token_urlsafe(48),
     }
     worker = start_worker(env, concurrency, folder / f"worker-{store.subscribers}.log")
     profiler = None
@@ -412,6 +416,7 @@ def run_engine(
             [
                 *newsletter_command(),
                 "send",
+                "--yes",
                 str(store.update_id),
                 *(a for s in SEGMENTS for a in ("--segment", s)),
             ],

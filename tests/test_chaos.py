@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import chaos
 
+from newsletter.config import reset_settings
+
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 
 N = 1000
@@ -29,8 +31,14 @@ N = 1000
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[chaos.Stack]:
-    with chaos.running_stack(N) as running:
-        yield running
+    # The stack points this process at its own store and key; give both back after.
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("NEWSLETTER_DATABASE_URL", "NEWSLETTER_SECRET_KEY"):
+            patch.setenv(name, "")  # recorded, so the original comes back on exit
+            patch.delenv(name)
+        with chaos.running_stack(N) as running:
+            yield running
+    reset_settings()
 
 
 def test_whole_worker_killed_twice_duplicates_only_what_was_on_the_wire(

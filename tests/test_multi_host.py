@@ -101,6 +101,8 @@ class Deployment:
                 "NEWSLETTER_DATABASE_URL": self.cluster.database_url(self.database, from_host=host),
                 "NEWSLETTER_BROKER_URL": self.cluster.redis_url(from_host=host),
                 "NEWSLETTER_SMTP_URL": self.cluster.smtp_url(from_host=host),
+                # Workers refuse to start without a strong key: the suite's own.
+                "NEWSLETTER_SECRET_KEY": os.environ["NEWSLETTER_SECRET_KEY"],
                 "NEWSLETTER_BATCH_SIZE": "50",
                 "NEWSLETTER_CLAIM_TIMEOUT_SECONDS": "5",
                 "NEWSLETTER_REQUEUE_AFTER_SECONDS": "2",
