@@ -34,6 +34,7 @@ from web_fixtures import (
 from newsletter.config import reset_settings
 from newsletter.db import session_scope
 from newsletter.dispatch.control import start_if_due
+from newsletter.imports import create_job
 from newsletter.models import Subscriber
 from newsletter.paths import SAMPLES_DIR
 from newsletter.sends import create_send
@@ -322,6 +323,10 @@ def test_every_console_page_fits_a_390px_phone(
         reader = session.scalars(
             select(Subscriber.id).where(Subscriber.email_key == "reader3@example.org")
         ).one()
+        # A queued import job, for its progress page.
+        job_id = create_job(
+            session, "email,name\nnew@example.org,New\n", "phone.csv", created_by=None
+        ).id
     start_if_due(send_id)
 
     def finished() -> bool:
@@ -337,6 +342,7 @@ def test_every_console_page_fits_a_390px_phone(
         "subscriber_id": str(reader),
         "event_id": str(event_id),
         "segment": "dcs",
+        "job_id": str(job_id),
     }
     pages = _console_pages(ids)
     assert len(pages) >= 12, pages
