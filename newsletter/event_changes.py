@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from newsletter.editions import rerender_unstarted
 from newsletter.errors import UserError
 from newsletter.models import EventRecipient, EventRecord, Send
 from newsletter.sends import create_send
@@ -87,6 +88,9 @@ def edit_event(
             changed.append(name)
     if event.end is not None and event.end < event.start:
         raise EventChangeError(f"event {event_id}: the end {event.end} is before the start")
+    if changed:
+        session.flush()
+        rerender_unstarted(session, event)  # scheduled sends go out with the corrected event
     recipients = recipient_count(session, event_id)
     notice = None
     if notify and recipients and any(name in NOTIFIABLE for name in changed):
@@ -103,6 +107,8 @@ def cancel_event(session: Session, event_id: int) -> EventChange:
         raise EventChangeError(f"event {event_id} is already cancelled")
     event.cancelled = True
     event.sequence += 1
+    session.flush()
+    rerender_unstarted(session, event)  # a newsletter not yet sent no longer attaches it
     recipients = recipient_count(session, event_id)
     notice = _notice(session, event, "event_cancel") if recipients else None
     session.flush()

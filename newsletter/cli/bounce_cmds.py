@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from newsletter.bounces.intake import BounceResult
 
 from newsletter.cli.common import console, prepare_store, print_json, store, user_errors
-from newsletter.suppressions import add_suppression, list_suppressions, remove_suppression
 
 bounces_app = typer.Typer(
     help="Bounces and complaints: read DSN and ARF reports, apply the rules.",
@@ -93,6 +92,8 @@ def list_command(
     json_output: bool = typer.Option(False, "--json"),
 ) -> None:
     """List suppressed addresses with reason and date, newest first."""
+    from newsletter.suppressions import list_suppressions
+
     with store() as session:
         entries = list_suppressions(session, reason=reason)
     if json_output:
@@ -113,6 +114,8 @@ def add_command(
     detail: str = typer.Option("", "--detail"),
 ) -> None:
     """Suppress an address (it keeps its first reason if already suppressed)."""
+    from newsletter.suppressions import add_suppression
+
     with store() as session:
         entry, created = add_suppression(session, email, reason, detail)
     if created:
@@ -127,6 +130,8 @@ def add_command(
 @suppressions_app.command("remove")
 def remove_command(email: str) -> None:
     """Lift a suppression; the subscriber's status is not changed."""
+    from newsletter.suppressions import remove_suppression
+
     with store() as session:
         removed = remove_suppression(session, email)
     if not removed:

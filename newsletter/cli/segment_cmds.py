@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from newsletter import segments
 from newsletter.cli.common import console, print_json, store
 
 app = typer.Typer(help="Segments: named rules over subscriber fields.", no_args_is_help=True)
@@ -14,6 +13,8 @@ app = typer.Typer(help="Segments: named rules over subscriber fields.", no_args_
 @app.command("list")
 def list_command(json_output: bool = typer.Option(False, "--json")) -> None:
     """List segments with their rules and audience sizes."""
+    from newsletter import segments
+
     with store() as session:
         rows = [(s, segments.count_rule(session, s.rule)) for s in segments.list_all(session)]
     if json_output:
@@ -33,6 +34,8 @@ def list_command(json_output: bool = typer.Option(False, "--json")) -> None:
 @app.command("show")
 def show_command(name: str) -> None:
     """Show one segment's rule and audience size."""
+    from newsletter import segments
+
     with store() as session:
         segment = segments.get(session, name)
         n = segments.count_rule(session, segment.rule)
@@ -49,6 +52,8 @@ def add_command(
     description: str = typer.Option("", "--description"),
 ) -> None:
     """Create a segment from a rule."""
+    from newsletter import segments
+
     with store() as session:
         segments.add(session, name, rule, description)
         n = segments.count_rule(session, rule)
@@ -58,6 +63,8 @@ def add_command(
 @app.command("remove")
 def remove_command(name: str) -> None:
     """Delete a custom segment."""
+    from newsletter import segments
+
     with store() as session:
         segments.remove(session, name)
     console.print(f"Segment {name} removed.")
@@ -66,6 +73,8 @@ def remove_command(name: str) -> None:
 @app.command("count")
 def count_command(name: str) -> None:
     """Print only the number of active subscribers in the segment."""
+    from newsletter import segments
+
     with store() as session:
         n = segments.count(session, name)
     typer.echo(str(n))

@@ -8,24 +8,22 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from newsletter import segments as segment_store
-from newsletter import sends
 from newsletter.cli.common import console, fail, print_json, store, user_errors
-from newsletter.config import get_settings
-from newsletter.db import session_scope
-from newsletter.dispatch import control
-from newsletter.dispatch.embedded import run_until_idle
-from newsletter.models import utcnow
 
 app = typer.Typer(help="Sends: follow and control them.", no_args_is_help=True)
-
-FINAL_STATES = sends.FINAL
 
 
 def run_embedded_if_needed(send_id: int, *, show_progress: bool = True) -> None:
     """With no broker, run the send's tasks here and now (the embedded default)."""
+    from newsletter.config import get_settings
+
     if get_settings().broker_url:
         return
+    from newsletter import sends
+    from newsletter.db import session_scope
+    from newsletter.dispatch.embedded import run_until_idle
+    from newsletter.models import utcnow
+
     with store() as session:
         send = sends.get_send(session, send_id)
         if send.status != sends.SCHEDULED or (
@@ -48,6 +46,8 @@ def run_embedded_if_needed(send_id: int, *, show_progress: bool = True) -> None:
 
 def start_and_report(send_id: int) -> None:
     """Wake the workers for a new send (or run it here without a broker), then summarise."""
+    from newsletter.dispatch import control
+
     with user_errors():
         control.start_if_due(send_id)
     run_embedded_if_needed(send_id)
@@ -74,6 +74,8 @@ def send_command(
     test_to: str | None = typer.Option(None, "--test-to", help="Send one copy there only."),
 ) -> None:
     """Send an update to segments now or at a UK time; prints the send id."""
+    from newsletter import sends
+
     with user_errors():
         when = sends.parse_uk_time(at) if at else None
     if test_to:
@@ -87,8 +89,15 @@ def send_command(
         _dry_run(update_id, segment)
         return
     with store() as session:
+        # A send due now is rendered by the (warm) worker that plans it, a later
+        # one here (sends.create_send says why).
         send = sends.create_send(
-            session, update_id=update_id, segments=segment, at=when, subject=subject
+            session,
+            update_id=update_id,
+            segments=segment,
+            at=when,
+            subject=subject,
+            render=when is not None,
         )
         send_id = send.id
     typer.echo(str(send_id))
@@ -102,6 +111,8 @@ def invite_command(
     subject: str | None = typer.Option(None, "--subject"),
 ) -> None:
     """Send an invitation (METHOD:REQUEST, recipient as ATTENDEE) for an event."""
+    from newsletter import sends
+
     with user_errors():
         when = sends.parse_uk_time(at) if at else None
     with store() as session:
@@ -116,6 +127,7 @@ def invite_command(
             segments=segment,
             at=when,
             subject=subject,
+            render=when is not None,
         )
         send_id = send.id
     typer.echo(str(send_id))
@@ -123,6 +135,7 @@ def invite_command(
 
 
 def _dry_run(update_id: int, segment_names: list[str]) -> None:
+    from newsletter import segments as segment_store
     from newsletter.updates import get_record
 
     with store() as session:
@@ -144,6 +157,8 @@ def _dry_run(update_id: int, segment_names: list[str]) -> None:
 
 
 def _summary(send_id: int) -> None:
+    from newsletter import sends
+
     with store() as session:
         data = sends.to_json(session, sends.get_send(session, send_id))
     console.print(
@@ -157,6 +172,8 @@ def _summary(send_id: int) -> None:
 @app.command("list")
 def list_command(json_output: bool = typer.Option(False, "--json")) -> None:
     """The most recent sends."""
+    from newsletter import sends
+
     with store() as session:
         rows = [sends.to_json(session, s) for s in sends.list_sends(session)]
     if json_output:
@@ -178,6 +195,8 @@ def list_command(json_output: bool = typer.Option(False, "--json")) -> None:
 @app.command("show")
 def show_command(send_id: int, json_output: bool = typer.Option(False, "--json")) -> None:
     """One send's state and counts (--json: id, status, planned, sent, failed, skipped, pending)."""
+    from newsletter import sends
+
     with store() as session:
         data = sends.to_json(session, sends.get_send(session, send_id))
     if json_output:
@@ -191,6 +210,8 @@ def show_command(send_id: int, json_output: bool = typer.Option(False, "--json")
 @app.command("pause")
 def pause_command(send_id: int) -> None:
     """Pause a send; batches in flight stop at their next record."""
+    from newsletter.dispatch import control
+
     with user_errors():
         control.pause(send_id)
     console.print(f"Send {send_id} paused.")
@@ -199,6 +220,10 @@ def pause_command(send_id: int) -> None:
 @app.command("resume")
 def resume_command(send_id: int) -> None:
     """Resume a paused send."""
+    from newsletter.config import get_settings
+    from newsletter.dispatch import control
+    from newsletter.dispatch.embedded import run_until_idle
+
     with user_errors():
         status = control.resume(send_id)
     console.print(f"Send {send_id} is {status} again.")
@@ -210,6 +235,8 @@ def resume_command(send_id: int) -> None:
 @app.command("cancel")
 def cancel_command(send_id: int) -> None:
     """Cancel a send; what is not yet sent is skipped."""
+    from newsletter.dispatch import control
+
     with user_errors():
         skipped = control.cancel(send_id)
     console.print(f"Send {send_id} cancelled; {skipped} pending deliveries skipped.")
@@ -218,6 +245,8 @@ def cancel_command(send_id: int) -> None:
 @app.command("watch")
 def watch_command(send_id: int, interval: float = typer.Option(1.0, "--interval", min=0.1)) -> None:
     """A live progress bar until the send finishes, is cancelled or pauses."""
+    from newsletter import sends
+
     with _progress() as progress:
         task = progress.add_task(f"send {send_id}", total=None)
         while True:
@@ -231,7 +260,7 @@ def watch_command(send_id: int, interval: float = typer.Option(1.0, "--interval"
                 completed=c.planned - c.pending,
                 description=f"send {send_id} {status} (failed {c.failed}, skipped {c.skipped})",
             )
-            if status in FINAL_STATES or status == "paused":
+            if status in sends.FINAL or status == "paused":
                 break
             time.sleep(interval)
     _summary(send_id)

@@ -6,15 +6,14 @@ import typer
 from rich.table import Table
 
 from newsletter.cli.common import console, initialise, user_errors
-from newsletter.config import Settings, get_settings, masked
-from newsletter.db import get_engine
-from newsletter.migrate import current_revision
 
 
 def config_command(
     json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Print the effective settings, secrets masked."""
+    from newsletter.config import Settings, get_settings, masked
+
     settings = get_settings()
     values = {name: masked(name, getattr(settings, name)) for name in Settings.model_fields}
     if json_output:
@@ -32,6 +31,9 @@ def config_command(
 
 def init_command() -> None:
     """Create or migrate the store to the newest schema (idempotent)."""
+    from newsletter.db import get_engine
+    from newsletter.migrate import current_revision
+
     with user_errors():
         engine = get_engine()
         before = current_revision(engine)

@@ -8,12 +8,8 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
-from sqlalchemy import select
 
-from newsletter import subscribers
 from newsletter.cli.common import console, err_console, fail, print_json, store
-from newsletter.models import Subscriber
-from newsletter.subscriber_csv import export_csv, import_csv, read_text
 
 app = typer.Typer(help="Subscribers: the list itself.", no_args_is_help=True)
 
@@ -31,6 +27,8 @@ def add_command(
     pending: bool = typer.Option(False, "--pending", help="Add as pending (needs confirming)."),
 ) -> None:
     """Add one subscriber (active unless --pending)."""
+    from newsletter import subscribers
+
     with store() as session:
         data = subscribers.SubscriberInput.build(
             email, name=name, organisation=organisation, region=region, roles=role
@@ -54,7 +52,10 @@ def list_command(
     segment: str | None = typer.Option(None, "--segment", help="Only this segment's audience."),
 ) -> None:
     """List subscribers."""
-    from newsletter import segments
+    from sqlalchemy import select
+
+    from newsletter import segments, subscribers
+    from newsletter.models import Subscriber
 
     with store() as session:
         query = select(Subscriber).order_by(Subscriber.id)
@@ -85,6 +86,8 @@ def list_command(
 @app.command("show")
 def show_command(email: str) -> None:
     """Show one subscriber as JSON, consent record included."""
+    from newsletter import subscribers
+
     with store() as session:
         print_json(subscribers.to_json(subscribers.find(session, email)))
 
@@ -92,6 +95,8 @@ def show_command(email: str) -> None:
 @app.command("remove")
 def remove_command(email: str) -> None:
     """Delete a subscriber and their history (erasure); to stop mail, unsubscribe instead."""
+    from newsletter import subscribers
+
     with store() as session:
         subscribers.remove(session, email)
     console.print(f"Removed {email}.")
@@ -104,6 +109,8 @@ def import_command(
     strict: bool = typer.Option(False, "--strict", help="Store nothing if any row is bad."),
 ) -> None:
     """Import subscribers from CSV (upsert by email); exit 1 if any row was rejected."""
+    from newsletter.subscriber_csv import import_csv, read_text
+
     with store() as session:
         text = read_text(file)
         total = max(text.count("\n"), 1)
@@ -149,6 +156,8 @@ def export_command(
     out: Path | None = typer.Option(None, "--out", "-o", help="File to write; default stdout."),
 ) -> None:
     """Export every subscriber as CSV in the import format."""
+    from newsletter.subscriber_csv import export_csv
+
     with store() as session:
         if out is None:
             export_csv(session, sys.stdout)

@@ -7,14 +7,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from newsletter import updates
 from newsletter.cli.common import console, err_console, fail, print_json, store, user_errors
 from newsletter.cli.send_cmds import run_embedded_if_needed
-from newsletter.dispatch import control
-from newsletter.event_changes import cancel_event, edit_event
-from newsletter.models import EventRecord
-from newsletter.sends import parse_uk_time
-from newsletter.updates import event_from_record
 
 updates_app = typer.Typer(help="Stored updates.", no_args_is_help=True)
 events_app = typer.Typer(help="Events found in updates.", no_args_is_help=True)
@@ -26,6 +20,7 @@ def ingest_command(
     json_output: bool = typer.Option(False, "--json", help="Print the stored update(s) as JSON."),
 ) -> None:
     """Parse and store updates; every file is checked before anything is stored."""
+    from newsletter import updates
     from newsletter.ingest import IngestError, parse_file
 
     results = []
@@ -61,6 +56,8 @@ def ingest_command(
 @updates_app.command("list")
 def list_updates(json_output: bool = typer.Option(False, "--json")) -> None:
     """List stored updates, newest first."""
+    from newsletter import updates
+
     with store() as session:
         rows = [
             {
@@ -86,6 +83,8 @@ def list_updates(json_output: bool = typer.Option(False, "--json")) -> None:
 @updates_app.command("show")
 def show_update(update_id: int, json_output: bool = typer.Option(False, "--json")) -> None:
     """Show one update (its documented JSON with --json)."""
+    from newsletter import updates
+
     with store() as session:
         data = updates.load_update(session, update_id).to_json()
     if json_output:
@@ -108,6 +107,8 @@ def show_update(update_id: int, json_output: bool = typer.Option(False, "--json"
 @updates_app.command("delete")
 def delete_update(update_id: int) -> None:
     """Delete an update that no send has used."""
+    from newsletter import updates
+
     with store() as session:
         updates.delete_update(session, update_id)
     console.print(f"Deleted update {update_id}.")
@@ -121,7 +122,10 @@ def list_events(
     """List events with their UK times."""
     from sqlalchemy import select
 
+    from newsletter import updates
+    from newsletter.models import EventRecord
     from newsletter.render.formatting import when_label
+    from newsletter.updates import event_from_record
 
     with store() as session:
         query = select(EventRecord).order_by(EventRecord.start)
@@ -167,6 +171,9 @@ def edit_event_command(
     quiet: bool = typer.Option(False, "--no-notify", help="Correct without telling recipients."),
 ) -> None:
     """Correct an event; if it was already sent, its recipients get an update."""
+    from newsletter.event_changes import edit_event
+    from newsletter.sends import parse_uk_time
+
     with user_errors():
         start_at = parse_uk_time(start, option="--start") if start else None
         end_at = parse_uk_time(end, option="--end") if end else None
@@ -181,12 +188,16 @@ def edit_event_command(
 @events_app.command("cancel")
 def cancel_event_command(event_id: int) -> None:
     """Cancel an event; everyone who has it gets METHOD:CANCEL."""
+    from newsletter.event_changes import cancel_event
+
     with store() as session:
         change = cancel_event(session, event_id)
     _report(change.changed, change.notice_send_id, change.recipients, "cancellation")
 
 
 def _report(changed: tuple[str, ...], send_id: int | None, recipients: int, what: str) -> None:
+    from newsletter.dispatch import control
+
     if not changed:
         console.print("Nothing changed.")
         return

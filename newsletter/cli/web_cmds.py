@@ -10,19 +10,8 @@ from __future__ import annotations
 
 import typer
 from rich.table import Table
-from sqlalchemy import func, select
 
 from newsletter.cli.common import console, fail, prepare_store, store
-from newsletter.config import get_settings
-from newsletter.models import ApiToken, Organiser
-from newsletter.organisers import (
-    OrganiserError,
-    create_organiser,
-    find_organiser,
-    issue_token,
-    revoke_tokens,
-    set_password,
-)
 
 users_app = typer.Typer(help="Organisers who use the console and the API.", no_args_is_help=True)
 
@@ -43,7 +32,10 @@ def web_command(
     so scheduled sends go out with nothing else running.
     """
     import uvicorn
+    from sqlalchemy import func, select
 
+    from newsletter.config import get_settings
+    from newsletter.models import Organiser
     from newsletter.web import create_app
 
     prepare_store()
@@ -83,6 +75,8 @@ def add_user(
     ),
 ) -> None:
     """Create an organiser with an argon2-hashed password."""
+    from newsletter.organisers import OrganiserError, create_organiser
+
     secret = _password(password)
     with store() as session:
         try:
@@ -101,6 +95,8 @@ def change_password(
     ),
 ) -> None:
     """Set a new password (ends the organiser's console sessions)."""
+    from newsletter.organisers import OrganiserError, find_organiser, set_password
+
     secret = _password(password)
     with store() as session:
         try:
@@ -119,6 +115,8 @@ def new_token(
     revoke: bool = typer.Option(False, "--revoke-others", help="Delete their other tokens."),
 ) -> None:
     """Print a new API bearer token (shown once; only its SHA-256 is stored)."""
+    from newsletter.organisers import OrganiserError, find_organiser, issue_token, revoke_tokens
+
     with store() as session:
         try:
             organiser = find_organiser(session, email)
@@ -135,6 +133,10 @@ def new_token(
 @users_app.command("list")
 def list_users() -> None:
     """List organisers with their number of API tokens."""
+    from sqlalchemy import func, select
+
+    from newsletter.models import ApiToken, Organiser
+
     with store() as session:
         rows = session.execute(
             select(Organiser.email, Organiser.created_at, func.count(ApiToken.id))

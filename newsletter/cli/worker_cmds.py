@@ -7,7 +7,6 @@ import time
 import typer
 
 from newsletter.cli.common import console, prepare_store
-from newsletter.config import get_settings
 
 
 def worker_command(
@@ -16,6 +15,8 @@ def worker_command(
     loglevel: str = typer.Option("info", "--loglevel"),
 ) -> None:
     """Start a Celery worker (with BROKER_URL) or the embedded worker loop (without)."""
+    from newsletter.config import get_settings
+
     prepare_store()
     if not get_settings().broker_url:
         from newsletter.dispatch.embedded import EmbeddedWorker
@@ -45,6 +46,8 @@ def worker_command(
 
 def beat_command(loglevel: str = typer.Option("info", "--loglevel")) -> None:
     """Start Celery beat: due sends, event reminders, recovery of stuck deliveries."""
+    from newsletter.config import get_settings
+
     if not get_settings().broker_url:
         console.print(
             "Beat needs NEWSLETTER_BROKER_URL; without it `newsletter worker` does its job."

@@ -19,17 +19,19 @@ from newsletter.dispatch.queue import get_queue
 from newsletter.models import Delivery, utcnow
 
 
-def enqueue_pending(send_id: int, *, older_than: datetime | None = None) -> int:
+def enqueue_pending(send_id: int, *, older_than: datetime | None = None, after_id: int = 0) -> int:
     """Enqueue every pending delivery of the send in batches; returns rows enqueued.
 
     With ``older_than``, only rows last enqueued before then (or never) are
-    taken: recovery uses it to re-enqueue what a lost broker forgot.  The
+    taken: recovery uses it to re-enqueue what a lost broker forgot.  With
+    ``after_id``, only rows with a greater id: the planner uses it to enqueue
+    the rest of a snapshot without the first rows it enqueued already.  The
     rows' ``enqueued_at`` is stamped before the tasks are sent, in committed
     transactions, so a task never runs before its rows say they are queued.
     """
     batch_size = get_settings().batch_size
     queue = get_queue()
-    last_id = 0
+    last_id = after_id
     total = 0
     while True:
         now = utcnow()

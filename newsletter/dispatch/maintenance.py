@@ -2,7 +2,8 @@
 
 * ``dispatch_due``: start scheduled sends whose time has come.
 * ``recover``: take back deliveries claimed by a worker that died, re-enqueue
-  pending rows whose task a broker restart lost, and finish sends whose last
+  pending rows whose task a broker restart lost, plan again sends whose
+  planner died before completing the snapshot, and finish sends whose last
   batch ended without noticing.
 * ``send_reminders``: create reminder sends for events, once per (event,
   offset), never after the event has started.
@@ -23,7 +24,7 @@ from newsletter.db import session_scope
 from newsletter.dispatch.batches import enqueue_pending
 from newsletter.dispatch.queue import get_queue
 from newsletter.models import EventRecipient, EventRecord, Send, SendStatus, utcnow
-from newsletter.sends import create_send, due, finish_if_done
+from newsletter.sends import create_send, due, finish_if_done, planning_stalled
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,11 @@ def recover(now: datetime | None = None) -> dict[str, int]:
     with session_scope() as session:
         reclaimed = deliveries.reclaim_stale(session, stale_claim)
         sending = list(session.scalars(select(Send.id).where(Send.status == SendStatus.SENDING)))
+        quiet = now - timedelta(seconds=settings.requeue_after_seconds)
+        replan = planning_stalled(session, quiet)
+    for send_id in replan:  # a planner died before completing the snapshot
+        get_queue().enqueue("plan_send", send_id)
     requeued = 0
-    quiet = now - timedelta(seconds=settings.requeue_after_seconds)
     for send_id in sending:
         requeued += enqueue_pending(send_id, older_than=quiet)
         finish_if_done(send_id)
