@@ -5,14 +5,20 @@ waited for until it says it is ready.  The clock starts when the
 ``newsletter send UPDATE --segment …`` command is launched and stops at the
 send's ``finished_at`` (written by the worker that finished it).  Meanwhile
 the worker tree's resident memory is sampled and CPU time is read from
-/proc for the workers, PostgreSQL, Redis and the sink.  Optionally py-spy
-records the worker tree (``--profile``).
+/proc per process group: the worker tree, the send command, this store's
+own PostgreSQL backends (by pid from ``pg_stat_activity`` for the scratch
+database, so other databases' load on the same server is not charged),
+Redis and the sink.  A third of the way through (by the sink's bytes) it
+times ``newsletter sends show`` and the console's send page, as an organiser
+would look at a running send.  Optionally py-spy records the worker tree
+(``--profile``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import resource
 import shutil
 import signal
@@ -24,6 +30,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from dispatch_procs import (
     CpuMeter,
@@ -31,14 +38,15 @@ from dispatch_procs import (
     Service,
     SmtpSink,
     high_water_kb,
-    pids_named,
     process_tree,
 )
 from dispatch_store import SEGMENTS, Store
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, make_url, select, text
+from sqlalchemy.pool import NullPool
 
 from newsletter import sends
 from newsletter.db import engine_for, session_scope
+from newsletter.dispatch import control
 from newsletter.models import Delivery, Send
 
 FINAL = ("finished", "cancelled", "paused")
@@ -50,7 +58,7 @@ class EngineRun:
 
     n: int
     seconds: float
-    received: int
+    received_bytes: int
     counts: sends.SendCounts
     status: str
     timeline: dict[str, float]
@@ -62,11 +70,27 @@ class EngineRun:
     worker_pid: int
     profile: list[tuple[str, float, float]] = field(default_factory=list)
     database_profile: list[tuple[str, float]] = field(default_factory=list)
+    probes: dict[str, float] = field(default_factory=dict)
+    deliveries_bytes: int | None = None  # PostgreSQL: the table with its indexes and TOAST
+
+    @property
+    def first_message(self) -> float:
+        """Seconds from the command's launch to the first delivery recorded."""
+        return self.timeline.get("first message recorded", float("nan"))
+
+    @property
+    def steady_rate(self) -> float:
+        """Messages per second between the first and the last delivery recorded."""
+        first = self.timeline.get("first message recorded")
+        last = self.timeline.get("last message recorded")
+        if first is None or last is None or last <= first:
+            return float("nan")
+        return (self.counts.sent - 1) / (last - first)
 
     @property
     def rate(self) -> float:
-        """Messages per second, command launch to send finished."""
-        return self.n / self.seconds if self.seconds > 0 else 0.0
+        """Messages sent per second, command launch to send finished (or cancelled)."""
+        return self.counts.sent / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def worker_high_water_kb(self) -> int:
@@ -232,6 +256,109 @@ class ActiveQuerySampler(threading.Thread):
         return [(q, 100 * n / total) for q, n in self.seen.most_common(8)]
 
 
+class DatabaseBackends:
+    """Pids of the PostgreSQL backends serving one database, from pg_stat_activity.
+
+    Holds one connection of its own (to the ``postgres`` database, so it is
+    not one of the backends it reports).
+    """
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        self.database = parsed.database
+        self.engine = create_engine(parsed.set(database="postgres"), poolclass=NullPool)
+        self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        self._lock = threading.Lock()
+
+    def __call__(self) -> list[int]:
+        with self._lock:
+            rows = self.conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = :db"),
+                {"db": self.database},
+            )
+            return [int(pid) for (pid,) in rows]
+
+    def close(self) -> None:
+        self.conn.close()
+        self.engine.dispose()
+
+
+class LoadProbe(threading.Thread):
+    """Once the sink has read ``threshold`` bytes, times what an organiser looks at.
+
+    ``newsletter sends show ID`` (a fresh CLI process, as typed) and the
+    console's send page (the web app in this process, signed in as an
+    organiser, through its test client), while the send is running.
+    """
+
+    def __init__(self, sink: SmtpSink, threshold: int, env: dict[str, str], url: str) -> None:
+        super().__init__(name="load-probe", daemon=True)
+        self.sink, self.threshold, self.env, self.url = sink, threshold, env, url
+        self.send_id: int | None = None
+        self.seconds: dict[str, float] = {}
+        self.error = ""
+        self._stop_event = threading.Event()
+        self._client = _console_client(url)
+
+    def run(self) -> None:
+        while self.sink.bytes_read < self.threshold or self.send_id is None:
+            if self._stop_event.wait(0.05):
+                return
+        try:
+            began = time.monotonic()
+            subprocess.run(
+                [*newsletter_command(), "sends", "show", str(self.send_id)],
+                env=self.env,
+                capture_output=True,
+                check=True,
+            )
+            self.seconds["`newsletter sends show`"] = time.monotonic() - began
+            began = time.monotonic()
+            response = self._client.get(f"/console/sends/{self.send_id}")
+            self.seconds["console send page"] = time.monotonic() - began
+            if response.status_code != 200:
+                self.error = f"console send page answered {response.status_code}"
+            began = time.monotonic()
+            self._client.get(f"/console/sends/{self.send_id}/progress")
+            self.seconds["console progress poll"] = time.monotonic() - began
+        except Exception as exc:  # reported with the figures, never hides the run
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(120)
+        self._client.close()
+
+
+PROBE_ORGANISER = ("bench@newsletter.example.org", "benchmark-password-1")
+
+
+def _console_client(url: str) -> Any:
+    """A test client of the web app on ``url``, signed in as a benchmark organiser."""
+    from fastapi.testclient import TestClient
+
+    from newsletter.config import Settings
+    from newsletter.organisers import create_organiser
+    from newsletter.web import create_app
+
+    with session_scope(engine_for(url)) as session:
+        create_organiser(session, *PROBE_ORGANISER)
+    client = TestClient(create_app(Settings(database_url=url), start_worker=False))
+    page = client.get("/login").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    if token is None:
+        raise RuntimeError("no CSRF token on the login page")
+    email, password = PROBE_ORGANISER
+    response = client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": token.group(1)},
+        follow_redirects=False,
+    )
+    if response.status_code != 303:
+        raise RuntimeError(f"benchmark organiser could not sign in: {response.status_code}")
+    return client
+
+
 def run_engine(
     store: Store,
     *,
@@ -241,6 +368,8 @@ def run_engine(
     concurrency: int,
     folder: Path,
     profile_dir: Path | None = None,
+    message_size: int = 25_000,
+    time_limit: float | None = None,
 ) -> EngineRun:
     """Send the stored update to the three segments through Celery; see the module doc."""
     env = {
@@ -251,11 +380,15 @@ def run_engine(
     }
     worker = start_worker(env, concurrency, folder / f"worker-{store.subscribers}.log")
     profiler = None
+    backends = DatabaseBackends(store.url) if store.kind == "PostgreSQL" else None
+    # Probe a third of the way through, or after 20,000 messages on a big send.
+    probe_at = min(store.subscribers // 3, 20_000) * message_size
+    probe = LoadProbe(sink, sink.bytes_read + probe_at, env, store.url)
     try:
         meter = CpuMeter(
             {
                 "workers": lambda: process_tree(worker.pid),
-                "postgres": lambda: pids_named("postgres") if store.kind == "PostgreSQL" else [],
+                "postgres (this database)": backends if backends is not None else list,
                 "redis": lambda: [redis_pid],
                 "sink": lambda: [sink.pid],
             }
@@ -270,7 +403,8 @@ def run_engine(
         if profile_dir is not None and store.kind == "PostgreSQL":
             queries = ActiveQuerySampler(store.url)
             queries.start()
-        sink_before = sink.count
+        sink_before = sink.bytes_read
+        probe.start()
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         meter.start()
         launched = datetime.now(UTC)
@@ -287,9 +421,13 @@ def run_engine(
         )
         sent_by = resource.getrusage(resource.RUSAGE_CHILDREN)
         send_id = int(command.stdout.split()[0])
+        probe.send_id = send_id
         try:
             status = _wait_until_final(
-                store.url, send_id, timeout=max(120.0, store.subscribers / 50)
+                store.url,
+                send_id,
+                timeout=max(120.0, store.subscribers / 50),
+                time_limit=time_limit,
             )
         except TimeoutError:
             log = (folder / f"worker-{store.subscribers}.log").read_text(errors="replace")
@@ -297,9 +435,10 @@ def run_engine(
             raise
         meter.stop()
         sampler.stop()
+        probe.stop()
         database_profile = queries.stop() if queries is not None else []
         high_water = high_water_kb(sampler.pids)
-        received = sink.wait_for_count(sink_before + store.subscribers) - sink_before
+        received = sink.bytes_read - sink_before
         meter.used["send command"] = (sent_by.ru_utime + sent_by.ru_stime) - (
             children_before.ru_utime + children_before.ru_stime
         )
@@ -311,6 +450,11 @@ def run_engine(
                     Delivery.send_id == send_id
                 )
             ).one()
+            deliveries_bytes = None
+            if store.kind == "PostgreSQL":
+                deliveries_bytes = session.scalar(
+                    text("SELECT pg_total_relation_size('deliveries')")
+                )
             moments = {
                 "command launched": launched,
                 "send row created": send.created_at,
@@ -334,13 +478,20 @@ def run_engine(
                 profiler.kill()
                 profiler.wait()
         worker.stop()
+        if backends is not None:
+            backends.close()
+    probes = dict(probe.seconds)
+    if probe.error:
+        print(f"    (probe under load failed: {probe.error})")
+    elif not probes:
+        print("    (the send finished before a third of it reached the sink: no probe)")
     profile = []
     if profile_dir is not None and (profile_dir / f"engine-{store.subscribers}.txt").exists():
         profile = summarise_profile(profile_dir / f"engine-{store.subscribers}.txt")
     return EngineRun(
         n=store.subscribers,
         seconds=timeline.get("send finished", float("nan")),
-        received=received,
+        received_bytes=received,
         counts=counts,
         status=status,
         timeline=timeline,
@@ -352,13 +503,28 @@ def run_engine(
         worker_pid=worker.pid,
         profile=profile,
         database_profile=database_profile,
+        probes=probes,
+        deliveries_bytes=deliveries_bytes,
     )
 
 
-def _wait_until_final(url: str, send_id: int, timeout: float) -> str:
-    """Poll the send's status (every 0.2 s) until it finishes, is cancelled or pauses."""
+def _wait_until_final(
+    url: str, send_id: int, timeout: float, time_limit: float | None = None
+) -> str:
+    """Poll the send's status (every 0.2 s) until it finishes, is cancelled or pauses.
+
+    With ``time_limit``, a send still running after that many seconds is
+    cancelled (a partial run: the figures so far are reported as such).
+    """
     deadline = time.monotonic() + timeout
+    stop_at = None if time_limit is None else time.monotonic() + time_limit
     while True:
+        if stop_at is not None and time.monotonic() > stop_at:
+            print(
+                f"    time limit of {time_limit:.0f} s reached: cancelling the send (PARTIAL run)"
+            )
+            control.cancel(send_id)  # the store fill_store() made the default
+            stop_at = None
         with session_scope(engine_for(url)) as session:
             status = session.scalar(select(Send.status).where(Send.id == send_id))
         if status in FINAL:

@@ -1,6 +1,9 @@
-"""The two baselines of the dispatch benchmark, each run in P processes over smtplib.
+"""The references of the dispatch benchmark, each with P concurrent senders.
 
-* ceiling: the same pre-built message bytes sent again and again over one
+* floor: Postfix's ``smtp-source`` (C, event-driven, one process with P
+  sessions) sending the engine's pre-built message bytes over persistent
+  connections: the physical floor of this machine, sink and concurrency.
+* ceiling (the smtplib reference): the same pre-built message bytes sent again and again over one
   persistent SMTP connection per process, nothing else done per message.
   No sender that talks SMTP with smtplib's ``sendmail`` can beat it here.
 * transport ceiling: the same, over the engine's own ``SMTPTransport``, which
@@ -18,11 +21,15 @@ finish (CLOCK_MONOTONIC is shared by all processes).
 from __future__ import annotations
 
 import multiprocessing
+import resource
+import shutil
 import smtplib
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier
+from pathlib import Path
 from typing import Any
 
 from naive_mime import email_message
@@ -50,6 +57,42 @@ class Timed:
     def rate(self) -> float:
         """Messages per second."""
         return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+
+def smtp_source_binary() -> str | None:
+    """Postfix's smtp-source, if installed (Debian: /usr/sbin, often not on PATH)."""
+    found = shutil.which("smtp-source")
+    if found is None and Path("/usr/sbin/smtp-source").exists():
+        found = "/usr/sbin/smtp-source"
+    return found
+
+
+def floor(port: int, message: bytes, count: int, processes: int, folder: Path) -> Timed:
+    """``smtp-source`` sends ``message`` ``count`` times over ``processes`` persistent sessions.
+
+    smtp-source reads the message as lines and ends each with CRLF itself
+    (dot-stuffing too), so the file holds it with bare LF.  The time is the
+    process's whole run (its start-up is a millisecond); CPU is its own.
+    """
+    binary = smtp_source_binary()
+    if binary is None:
+        raise RuntimeError("smtp-source is not installed (Debian package postfix)")
+    path = folder / "floor-message.eml"
+    path.write_bytes(message.replace(b"\r\n", b"\n"))
+    argv = [
+        binary,
+        "-d",  # one connection per session, kept for every message
+        *("-s", str(processes), "-m", str(count), "-F", str(path)),
+        *("-f", ENVELOPE_FROM, "-t", "reader@example.org", "-M", "bench.example.org"),
+        f"127.0.0.1:{port}",
+    ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    began = time.monotonic()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seconds = time.monotonic() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return Timed(count, seconds, cpu)
 
 
 def _run_parallel(

@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     soft_bounce_window_days: int = Field(
         default=14, ge=1, description="Days over which soft bounces are counted."
     )
+    reminder_gap_hours: float = Field(
+        default=12.0,
+        ge=0,
+        description="No event reminder within this many hours after the person first got it.",
+    )
     dkim_domain: str | None = Field(default=None, description="DKIM d= domain; unset: no DKIM.")
     dkim_selector: str | None = Field(default=None, description="DKIM s= selector.")
     dkim_key_path: str | None = Field(

@@ -10,17 +10,25 @@ it back and raises :class:`ContentError` naming the field that is wrong.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
-from newsletter.errors import UserError
+from newsletter.events.event import UK_TIMEZONE, Event
+from newsletter.jsonfields import ContentError
+from newsletter.jsonfields import optional_str as _optional_str
+from newsletter.jsonfields import require_object as _require_object
+from newsletter.jsonfields import require_str as _require_str
 
-UK_TIMEZONE = "Europe/London"
-
-
-class ContentError(UserError, ValueError):
-    """Raised when structured content is malformed; the message names the field."""
+__all__ = [
+    "UK_TIMEZONE",
+    "Block",
+    "Bullets",
+    "ContentError",
+    "Event",
+    "Paragraph",
+    "Section",
+    "Tag",
+    "Update",
+]
 
 
 @dataclass(frozen=True)
@@ -61,88 +69,6 @@ class Tag:
 
     name: str
     count: int | None
-
-
-@dataclass
-class Event:
-    """An event found in an update.
-
-    ``start``/``end`` are timezone-aware.  An all-day event starts at local
-    midnight in ``timezone`` and its ``end`` (if any) is the last day's
-    midnight, inclusive: the calendar module turns it into an exclusive
-    DTEND.  ``uid`` is the stable iCalendar UID, assigned when the event is
-    stored and never changed afterwards; ``sequence`` rises with each change
-    that was sent.
-    """
-
-    title: str
-    start: datetime
-    end: datetime | None = None
-    all_day: bool = False
-    timezone: str = UK_TIMEZONE
-    location: str | None = None
-    featured: bool = False
-    source: str = ""
-    id: int | None = None
-    uid: str | None = None
-    url: str | None = None
-    sequence: int = 0
-    cancelled: bool = False
-
-    def __post_init__(self) -> None:
-        if self.start.tzinfo is None:
-            raise ContentError(f"event {self.title!r}: start must carry a time zone")
-        if self.end is not None and self.end.tzinfo is None:
-            raise ContentError(f"event {self.title!r}: end must carry a time zone")
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the documented JSON object of this event."""
-        return {
-            "id": self.id,
-            "title": self.title,
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat() if self.end else None,
-            "all_day": self.all_day,
-            "timezone": self.timezone,
-            "location": self.location,
-            "featured": self.featured,
-            "source": self.source,
-        }
-
-    @classmethod
-    def from_json(cls, data: Any, where: str = "event") -> Event:
-        """Build an event from its JSON object; raises ContentError naming the field."""
-        obj = _require_object(data, where)
-        tz_name = _optional_str(obj, "timezone", where) or UK_TIMEZONE
-        try:
-            zone = ZoneInfo(tz_name)
-        except (KeyError, ValueError) as exc:
-            raise ContentError(f"{where}.timezone: unknown time zone {tz_name!r}") from exc
-        start = _parse_datetime(_require_str(obj, "start", where), zone, f"{where}.start")
-        end_text = _optional_str(obj, "end", where)
-        end = _parse_datetime(end_text, zone, f"{where}.end") if end_text else None
-        if end is not None and end < start:
-            raise ContentError(f"{where}.end: ends before it starts")
-        event_id = obj.get("id")
-        if event_id is not None and not isinstance(event_id, int):
-            raise ContentError(f"{where}.id: must be an integer or null")
-        all_day = obj.get("all_day", False)
-        featured = obj.get("featured", False)
-        if not isinstance(all_day, bool):
-            raise ContentError(f"{where}.all_day: must be true or false")
-        if not isinstance(featured, bool):
-            raise ContentError(f"{where}.featured: must be true or false")
-        return cls(
-            id=event_id,
-            title=_require_str(obj, "title", where),
-            start=start,
-            end=end,
-            all_day=all_day,
-            timezone=tz_name,
-            location=_optional_str(obj, "location", where),
-            featured=featured,
-            source=_optional_str(obj, "source", where) or "",
-        )
 
 
 @dataclass
@@ -257,28 +183,6 @@ def _section_from_json(data: Any, where: str) -> Section:
     return Section(heading=heading, blocks=blocks, audiences=list(audiences))
 
 
-def _require_object(data: Any, where: str) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ContentError(f"{where}: expected a JSON object")
-    return data
-
-
-def _require_str(obj: dict[str, Any], key: str, where: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise ContentError(f"{where}.{key}: required text is missing")
-    return value
-
-
-def _optional_str(obj: dict[str, Any], key: str, where: str) -> str | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ContentError(f"{where}.{key}: must be text or null")
-    return value
-
-
 def _is_period(text: str) -> bool:
     return (
         len(text) == 7
@@ -287,14 +191,3 @@ def _is_period(text: str) -> bool:
         and text[5:].isdigit()
         and 1 <= int(text[5:]) <= 12
     )
-
-
-def _parse_datetime(text: str, zone: ZoneInfo, where: str) -> datetime:
-    """Parse ISO 8601; a value without an offset is local time in ``zone``."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ContentError(f"{where}: not an ISO 8601 date-time: {text!r}") from exc
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=zone)
-    return value

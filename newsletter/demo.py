@@ -21,6 +21,7 @@ from newsletter.dispatch import control
 from newsletter.dispatch.embedded import run_until_idle
 from newsletter.dispatch.runtime import set_runtime
 from newsletter.errors import UserError
+from newsletter.events.queries import get_event
 from newsletter.ingest import parse_file
 from newsletter.migrate import upgrade_to_head
 from newsletter.outbox_index import write_index
@@ -29,7 +30,7 @@ from newsletter.roles import slugify
 from newsletter.segments import ensure_builtins
 from newsletter.sends import counts, create_send, get_send
 from newsletter.subscribers import SubscriberInput, upsert
-from newsletter.updates import get_event, store_update
+from newsletter.updates import store_update
 
 LOCAL_AUTHORITIES = (
     "Darlington", "Durham", "Gateshead", "Hartlepool", "Middlesbrough", "Newcastle",

@@ -12,26 +12,23 @@ reads (it sits below this module); the order of sections within an edition
 is ``newsletter.render.sections``.  See docs/architecture.md, "Editions".
 
 A newsletter is rendered per segment with its featured events attached as
-METHOD:PUBLISH.  Event notices are built from a short synthetic update about
-the one event: an invitation (METHOD:REQUEST, the recipient added as
-ATTENDEE per message), an update ("Updated: …", same UID, raised SEQUENCE)
-or a cancellation (METHOD:CANCEL), and reminders (no calendar: the event is
-already in the recipient's calendar).
+METHOD:PUBLISH.  Event notices (invitation, update, cancellation, reminder)
+say what :mod:`newsletter.events.notices` builds.
 """
 
 from __future__ import annotations
 
 import base64
-from dataclasses import replace
 
 from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.orm import Session
 
 from newsletter.config import get_settings
-from newsletter.content import Event, Paragraph, Section, Update
+from newsletter.content import Event, Update
+from newsletter.events.queries import event_from_record, get_event
 from newsletter.models import EventRecord, Send, SendEdition, SendStatus
 from newsletter.parts import CalendarPart, RenderedEdition
-from newsletter.updates import event_from_record, get_event, load_update
+from newsletter.updates import load_update
 
 # The renderer (Jinja2, premailer, lxml) and the calendar writer are imported
 # inside the functions that render: processes that only read stored editions
@@ -121,12 +118,15 @@ def _newsletter_editions(session: Session, send: Send) -> None:
 def _notice_edition(session: Session, send: Send) -> None:
     if send.event_id is None:
         raise ValueError(f"send {send.id}: an event notice needs an event")
+    from newsletter.events.notices import build_notice, was_invited
     from newsletter.render import render_edition
 
     record = get_event(session, send.event_id)
     event = event_from_record(record)
     url = archive_url(record.update_id)
-    update, subject, part = _notice(session, send, event, url)
+    invited = send.kind == "event_update" and was_invited(session, record.id)
+    notice = build_notice(send.kind, event, url, invited=invited, message=send.message)
+    update, subject, part = notice.update, notice.subject, notice.part
     labels = send.segments if send.kind == "invitation" else ["event-recipients"]
     for label in labels:
         name = None if send.kind == "invitation" else NOTICE_AUDIENCE_NAME
@@ -158,53 +158,6 @@ def _store(
             event_ids=event_ids,
         )
     )
-
-
-def _notice(
-    session: Session, send: Send, event: Event, url: str | None
-) -> tuple[Update, str, CalendarPart | None]:
-    """The synthetic update, default subject and calendar part of an event notice."""
-    from newsletter.calendar import cancel_part, publish_part, request_part
-    from newsletter.render.formatting import when_label
-
-    when = when_label(event)
-    where = f" at {event.location}" if event.location else ""
-    if send.kind == "invitation":
-        intro = f"You are invited to {event.title}, {when}{where}."
-        subject, part = f"Invitation: {event.title}", request_part(event, update_url=url)
-    elif send.kind == "event_update":
-        intro = f"{event.title} has changed. It now takes place {when}{where}."
-        subject = f"Updated: {event.title}"
-        part = (
-            request_part(event, update_url=url)
-            if _was_invited(session, send)
-            else publish_part(event, update_url=url)
-        )
-    elif send.kind == "event_cancel":
-        intro = f"{event.title}, planned for {when}{where}, has been cancelled."
-        subject, part = f"Cancelled: {event.title}", cancel_part(event, update_url=url)
-    else:
-        intro = f"A reminder: {event.title} takes place {when}{where}."
-        subject, part = f"Reminder: {event.title}", None
-    paragraphs = [Paragraph(intro)]
-    if event.source and send.kind in ("invitation", "reminder"):
-        paragraphs.append(Paragraph(event.source))
-    shown = replace(event, featured=True)
-    update = Update(
-        id=None,
-        title=subject,
-        region=None,
-        period=None,
-        sections=[Section(heading=None, blocks=list(paragraphs))],
-        events=[shown] if send.kind != "event_cancel" else [],
-    )
-    return update, subject, part
-
-
-def _was_invited(session: Session, send: Send) -> bool:
-    """Whether the event went out as an invitation (then changes go as REQUEST too)."""
-    invited = exists().where(Send.event_id == send.event_id, Send.kind == "invitation")
-    return bool(session.scalar(select(invited)))
 
 
 def stored(

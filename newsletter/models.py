@@ -159,6 +159,9 @@ class Segment(Base):
     rule: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
     builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Listed on /calendar and served as a feed: built-in role segments are,
+    # ad-hoc ones (a one-person test segment) are not unless an organiser says so.
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -232,6 +235,8 @@ class Send(Base):
     reminder_offset: Mapped[int | None] = mapped_column(Integer, default=None)
     segments: Mapped[list[Any]] = mapped_column(default=list)
     subject: Mapped[str | None] = mapped_column(String(300), default=None)
+    # An event notice's message from the organiser, shown in the notice.
+    message: Mapped[str | None] = mapped_column(Text, default=None)
     status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
     status_reason: Mapped[str | None] = mapped_column(Text, default=None)
     scheduled_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
@@ -310,6 +315,33 @@ class EventRecipient(Base):
     )
     first_delivery_id: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+REPLY_STATUSES = ("accepted", "tentative", "declined")
+
+
+class EventReply(Base):
+    """An attendee's latest iTIP REPLY to an event (see ``newsletter.events.replies``).
+
+    One row per (event, subscriber); a later reply (by its DTSTAMP) replaces an
+    earlier one, as RFC 5546 §2.1.5 has the organiser keep the latest.
+    """
+
+    __tablename__ = "event_replies"
+    __table_args__ = (CheckConstraint(_in("status", REPLY_STATUSES), name="ck_reply_status"),)
+
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
+    )
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    # DTSTAMP of the reply: when the attendee answered (orders replies).
+    replied_at: Mapped[datetime] = mapped_column()
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    client: Mapped[str] = mapped_column(String(300), default="")
 
 
 class Suppression(Base):

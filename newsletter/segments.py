@@ -38,7 +38,7 @@ def ensure_builtins(session: Session) -> None:
     existing = set(session.scalars(select(Segment.name)))
     for name, (rule, label) in BUILTIN_SEGMENTS.items():
         if name not in existing:
-            session.add(Segment(name=name, rule=rule, description=label, builtin=True))
+            session.add(Segment(name=name, rule=rule, description=label, builtin=True, public=True))
     session.flush()
 
 
@@ -56,8 +56,13 @@ def list_all(session: Session) -> list[Segment]:
     return list(session.scalars(select(Segment).order_by(Segment.builtin.desc(), Segment.name)))
 
 
-def add(session: Session, name: str, rule: str, description: str = "") -> Segment:
-    """Create a segment; raises RuleError for a bad rule, SegmentError for a bad or taken name."""
+def add(
+    session: Session, name: str, rule: str, description: str = "", *, public: bool = False
+) -> Segment:
+    """Create a segment; raises RuleError for a bad rule, SegmentError for a bad or taken name.
+
+    A new segment is private (not listed on /calendar, no public feed) unless ``public``.
+    """
     if not _NAME.match(name):
         raise SegmentError(
             f"segment name {name!r}: use lower-case letters, digits and hyphens (a slug)"
@@ -65,10 +70,23 @@ def add(session: Session, name: str, rule: str, description: str = "") -> Segmen
     parse_rule(rule)
     if session.scalars(select(Segment.id).where(Segment.name == name)).first() is not None:
         raise SegmentError(f"segment {name!r} already exists")
-    segment = Segment(name=name, rule=rule, description=description, builtin=False)
+    segment = Segment(name=name, rule=rule, description=description, builtin=False, public=public)
     session.add(segment)
     session.flush()
     return segment
+
+
+def set_public(session: Session, name: str, public: bool) -> Segment:
+    """List (or unlist) the segment's calendar feed on /calendar; raises SegmentError."""
+    segment = get(session, name)
+    segment.public = public
+    session.flush()
+    return segment
+
+
+def list_public(session: Session) -> list[Segment]:
+    """The segments whose calendar feeds are public, built-ins first, then by name."""
+    return [s for s in list_all(session) if s.public]
 
 
 def update_rule(session: Session, name: str, rule: str) -> Segment:

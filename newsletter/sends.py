@@ -36,8 +36,9 @@ from newsletter import segments as segment_store
 from newsletter.config import get_settings
 from newsletter.db import session_scope
 from newsletter.errors import NewsletterError, NotFound, UserError
+from newsletter.events.queries import get_event
 from newsletter.models import Delivery, DeliveryStatus, Send, SendStatus, utcnow
-from newsletter.updates import get_event, get_record
+from newsletter.updates import get_record
 
 
 class SendError(UserError, ValueError):

@@ -18,17 +18,21 @@ from typing import Any, TextIO
 from sqlalchemy.orm import Session
 
 from newsletter.errors import UserError
+from newsletter.subscriber_bulk import bulk_import
 from newsletter.subscribers import (
     SubscriberError,
     SubscriberInput,
     UpsertResult,
-    iter_all,
-    upsert,
+    attribute_names,
+    iter_profiles,
+    validate_profile_text,
 )
 
 PROFILE_COLUMNS = ("email", "name", "organisation", "region", "roles")
 KNOWN_COLUMNS = (*PROFILE_COLUMNS, "status")
 EXPORT_COLUMNS = (*PROFILE_COLUMNS, "status")
+# Rows per chunk of a streamed export: a few hundred kilobytes at a time.
+EXPORT_CHUNK_ROWS = 1000
 
 
 _Reader = Any  # csv.reader objects have no public type
@@ -155,11 +159,13 @@ def _row_to_input(header: list[str], cells: list[str]) -> SubscriberInput:
         raise SubscriberError("row", f"{len(cells)} fields but the header has {len(header)}")
     values = dict(zip(header, cells, strict=False))
     attributes = {k: v for k, v in values.items() if k not in KNOWN_COLUMNS and k and v != ""}
+    profile = {
+        name: validate_profile_text(name, values.get(name, ""))
+        for name in ("name", "organisation", "region")
+    }
     return SubscriberInput.build(
         values.get("email", ""),
-        name=values.get("name", ""),
-        organisation=values.get("organisation", ""),
-        region=values.get("region", ""),
+        **profile,
         roles=values.get("roles", "").split(";"),
         attributes=attributes,
         status=values.get("status") or None,
@@ -173,25 +179,36 @@ def import_csv(
     source: str,
     pending: bool = False,
     strict: bool = False,
+    update_opted_out: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Validate and upsert the rows of a CSV text; the caller commits.
 
     Valid rows are stored and bad ones reported, unless ``strict``: then any
     bad row means nothing is stored.  New subscribers are ``active`` (or
-    ``pending`` when ``pending``), unless the row has a status.
+    ``pending`` when ``pending``), unless the row has a status.  A row for an
+    address that has opted out is skipped (its details left as they are)
+    unless ``update_opted_out``; an opted-out address is never resubscribed.
+    Stored with set-based statements (see :mod:`newsletter.subscriber_bulk`).
     """
     parsed = parse_rows(text, source=source, progress=progress)
     report = ImportReport(rows=parsed.rows, rejected=parsed.rejected)
     if strict and parsed.rejected:
         report.stored = False
         return report
-    report.result = upsert(
+    report.result = bulk_import(
         session,
         parsed.inputs,
         default_status="pending" if pending else "active",
         consent_source=f"import:{Path(source).name}",
+        update_opted_out=update_opted_out,
     )
+    for index in report.result.skipped_opted_out:
+        row = parsed.inputs[index]
+        report.warnings.append(
+            f"line {parsed.lines[index]}: {row.email} has opted out; row skipped and their "
+            "details left as they are"
+        )
     for index in report.result.kept_opted_out:
         row = parsed.inputs[index]
         report.warnings.append(
@@ -201,26 +218,46 @@ def import_csv(
     return report
 
 
+def export_chunks(session: Session) -> Iterator[str]:
+    """The export as CSV text, one chunk per page of subscribers (memory stays flat).
+
+    Columns: the import columns plus one per attribute name found on anyone.
+    """
+    for chunk, _ in _export_pages(session):
+        yield chunk
+
+
 def export_csv(session: Session, out: TextIO) -> int:
     """Write every subscriber as CSV (the import columns plus attributes); returns the count."""
-    attribute_names: set[str] = set()
-    for subscriber in iter_all(session):
-        attribute_names.update(subscriber.attributes)
-    extra = sorted(attribute_names - set(EXPORT_COLUMNS))
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*EXPORT_COLUMNS, *extra])
     count = 0
-    for subscriber in iter_all(session):
+    for chunk, rows in _export_pages(session):
+        out.write(chunk)
+        count += rows
+    return count
+
+
+def _export_pages(session: Session) -> Iterator[tuple[str, int]]:
+    extra = sorted(attribute_names(session) - set(EXPORT_COLUMNS))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*EXPORT_COLUMNS, *extra])
+    rows = 0
+    for subscriber in iter_profiles(session):
         writer.writerow(
             [
                 subscriber.email,
                 subscriber.name,
                 subscriber.organisation,
                 subscriber.region,
-                ";".join(subscriber.role_names),
+                ";".join(subscriber.roles),
                 subscriber.status,
                 *(str(subscriber.attributes.get(name, "")) for name in extra),
             ]
         )
-        count += 1
-    return count
+        rows += 1
+        if rows == EXPORT_CHUNK_ROWS:
+            yield buffer.getvalue(), rows
+            buffer.seek(0)
+            buffer.truncate()
+            rows = 0
+    yield buffer.getvalue(), rows

@@ -3,35 +3,28 @@
 ``store_update`` saves an ingested :class:`~newsletter.content.Update` whole
 (one transaction, with its events, each given a permanent iCalendar UID);
 ``load_update`` gives it back with ids filled in.  Events are rows of their
-own so that organisers can correct them and so that their UID and SEQUENCE
-survive every render.
+own (see :mod:`newsletter.events`).
 """
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from newsletter.config import get_settings
-from newsletter.content import Event, Update
+from newsletter.content import Update
 from newsletter.errors import NotFound, UserError
+from newsletter.events.queries import event_from_record, new_uid
 from newsletter.models import EventRecord, Send, UpdateRecord
 
 
 class UpdateNotFoundError(NotFound, LookupError):
-    """No update (or event) with that id."""
+    """No update with that id."""
 
 
 class UpdateInUseError(UserError, ValueError):
     """An update that a send used cannot be deleted."""
-
-
-def new_uid() -> str:
-    """A globally unique, permanent iCalendar UID at the sending domain (RFC 5545 §3.8.4.7)."""
-    return f"{uuid.uuid4()}@{get_settings().sending_domain}"
 
 
 def store_update(
@@ -75,25 +68,6 @@ def get_record(session: Session, update_id: int) -> UpdateRecord:
     return record
 
 
-def event_from_record(record: EventRecord) -> Event:
-    """The content :class:`Event` of a stored event row."""
-    return Event(
-        id=record.id,
-        uid=record.uid,
-        title=record.title,
-        start=record.start,
-        end=record.end,
-        all_day=record.all_day,
-        timezone=record.timezone,
-        location=record.location,
-        featured=record.featured,
-        source=record.source,
-        url=record.url,
-        sequence=record.sequence,
-        cancelled=record.cancelled,
-    )
-
-
 def to_content(record: UpdateRecord) -> Update:
     """The content :class:`Update` of a stored update, events included."""
     data: dict[str, Any] = dict(record.content)
@@ -132,11 +106,3 @@ def delete_update(session: Session, update_id: int) -> None:
             f"update {update_id} was used by send {used}; it stays in the archive"
         )
     session.delete(record)
-
-
-def get_event(session: Session, event_id: int) -> EventRecord:
-    """The stored event ``event_id``; raises UpdateNotFoundError."""
-    record = session.get(EventRecord, event_id)
-    if record is None:
-        raise UpdateNotFoundError(f"no event with id {event_id}")
-    return record

@@ -365,3 +365,63 @@ def test_unreachable_server_raises_oserror(engine: Engine, monkeypatch: pytest.M
     for protocol in ("imap", "pop3"):
         with pytest.raises(OSError):
             _poll(f"{protocol}://u:p@127.0.0.1:{port}/", engine, monkeypatch)
+
+
+def test_replies_unsubscribes_and_auto_replies_from_the_mailbox(
+    dovecot: Mailbox, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bounce mailbox also receives calendar replies, mailto unsubscribes and
+    out-of-office answers: each is read over IMAP and handled, then deleted."""
+    from datetime import UTC, datetime, timedelta
+
+    from rsvp_messages import (
+        apple_reply,
+        bare_ics_reply,
+        gmail_reply,
+        out_of_office,
+        outlook_reply,
+        unsubscribe_request,
+    )
+
+    from newsletter.events import replies
+    from newsletter.models import EventRecipient, EventRecord, UpdateRecord
+    from newsletter.tokens import mailto_unsubscribe
+
+    start = datetime.now(UTC) + timedelta(days=30)
+    with session_scope(engine) as session:
+        people = [
+            add_subscriber(session, a)
+            for a in ("ann@council.example", "bob@council.example", "cy@council.example",
+                      "di@council.example", "ed@council.example")
+        ]  # fmt: skip
+        update = UpdateRecord(title="Update")
+        event = EventRecord(uid="evt-1@newsletter.example.org", title="Meeting", start=start)
+        update.events = [event]
+        session.add(update)
+        session.flush()
+        for person in people:
+            session.add(EventRecipient(event_id=event.id, subscriber_id=person.id))
+        event_id, ed_id = event.id, people[4].id
+    stamp = datetime.now(UTC).replace(microsecond=0)
+    uid = "evt-1@newsletter.example.org"
+    mailto = mailto_unsubscribe(ed_id, 7)
+    to, _, subject = mailto.removeprefix("mailto:").partition("?subject=")
+    for raw in (
+        outlook_reply(uid, "Ann@Council.example", "Ann", "ACCEPTED", stamp),
+        gmail_reply(uid, "bob@council.example", "Bob", "DECLINED", stamp),
+        apple_reply(uid, "cy@council.example", "Cy", "TENTATIVE", stamp),
+        bare_ics_reply(uid, "di@council.example", "ACCEPTED", stamp),
+        gmail_reply("unknown@elsewhere", "ann@council.example", "Ann", "ACCEPTED", stamp),
+        unsubscribe_request("ed@council.example", to, subject.replace("%20", " ")),
+        out_of_office("ann@council.example", "Regional update"),
+    ):
+        dovecot.deliver(raw)
+    outcomes = _poll(dovecot.url("imap"), engine, monkeypatch)
+    assert outcomes == sorted(["rsvp"] * 4 + ["set-aside", "unsubscribed", "auto-reply"])
+    with session_scope(engine) as session:
+        counts = replies.counts(replies.attendees(session, event_id))
+        assert counts == {"accepted": 2, "tentative": 1, "declined": 1, "no reply": 1}
+        assert session.get_one(Subscriber, ed_id).status == "unsubscribed"
+        kept = session.scalars(select(BounceSetAside)).all()
+        assert [row.reason for row in kept] == ["reply to an unknown event"]
+    assert dovecot.stored() == []

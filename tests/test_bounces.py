@@ -221,8 +221,8 @@ GARBAGE = {
     "empty": b"",
     "binary": bytes(range(256)) * 4,
     "no headers": b"\r\n\r\njust a body",
-    "auto reply": b"From: jane@council.example\r\nTo: updates@newsletter.example.org\r\n"
-    b"Subject: Out of office\r\nAuto-Submitted: auto-replied\r\n\r\nI am away until Monday.\r\n",
+    "not a report": b"From: jane@council.example\r\nTo: updates@newsletter.example.org\r\n"
+    b"Subject: Thanks\r\n\r\nThanks for the update.\r\n",
     "truncated report": b"From: MAILER-DAEMON@x\r\nContent-Type: multipart/report; "
     b'report-type=delivery-status; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nx',
     "status without recipients": b"From: MAILER-DAEMON@x\r\nContent-Type: multipart/report; "
@@ -237,7 +237,7 @@ def test_garbled_messages_are_kept_aside_and_never_suppress(session: Session) ->
     add_subscriber(session, "jane@council.example")
     results = {name: ingest_message(session, raw, source=name) for name, raw in GARBAGE.items()}
     assert {name: r.outcome for name, r in results.items()} == dict.fromkeys(GARBAGE, "set-aside")
-    assert results["auto reply"].reason == "not a bounce or complaint"
+    assert results["not a report"].reason == "not a bounce or complaint"
     assert results["status without recipients"].reason == "malformed delivery status notification"
     rows = session.scalars(select(BounceSetAside)).all()
     assert len(rows) == len(GARBAGE)
@@ -248,6 +248,19 @@ def test_garbled_messages_are_kept_aside_and_never_suppress(session: Session) ->
     again = ingest_message(session, GARBAGE["binary"])
     assert again.set_aside_id == results["binary"].set_aside_id
     assert session.scalar(select(func.count(BounceSetAside.id))) == len(GARBAGE)
+
+
+def test_auto_replies_are_recognised_and_ignored(session: Session) -> None:
+    """RFC 3834: an out-of-office answer is neither a bounce nor kept aside for a person."""
+    add_subscriber(session, "jane@council.example")
+    raw = (
+        b"From: jane@council.example\r\nTo: updates@newsletter.example.org\r\n"
+        b"Subject: Out of office\r\nAuto-Submitted: auto-replied\r\n\r\nAway until Monday.\r\n"
+    )
+    result = ingest_message(session, raw, source="oof")
+    assert result.outcome == "auto-reply" and "Auto-Submitted: auto-replied" in result.reason
+    assert session.scalar(select(func.count(BounceSetAside.id))) == 0
+    assert suppressed(session) == {}
 
 
 def test_bounce_for_unknown_delivery_is_kept_aside(session: Session) -> None:
@@ -267,7 +280,7 @@ def _three_bounces(engine: Engine) -> tuple[list[bytes], list[int]]:
             delivery, sent = send_to(session, sub)
             raws.append(dsn(sent, recipient=sub.email))
             ids.append(delivery.id)
-    return [*raws, GARBAGE["auto reply"]], ids
+    return [*raws, GARBAGE["not a report"]], ids
 
 
 def test_maildir_mbox_and_eml_intake(engine: Engine, tmp_path: Path) -> None:

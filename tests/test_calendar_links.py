@@ -95,10 +95,12 @@ def test_google_all_day_end_is_exclusive() -> None:
 def test_google_details_default_and_explicit() -> None:
     event = make_event(
         url="https://newsletter.example.org/events/42",
-        source="Directors meet in Newcastle & discuss 50% of the agenda? #workforce",
+        location="Room 50% & 2? #workforce",
+        source="Directors meet in Newcastle on 14 November",
     )
     default = query(google_calendar_url(event))["details"]
-    assert default.startswith("Directors meet in Newcastle & discuss 50% of the agenda? #workforce")
+    assert default.startswith("Where: Room 50% & 2? #workforce")
+    assert "14 November" not in default
     assert "https://newsletter.example.org/events/42" in default
     assert query(google_calendar_url(event, "Bring: papers\nRoom 2"))["details"] == (
         "Bring: papers\nRoom 2"

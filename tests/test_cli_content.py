@@ -213,3 +213,142 @@ def test_sends_watch_list_and_controls(database_url: str, tmp_path: Path, monkey
         }
     finally:
         set_runtime(old)
+
+
+def test_event_changes_show_who_is_told_and_need_yes_off_a_terminal(
+    database_url: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_OUTBOX_DIR", str(tmp_path / "outbox"))
+    from newsletter.config import reset_settings
+    from newsletter.dispatch.runtime import set_runtime
+
+    reset_settings()
+    old = set_runtime(None)
+    try:
+        data = _ingest(SAMPLE)
+        event_id = str(data["events"][0]["id"])
+        for address, name in (("di@durham.gov.uk", "Di Rector"), ("al@gateshead.gov.uk", "Al")):
+            runner.invoke(app, ["subscribers", "add", address, "--name", name, "--role", "DCS"])
+        assert runner.invoke(app, ["invite", event_id, "--segment", "dcs"]).exit_code == 0
+        outbox = tmp_path / "outbox"
+        sent = len(list(outbox.glob("*.eml")))
+        refused = runner.invoke(app, ["events", "edit", event_id, "--location", "Durham"])
+        assert refused.exit_code == 2 and "--yes" in refused.stderr
+        assert "Notifies 2 people: Di, Al." in refused.stdout
+        assert "Updated: " in refused.stdout
+        listed = json.loads(runner.invoke(app, ["events", "list", "--json"]).stdout)
+        assert listed[0]["location"] != "Durham"  # nothing changed
+        assert len(list(outbox.glob("*.eml"))) == sent
+        moved = runner.invoke(
+            app,
+            ["events", "edit", event_id, "--location", "Durham", "--yes",
+             "--message", "Parking is at the back."],
+        )  # fmt: skip
+        assert moved.exit_code == 0, moved.output
+        notices = sorted(outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime)[sent:]
+        assert len(notices) == 2
+        notice = email.message_from_bytes(notices[0].read_bytes(), policy=email.policy.default)
+        assert isinstance(notice, EmailMessage)
+        body = notice.get_body(("plain",))
+        assert body is not None and "Parking is at the back." in body.get_content()
+        sent = len(list(outbox.glob("*.eml")))
+        refused = runner.invoke(app, ["events", "cancel", event_id])
+        assert refused.exit_code == 2 and "--yes" in refused.stderr
+        quiet = runner.invoke(app, ["events", "cancel", event_id, "--yes", "--no-notify"])
+        assert quiet.exit_code == 0, quiet.output
+        assert len(list(outbox.glob("*.eml"))) == sent  # nobody told, as asked
+        table = runner.invoke(app, ["events", "attendees", event_id, "--csv", "-"])
+        lines = table.stdout.splitlines()
+        assert lines[0] == "name,email,organisation,status,replied_at,comment"
+        assert len(lines) == 3 and all(",no reply," in line for line in lines[1:])
+    finally:
+        set_runtime(old)
+
+
+def test_organiser_story_with_the_readme_commands_only(
+    database_url: str, tmp_path: Path, js_dir: Path, monkeypatch: Any
+) -> None:
+    """Ingest, send, invite; replies counted; moved with a message; cancelled; unsubscribed."""
+    from datetime import UTC, datetime
+    from urllib.parse import unquote
+
+    from rsvp_messages import apple_reply, gmail_reply, outlook_reply, unsubscribe_request
+
+    monkeypatch.setenv("NEWSLETTER_OUTBOX_DIR", str(tmp_path / "outbox"))
+    from newsletter.config import reset_settings
+    from newsletter.dispatch.runtime import set_runtime
+
+    reset_settings()
+    old = set_runtime(None)
+    outbox = tmp_path / "outbox"
+
+    def new_mail(before: set[Path]) -> list[EmailMessage]:
+        found = []
+        for path in sorted(set(outbox.glob("*.eml")) - before):
+            parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            assert isinstance(parsed, EmailMessage)
+            found.append(parsed)
+        return found
+
+    def ok(*args: str) -> str:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    try:
+        data = _ingest(SAMPLE)
+        event_id = str(data["events"][0]["id"])
+        people = {"ann@durham.gov.uk": "Ann", "bob@durham.gov.uk": "Bob", "cy@durham.gov.uk": "Cy"}
+        for address, name in people.items():
+            ok("subscribers", "add", address, "--name", name, "--role", "DCS")
+        ok("send", str(data["id"]), "--segment", "dcs")
+        ok("invite", event_id, "--segment", "dcs")
+        uid = json.loads(ok("events", "list", "--json"))[0]["uid"]
+
+        replies = tmp_path / "replies"
+        replies.mkdir()
+        stamp = datetime.now(UTC).replace(microsecond=0)
+        (replies / "outlook.eml").write_bytes(
+            outlook_reply(uid, "Ann@Durham.gov.uk", "Ann", "ACCEPTED", stamp)
+        )
+        (replies / "gmail.eml").write_bytes(
+            gmail_reply(uid, "bob@durham.gov.uk", "Bob", "DECLINED", stamp)
+        )
+        (replies / "apple.eml").write_bytes(
+            apple_reply(uid, "cy@durham.gov.uk", "Cy", "TENTATIVE", stamp)
+        )
+        rows = json.loads(ok("bounces", "ingest", str(replies), "--json"))
+        assert [r["outcome"] for r in rows] == ["rsvp", "rsvp", "rsvp"]
+        counts = json.loads(ok("events", "attendees", event_id, "--json"))["counts"]
+        assert counts == {"accepted": 1, "tentative": 1, "declined": 1, "no reply": 0}
+
+        before = set(outbox.glob("*.eml"))
+        ok("events", "edit", event_id, "--start", "2018-11-21 14:00", "--end",
+           "2018-11-21 16:00", "--message", "Moved to the 21st.", "--yes")  # fmt: skip
+        notices = new_mail(before)
+        assert sorted(str(m["To"]) for m in notices) == ["Ann <ann@durham.gov.uk>",
+                                                          "Cy <cy@durham.gov.uk>"]  # fmt: skip
+        for notice in notices:
+            text = _mailparser(js_dir, bytes(notice))["text"]
+            assert "Moved to the 21st." in text and "14 November" not in text
+
+        before = set(outbox.glob("*.eml"))
+        ok("events", "cancel", event_id, "--yes")
+        cancels = new_mail(before)
+        assert len(cancels) == 3  # decliners too: the cancellation goes to all
+        for message in cancels:
+            part = next(p for p in message.walk() if p.get_content_type() == "text/calendar")
+            (vevent,) = Calendar.from_ical(part.get_content()).walk("VEVENT")
+            address = str(message["To"]).split("<")[1].rstrip(">")
+            assert str(vevent["ATTENDEE"]).lower() == f"mailto:{address}"
+
+        mailto = str(cancels[0]["List-Unsubscribe"]).split("<mailto:")[1].split(">")[0]
+        to, _, subject = mailto.partition("?subject=")
+        who = str(cancels[0]["To"]).split("<")[1].rstrip(">")
+        request = tmp_path / "unsubscribe.eml"
+        request.write_bytes(unsubscribe_request(who, to, unquote(subject)))
+        rows = json.loads(ok("bounces", "ingest", str(request), "--json"))
+        assert rows[0]["outcome"] == "unsubscribed"
+        assert json.loads(ok("subscribers", "show", who))["status"] == "unsubscribed"
+    finally:
+        set_runtime(old)

@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from newsletter import subscribers
 from newsletter.cli import app
 from newsletter.subscriber_csv import import_csv
 
@@ -82,7 +83,7 @@ def test_all_good_exits_zero_and_pending_flag(database_url: str, tmp_path: Path)
 
 
 def test_line_numbers_count_multiline_fields_and_blank_lines(session: Session) -> None:
-    text = 'email,name\na@b.org,"two\nlines"\n\nbad,x\nc@d.org,"x"\n'
+    text = 'email,notes\na@b.org,"two\nlines"\n\nbad,x\nc@d.org,"x"\n'
     report = import_csv(session, text, source="t.csv")
     assert [str(r) for r in report.rejected] == [
         "line 5: email: 'bad' is not a valid address: An email address must have an @-sign."
@@ -122,3 +123,114 @@ def test_export_round_trips(database_url: str, tmp_path: Path) -> None:
     again = runner.invoke(app, ["subscribers", "import", str(out)])
     assert again.exit_code == 0
     assert "0 added, 0 updated, 5 unchanged, 0 rejected" in again.stdout
+
+
+def test_names_and_organisations_are_single_short_lines(session: Session) -> None:
+    long_name = "N" * 201
+    text = (
+        "email,name,organisation\n"
+        'a@b.org,"Ann\nBcc: x@evil.example",Durham\n'
+        f"b@b.org,{long_name},Durham\n"
+        'c@b.org,Cat,"Durham\rCouncil"\n'
+        "d@b.org,Dan,Durham\n"
+    )
+    report = import_csv(session, text, source="t.csv")
+    assert [str(r) for r in report.rejected] == [
+        "line 2: name: contains a line break; it must be a single line",
+        "line 4: name: is 201 characters long (at most 200)",
+        "line 5: organisation: contains a carriage return; it must be a single line",
+    ]
+    assert report.result.created == 1
+
+
+OPTED_OUT = "email,name,organisation,roles,status\ngone@b.org,Gone,Durham,DCS,unsubscribed\n"
+
+
+def test_opted_out_rows_are_skipped_and_left_alone(database_url: str, tmp_path: Path) -> None:
+    first = tmp_path / "first.csv"
+    first.write_text(OPTED_OUT, encoding="utf-8")
+    assert runner.invoke(app, ["subscribers", "import", str(first)]).exit_code == 0
+    again = tmp_path / "again.csv"
+    again.write_text(
+        "email,name,organisation,roles\nGONE@b.org,New Name,Leeds,Lead Member\nnew@b.org,New,,\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["subscribers", "import", str(again)])
+    assert result.exit_code == 0, result.output
+    assert "1 added, 0 updated, 0 unchanged, 0 rejected, 1 skipped (opted out" in result.stdout
+    assert "line 2: gone@b.org has opted out; row skipped" in result.stderr.replace("GONE", "gone")
+    people = {p["email"]: p for p in _list(database_url)}
+    gone = people["gone@b.org"]
+    assert (gone["name"], gone["organisation"], gone["roles"], gone["status"]) == (
+        "Gone",
+        "Durham",
+        ["dcs"],
+        "unsubscribed",
+    )
+
+    # With --update-opted-out the details change, never the opt-out.
+    resubscribe = tmp_path / "resubscribe.csv"
+    resubscribe.write_text(
+        "email,name,organisation,roles,status\ngone@b.org,New Name,Leeds,Lead Member,active\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["subscribers", "import", "--update-opted-out", str(resubscribe)])
+    assert result.exit_code == 0, result.output
+    assert "0 added, 1 updated" in result.stdout
+    assert "does not resubscribe" in result.stderr
+    gone = {p["email"]: p for p in _list(database_url)}["gone@b.org"]
+    assert (gone["name"], gone["organisation"], gone["roles"], gone["status"]) == (
+        "New Name",
+        "Leeds",
+        ["lead-member"],
+        "unsubscribed",
+    )
+
+
+def test_reimport_updates_changed_rows_only(session: Session) -> None:
+    first = "email,name,roles,status,team\na@b.org,Ann,DCS,,red\nb@b.org,Bob,DCS,pending,\n"
+    assert import_csv(session, first, source="t.csv").result.created == 2
+    changed = (
+        "email,name,roles,status,team\n"
+        "a@b.org,Ann,DCS;Lead Member,,blue\n"  # roles and attribute change
+        "b@b.org,Bob,DCS,active,\n"  # pending -> active (confirmed now)
+        "c@b.org,Cat,,unsubscribed,\n"  # new and opted out from the start
+    )
+    report = import_csv(session, changed, source="t.csv")
+    result = report.result
+    assert (result.created, result.updated, result.unchanged) == (1, 2, 0)
+    session.commit()
+    people = {s.email: s for s in subscribers.iter_all(session)}
+    assert people["a@b.org"].role_names == ["dcs", "lead-member"]
+    assert people["a@b.org"].attributes == {"team": "blue"}
+    assert people["b@b.org"].status == "active" and people["b@b.org"].confirmed_at is not None
+    assert people["c@b.org"].status == "unsubscribed"
+    assert people["c@b.org"].unsubscribed_at is not None
+    again = import_csv(session, changed, source="t.csv").result
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
+    assert again.skipped_opted_out == [2]
+
+
+def test_export_streams_in_pages(session: Session) -> None:
+    from newsletter.subscriber_csv import EXPORT_CHUNK_ROWS, export_chunks, export_csv
+
+    count = 2 * EXPORT_CHUNK_ROWS + 5
+    lines = ["email,roles,team"] + [f"p{i}@b.org,DCS;Lead Member,t{i % 3}" for i in range(count)]
+    assert import_csv(session, "\n".join(lines) + "\n", source="t.csv").result.created == count
+    session.commit()
+    chunks = list(export_chunks(session))
+    assert len(chunks) == 3  # header + 1000 rows, 1000 rows, the last 5
+    whole = io.StringIO()
+    assert export_csv(session, whole) == count
+    assert "".join(chunks) == whole.getvalue()
+    rows = list(csv.DictReader(io.StringIO(whole.getvalue())))
+    assert [r["email"] for r in rows] == [f"p{i}@b.org" for i in range(count)]
+    assert rows[7] == {
+        "email": "p7@b.org",
+        "name": "",
+        "organisation": "",
+        "region": "",
+        "roles": "dcs;lead-member",
+        "status": "active",
+        "team": "t1",
+    }

@@ -22,10 +22,11 @@ from sqlalchemy.orm import Session
 from newsletter.db import session_scope
 from newsletter.dispatch import control
 from newsletter.dispatch.embedded import run_until_idle
-from newsletter.dispatch.maintenance import due_reminder_offset, send_reminders
+from newsletter.dispatch.maintenance import send_reminders
 from newsletter.dispatch.queue import in_process_queue
 from newsletter.dispatch.runtime import Runtime, set_runtime
-from newsletter.event_changes import cancel_event, edit_event
+from newsletter.events.changes import cancel_event, edit_event
+from newsletter.events.reminders import due_reminder_offset
 from newsletter.ingest import parse_file
 from newsletter.models import Delivery, EventRecipient, EventRecord, Suppression, utcnow
 from newsletter.paths import SAMPLES_DIR
@@ -358,14 +359,21 @@ def test_reminders_once_never_after_start_never_to_the_unsubscribed(
         event_id = event.id
         set_status(find(s, "person0@council0.gov.uk"), "unsubscribed")
         find(s, "person1@council1.gov.uk").reminders_enabled = False
+        # Everyone got the newsletter a day ago, except person2 (11 hours ago:
+        # inside the default 12-hour gap, so no reminder on its heels).
+        for row in s.scalars(select(EventRecipient).where(EventRecipient.event_id == event_id)):
+            row.created_at = utcnow() - timedelta(hours=24)
+        recent = find(s, "person2@council2.gov.uk").id
+        s.get_one(EventRecipient, (event_id, recent)).created_at = utcnow() - timedelta(hours=11)
     created = send_reminders()
     assert len(created) == 1
     run_until_idle()
     assert send_reminders() == []  # never twice
     run_until_idle()
     got = {m.recipients[0] for m in transport.messages}
-    assert len(got) == 10 and "person0@council0.gov.uk" not in got
+    assert len(got) == 9 and "person0@council0.gov.uk" not in got
     assert "person1@council1.gov.uk" not in got
+    assert "person2@council2.gov.uk" not in got
     with session_scope() as s:
         stored = s.get(EventRecord, event_id)
         assert stored is not None

@@ -29,7 +29,7 @@ from newsletter.dispatch.embedded import run_until_idle
 from newsletter.dispatch.maintenance import recover
 from newsletter.dispatch.queue import in_process_queue
 from newsletter.dispatch.runtime import Runtime, set_runtime
-from newsletter.event_changes import edit_event
+from newsletter.events.changes import edit_event
 from newsletter.ingest import parse_file
 from newsletter.models import Delivery, EventRecord, Send, SendEdition, utcnow
 from newsletter.paths import SAMPLES_DIR

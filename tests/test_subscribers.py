@@ -107,3 +107,44 @@ def test_iter_all_pages_in_id_order(session: Session) -> None:
     upsert(session, rows, default_status="active", consent_source="t")
     emails = [s.email for s in subscribers.iter_all(session, batch=7)]
     assert emails == [f"p{i}@b.org" for i in range(25)]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "Ann.Smith@Durham.GOV.uk",
+        "o'neil+news@example.org",
+        "a@münchen.example",
+        "x@xn--mnchen-3ya.example",
+        "ünïcode@example.org",
+        '"quoted local"@example.org',
+        "a..b@example.org",
+        ".a@example.org",
+        "a@localhost",
+        "a@[192.0.2.1]",
+        "a@example",
+        "a@-bad-.org",
+        "a" * 64 + "@example.org",
+        "a" * 65 + "@example.org",
+        "a@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 63 + "." + "e" * 58 + ".org",
+        "a@b@example.org",
+        "no-at-sign",
+        "trailing.dot.@example.org",
+    ],
+)
+def test_normalise_email_agrees_with_email_validator(address: str) -> None:
+    """The plain-address fast path gives exactly email-validator's answer."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        expected: tuple[str, str] | None = (
+            validate_email(address, check_deliverability=False).normalized,
+            validate_email(address, check_deliverability=False).normalized.lower(),
+        )
+    except EmailNotValidError:
+        expected = None
+    try:
+        got: tuple[str, str] | None = subscribers.normalise_email(address)
+    except SubscriberError:
+        got = None
+    assert got == expected

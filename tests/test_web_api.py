@@ -139,6 +139,11 @@ def test_subscribers_segments_suppressions(client: TestClient, api_token: str) -
         "/api/v1/segments", json={"name": "members", "rule": "role:lead-member"}, headers=headers
     )
     assert segment.status_code == 201 and segment.json()["count"] == 1
+    assert segment.json()["public"] is False  # new segments' feeds are private
+    published = client.patch("/api/v1/segments/members", json={"public": True}, headers=headers)
+    assert published.status_code == 200 and published.json()["public"] is True
+    missing = client.patch("/api/v1/segments/nope", json={"public": True}, headers=headers)
+    assert missing.status_code == 404
     names = [s["name"] for s in client.get("/api/v1/segments", headers=headers).json()]
     assert "members" in names and "dcs" in names
     assert client.delete("/api/v1/segments/members", headers=headers).status_code == 204

@@ -345,3 +345,54 @@ def test_forms_refuse_a_missing_csrf_token(client: TestClient, organiser: str) -
     for path in ("/console/suppressions", "/console/segments", "/console/sends", "/logout"):
         response = client.post(path, data={"email": "x@example.org"})
         assert response.status_code == 403, path
+
+
+def test_event_change_and_cancel_ask_first(
+    client: TestClient, organiser: str, transport: InMemoryTransport
+) -> None:
+    from web_fixtures import send_now
+
+    _signed_in(client)
+    add_subscribers(7)
+    update_id = store_update(future_update_md())
+    with session_scope() as session:
+        event_id = session.scalars(select(EventRecord.id)).one()
+    send_now(update_id, ["dcs"])
+    transport.clear()
+    path = f"/console/updates/{update_id}/events/{event_id}"
+    token = csrf(client, f"/console/updates/{update_id}")
+    form = {"csrf_token": token, "location": "Newcastle Civic Centre", "message": "New room!"}
+    asked = client.post(path, data=form)
+    # "Save event" shows who is told and the notice; nothing is changed or sent yet.
+    assert asked.status_code == 200
+    assert "7 people will be notified" in asked.text
+    assert "Reader, Reader" in asked.text and "and 2 others" in asked.text
+    assert "Updated: Regional DCS meeting" in asked.text and "New room!" in asked.text
+    assert 'name="notify" value="no"' in asked.text
+    with session_scope() as session:
+        assert session.get_one(EventRecord, event_id).location == "Durham County Hall"
+    assert transport.messages == []
+    done = client.post(path, data={**form, "notify": "yes", "confirm": "yes"})
+    assert done.status_code == 200 and "7 people who have it get an update" in done.text
+    run_until_idle()
+    notices = transport.parsed()
+    assert len(notices) == 7
+    body = notices[0].get_body(("plain",))
+    assert body is not None and "New room!" in body.get_content()
+
+    # Cancelling always asks; "don't notify" cancels without sending anything.
+    transport.clear()
+    cancel_path = f"{path}/cancel"
+    asked = client.post(cancel_path, data={"csrf_token": token})
+    assert asked.status_code == 200 and "Confirm: cancel the event" in asked.text
+    with session_scope() as session:
+        assert session.get_one(EventRecord, event_id).cancelled is False
+    done = client.post(cancel_path, data={"csrf_token": token, "notify": "no", "confirm": "yes"})
+    assert done.status_code == 200 and "nobody was notified" in done.text
+    run_until_idle()
+    assert transport.messages == []
+    with session_scope() as session:
+        assert session.get_one(EventRecord, event_id).cancelled is True
+    page = client.get(f"/console/events/{event_id}/attendees")
+    assert page.status_code == 200 and "7 no reply" in page.text
+    assert client.get("/console/events/999999/attendees").status_code == 404

@@ -350,3 +350,35 @@ def test_calendar_page_offers_webcal_and_google_subscriptions(client: TestClient
     assert len(subscribed) == len([h for h in links.hrefs if h.startswith("webcal://")])
     # The webcal address is the same feed served over http(s).
     assert client.get("/calendar/dcs.ics").headers["content-type"].startswith("text/calendar")
+
+
+def test_feeds_public_segments_only_and_all_holds_every_public_event(
+    client: TestClient, transport: InMemoryTransport
+) -> None:
+    from newsletter import segments
+
+    add_subscribers(1)
+    add_subscribers(1, role="lead-member", prefix="member")
+    with session_scope() as session:
+        segments.add(session, "just-me", "organisation:Nobody")  # private by default
+        segments.add(session, "open-group", "role:lead-member", public=True)
+    to_dcs = store_update(future_update_md(days=20, title="For directors"))
+    to_members = store_update(future_update_md(days=30, title="For members"))
+    send_now(to_dcs, ["dcs"])
+    send_now(to_members, ["lead-member"])
+    listing = client.get("/calendar").text
+    assert "/calendar/dcs.ics" in listing and "/calendar/open-group.ics" in listing
+    assert "just-me" not in listing
+    assert client.get("/calendar/just-me.ics").status_code == 404
+    # "Everyone subscribed" holds every public event, whichever role it went to.
+    everyone = icalendar.Calendar.from_ical(client.get("/calendar/all.ics").content)
+    assert len(everyone.walk("VEVENT")) == 2
+    dcs = icalendar.Calendar.from_ical(client.get("/calendar/dcs.ics").content)
+    assert len(dcs.walk("VEVENT")) == 1
+    # An organiser may publish a segment's feed later.
+    with session_scope() as session:
+        segments.set_public(session, "just-me", True)
+    assert client.get("/calendar/just-me.ics").status_code == 200
+    body = client.get("/calendar/all.ics").content
+    assert b"\r\nREFRESH-INTERVAL;VALUE=DURATION:PT12H\r\n" in body
+    assert b"\r\nX-PUBLISHED-TTL:PT12H\r\n" in body

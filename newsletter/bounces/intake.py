@@ -14,6 +14,11 @@ The rules (see docs/architecture.md, "Bounces"):
   through the signed VERP address, else the original Message-ID, else the
   original's X-Newsletter-Delivery header when the report's recipient matches
   that delivery's subscriber;
+* an attendee's calendar reply (iTIP REPLY) is recorded against the event
+  (``outcome="rsvp"``); a mail to the List-Unsubscribe mailto address with
+  a genuine token unsubscribes (``outcome="unsubscribed"``); an automatic
+  reply (RFC 3834) is ignored (``outcome="auto-reply"``); see
+  :mod:`newsletter.bounces.requests`;
 * anything else (garbled, unknown, ambiguous, not ours) is kept aside in
   ``bounce_set_aside`` with the reason; it never raises and never suppresses.
 
@@ -38,18 +43,40 @@ from sqlalchemy.orm import Session
 from newsletter.bounces.arf import ACTED_ON, ArfError, ComplaintReport, parse_arf
 from newsletter.bounces.dsn import DeliveryReport, DsnError, RecipientStatus, parse_dsn
 from newsletter.bounces.models import BounceEvent, BounceSetAside
+from newsletter.bounces.requests import (
+    auto_reply_reason,
+    is_unsubscribe_request,
+    unsubscribe_tokens,
+)
 from newsletter.bounces.verp import delivery_from_verp
 from newsletter.config import Settings, get_settings
 from newsletter.db import insert_ignore
+from newsletter.events.replies import (
+    ReplyRejected,
+    find_reply_calendar,
+    parse_reply,
+    record_reply,
+)
 from newsletter.models import Delivery, Subscriber, utcnow
 from newsletter.subscribers import set_status
 from newsletter.suppressions import suppress_address
+from newsletter.tokens import UNSUBSCRIBE, TokenError, read_token
 
 __all__ = ["OUTCOMES", "BounceResult", "ingest_message", "set_aside"]
 
 log = logging.getLogger(__name__)
 
-OUTCOMES: Final = ("hard", "soft", "complaint", "ignored", "duplicate", "set-aside")
+OUTCOMES: Final = (
+    "hard",
+    "soft",
+    "complaint",
+    "ignored",
+    "duplicate",
+    "set-aside",
+    "rsvp",
+    "unsubscribed",
+    "auto-reply",
+)
 # Headers where the receiving MTA records the envelope recipient (our VERP address).
 _ENVELOPE_HEADERS: Final = (
     "Delivered-To",
@@ -188,8 +215,67 @@ def _process(
     except DsnError as exc:
         raise _SetAside("malformed delivery status notification", str(exc)) from None
     if report is None:
-        raise _SetAside("not a bounce or complaint", f"Subject: {message.get('Subject', '')}")
+        return _not_a_bounce(session, message, s, now)
     return _bounce(session, message, report, digest, source, s, now)
+
+
+# --- replies, unsubscribe requests, auto-replies -------------------------------
+
+
+def _not_a_bounce(session: Session, message: Message, s: Settings, now: datetime) -> BounceResult:
+    calendar = find_reply_calendar(message)
+    if calendar is not None:
+        try:
+            done = record_reply(session, parse_reply(calendar), now=now)
+        except ReplyRejected as exc:
+            raise _SetAside(exc.reason, exc.detail) from None
+        what = "recorded" if done.changed else "already recorded (a newer answer is kept)"
+        return BounceResult(
+            outcome="rsvp" if done.changed else "duplicate",
+            reason=f"{done.status} for event {done.event_id}: {what}",
+            subscriber_id=done.subscriber_id,
+            email=done.email,
+            status=done.status,
+        )
+    auto = auto_reply_reason(message)
+    # An unsubscribe request counts even when the sending client marked it as
+    # automatic (some do, for the mailto List-Unsubscribe they send themselves).
+    if is_unsubscribe_request(message, s) and (auto is None or unsubscribe_tokens(message)):
+        return _unsubscribe(session, message, s, now)
+    if auto is not None:
+        return BounceResult(outcome="auto-reply", reason=f"automatic reply ignored ({auto})")
+    raise _SetAside("not a bounce or complaint", f"Subject: {message.get('Subject', '')}")
+
+
+def _unsubscribe(session: Session, message: Message, s: Settings, now: datetime) -> BounceResult:
+    candidates = unsubscribe_tokens(message)
+    if not candidates:
+        raise _SetAside("unsubscribe request without a token", str(message.get("Subject", "")))
+    problems: list[str] = []
+    for token in candidates:
+        try:
+            payload = read_token(token, UNSUBSCRIBE, secret=s.secret_key, now=now)
+        except TokenError as exc:
+            problems.append(str(exc))
+            continue
+        subscriber = session.get(Subscriber, payload.subject_id)
+        if subscriber is None:
+            raise _SetAside(
+                "unsubscribe request for an unknown subscriber", str(payload.subject_id)
+            )
+        # Like the one-click page: a bounced or complained status is kept (it says more).
+        changed = subscriber.status in ("active", "pending") and set_status(
+            subscriber, "unsubscribed", now=now
+        )
+        session.flush()
+        return BounceResult(
+            outcome="unsubscribed",
+            reason="unsubscribed by mail" if changed else f"already {subscriber.status}",
+            send_id=payload.extra,
+            subscriber_id=subscriber.id,
+            email=subscriber.email,
+        )
+    raise _SetAside("unsubscribe request with no valid token", "; ".join(problems))
 
 
 # --- finding the delivery ------------------------------------------------------

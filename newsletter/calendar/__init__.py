@@ -6,7 +6,7 @@
 * :mod:`.vtimezone` — the hand-written rule-based Europe/London VTIMEZONE;
 * :mod:`.parts` — PUBLISH/REQUEST/CANCEL message parts and the cheap
   per-recipient ATTENDEE splice (:func:`with_attendee`);
-* :mod:`.links` — Google / Outlook.com / Office 365 links and the .ics URL;
+* :mod:`.links` — Google / Outlook.com / Office 365 / Yahoo links and the .ics URL;
 * :mod:`.times` — UTC instants and exclusive all-day dates of an event.
 """
 
@@ -19,6 +19,7 @@ from newsletter.calendar.links import (
     google_calendar_url,
     ics_download_url,
     outlook_calendar_url,
+    yahoo_calendar_url,
 )
 from newsletter.calendar.parts import (
     attendee_line,
@@ -54,4 +55,5 @@ __all__ = [
     "request_part",
     "timed_span",
     "with_attendee",
+    "yahoo_calendar_url",
 ]

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 
-from icalendar import Alarm, Calendar, vCalAddress
+from icalendar import Alarm, Calendar, vCalAddress, vDuration
 from icalendar import Event as VEvent
 
 from newsletter.calendar.times import LONDON, all_day_span, timed_span
@@ -39,16 +39,19 @@ FEED_REFRESH = timedelta(hours=12)
 
 
 def describe(event: Event, update_url: str | None = None) -> str:
-    """Return the plain-text description of an event.
+    """Return the plain-text description of an event, from its structured fields only.
 
-    The sentence the event was found in (``Event.source``) when it says more
-    than the title, then the event's own link, then the link to the update.
-    Never empty: falls back to the title.
+    A cancellation note, the place, the event's own link, then the link to the
+    update.  It never repeats the date or time: calendars show DTSTART, and a
+    date written into the text would go stale when the event moves.  The
+    sentence the event was found in (``Event.source``) is never used, for the
+    same reason.  Never empty: falls back to the title.
     """
     lines: list[str] = []
-    source = event.source.strip()
-    if source and source != event.title.strip():
-        lines.append(source)
+    if event.cancelled:
+        lines.append("This event has been cancelled.")
+    if event.location:
+        lines.append(f"Where: {event.location}")
     if event.url:
         lines.append(f"More information: {event.url}")
     if update_url:
@@ -115,13 +118,21 @@ def feed(events: Sequence[Event], name: str, *, now: datetime | None = None) -> 
     calendar.add("name", name)
     calendar.add("x-wr-timezone", LONDON_TZID)
     calendar.add("refresh-interval", FEED_REFRESH, parameters={"VALUE": "DURATION"})
-    calendar.add("x-published-ttl", FEED_REFRESH)
+    # An X- property is TEXT to icalendar, which would write the timedelta as
+    # "12:00:00"; Outlook expects the RFC 5545 duration form.
+    calendar.add("x-published-ttl", _duration(FEED_REFRESH))
     stamp = _stamp(now)
     for event in events:
         calendar.add_component(
             _vevent(event, "PUBLISH", stamp=stamp, update_url=None, alarm_minutes=None)
         )
     return _serialise(calendar)
+
+
+def _duration(value: timedelta) -> str:
+    """RFC 5545 §3.3.6 text of a duration ("PT12H")."""
+    text: bytes = vDuration(value).to_ical()  # type: ignore[no-untyped-call]
+    return text.decode("ascii")
 
 
 def _serialise(calendar: Calendar) -> bytes:

@@ -23,6 +23,7 @@ from newsletter.content import Event
 GOOGLE_URL = "https://calendar.google.com/calendar/render"
 OUTLOOK_URL = "https://outlook.live.com/calendar/0/deeplink/compose"
 OFFICE365_URL = "https://outlook.office.com/calendar/0/deeplink/compose"
+YAHOO_URL = "https://calendar.yahoo.com/"
 # Browsers and Outlook's deeplink handler cut URLs somewhere past 2,000
 # characters; the description is the only part that can grow without bound.
 MAX_DETAILS = 800
@@ -30,7 +31,7 @@ MAX_DETAILS = 800
 
 @dataclass(frozen=True)
 class CalendarLinks:
-    """The four ways an email offers to add an event to a calendar.
+    """The ways an email or page offers to add an event to a calendar.
 
     ``ics`` is None while the event has no id (a preview of an update that
     is not stored yet): there is nothing to download.
@@ -40,6 +41,7 @@ class CalendarLinks:
     outlook: str
     office365: str
     ics: str | None
+    yahoo: str = ""
 
 
 def _details(event: Event, details: str | None) -> str:
@@ -99,6 +101,21 @@ def outlook_calendar_url(
     return f"{base}?{urlencode(params, quote_via=quote)}"
 
 
+def yahoo_calendar_url(event: Event, details: str | None = None) -> str:
+    """Yahoo Calendar "add event" URL (``v=60``): UTC ``st``/``et``, or ``dur=allday`` dates."""
+    params = {"v": "60", "title": event.title}
+    if event.all_day:
+        first, after_last = all_day_span(event)
+        params.update(st=f"{first:%Y%m%d}", et=f"{after_last:%Y%m%d}", dur="allday")
+    else:
+        start, end = timed_span(event)
+        params.update(st=f"{start:%Y%m%dT%H%M%SZ}", et=f"{end:%Y%m%dT%H%M%SZ}")
+    params["desc"] = _details(event, details)
+    if event.location:
+        params["in_loc"] = event.location
+    return f"{YAHOO_URL}?{urlencode(params, quote_via=quote)}"
+
+
 def ics_download_url(event: Event, base_url: str | None = None) -> str:
     """``{base_url}/events/{id}.ics``; ``base_url`` defaults to ``settings.base_url``.
 
@@ -120,4 +137,5 @@ def calendar_links(
         outlook=outlook_calendar_url(event, details=details),
         office365=outlook_calendar_url(event, office365=True, details=details),
         ics=ics_download_url(event, base_url) if event.id is not None else None,
+        yahoo=yahoo_calendar_url(event, details),
     )

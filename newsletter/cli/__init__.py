@@ -10,6 +10,7 @@ import typer
 from newsletter.cli import (
     bounce_cmds,
     demo_cmds,
+    event_cmds,
     render_cmds,
     segment_cmds,
     send_cmds,
@@ -32,7 +33,7 @@ app.add_typer(subscriber_cmds.app, name="subscribers")
 app.add_typer(segment_cmds.app, name="segments")
 app.command("ingest")(update_cmds.ingest_command)
 app.add_typer(update_cmds.updates_app, name="updates")
-app.add_typer(update_cmds.events_app, name="events")
+app.add_typer(event_cmds.app, name="events")
 app.command("render")(render_cmds.render_command)
 app.command("preview")(render_cmds.preview_command)
 app.command("send")(send_cmds.send_command)

@@ -19,15 +19,25 @@ def list_command(json_output: bool = typer.Option(False, "--json")) -> None:
         rows = [(s, segments.count_rule(session, s.rule)) for s in segments.list_all(session)]
     if json_output:
         print_json(
-            [{"name": s.name, "rule": s.rule, "builtin": s.builtin, "count": n} for s, n in rows]
+            [
+                {
+                    "name": s.name,
+                    "rule": s.rule,
+                    "builtin": s.builtin,
+                    "public": s.public,
+                    "count": n,
+                }
+                for s, n in rows
+            ]
         )
         return
     table = Table(title="Segments")
-    for column in ("name", "rule", "description", "active subscribers"):
+    for column in ("name", "rule", "description", "feed", "active subscribers"):
         table.add_column(column)
     for segment, n in rows:
         name = f"{segment.name} (built in)" if segment.builtin else segment.name
-        table.add_row(name, segment.rule, segment.description, str(n))
+        feed = "public" if segment.public else "private"
+        table.add_row(name, segment.rule, segment.description, feed, str(n))
     console.print(table)
 
 
@@ -42,6 +52,7 @@ def show_command(name: str) -> None:
         console.print(f"name:        {segment.name}{' (built in)' if segment.builtin else ''}")
         console.print(f"rule:        {segment.rule}", markup=False)
         console.print(f"description: {segment.description}", markup=False)
+        console.print(f"calendar feed: {'public' if segment.public else 'private'}")
         console.print(f"active subscribers: {n}")
 
 
@@ -50,14 +61,31 @@ def add_command(
     name: str,
     rule: str = typer.Option(..., "--rule", help="e.g. 'role:dcs and region:\"North East\"'"),
     description: str = typer.Option("", "--description"),
+    public: bool = typer.Option(
+        False, "--public", help="List its calendar feed on /calendar (default: private)."
+    ),
 ) -> None:
     """Create a segment from a rule."""
     from newsletter import segments
 
     with store() as session:
-        segments.add(session, name, rule, description)
+        segments.add(session, name, rule, description, public=public)
         n = segments.count_rule(session, rule)
     console.print(f"Segment {name} created: {n} active subscribers.")
+
+
+@app.command("publish")
+def publish_command(
+    name: str,
+    private: bool = typer.Option(False, "--private", help="Unlist the feed instead."),
+) -> None:
+    """List the segment's calendar feed on /calendar (or unlist it with --private)."""
+    from newsletter import segments
+
+    with store() as session:
+        segments.set_public(session, name, not private)
+    state = "private" if private else "public"
+    console.print(f"Segment {name}: calendar feed is now {state}.")
 
 
 @app.command("remove")

@@ -116,7 +116,7 @@ def invite_command(
     with user_errors():
         when = sends.parse_uk_time(at) if at else None
     with store() as session:
-        from newsletter.updates import get_event
+        from newsletter.events.queries import get_event
 
         event = get_event(session, event_id)
         send = sends.create_send(

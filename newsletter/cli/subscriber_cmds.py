@@ -107,6 +107,12 @@ def import_command(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
     pending: bool = typer.Option(False, "--pending", help="Import new subscribers as pending."),
     strict: bool = typer.Option(False, "--strict", help="Store nothing if any row is bad."),
+    update_opted_out: bool = typer.Option(
+        False,
+        "--update-opted-out",
+        help="Update the details of opted-out addresses (never their opt-out); "
+        "by default their rows are skipped.",
+    ),
 ) -> None:
     """Import subscribers from CSV (upsert by email); exit 1 if any row was rejected."""
     from newsletter.subscriber_csv import import_csv, read_text
@@ -129,10 +135,18 @@ def import_command(
                     source=str(file),
                     pending=pending,
                     strict=strict,
+                    update_opted_out=update_opted_out,
                     progress=lambda n: progress.advance(task, n),
                 )
         else:
-            report = import_csv(session, text, source=str(file), pending=pending, strict=strict)
+            report = import_csv(
+                session,
+                text,
+                source=str(file),
+                pending=pending,
+                strict=strict,
+                update_opted_out=update_opted_out,
+            )
     for rejected in report.rejected:
         err_console.print(f"{file}: {rejected}", markup=False, soft_wrap=True)
     for warning in report.warnings:
@@ -143,9 +157,15 @@ def import_command(
             f"Nothing stored (--strict): {len(report.rejected)} of {report.rows} rows rejected."
         )
     else:
+        skipped = len(result.skipped_opted_out)
         console.print(
             f"{report.rows} rows: {result.created} added, {result.updated} updated, "
-            f"{result.unchanged} unchanged, {len(report.rejected)} rejected."
+            f"{result.unchanged} unchanged, {len(report.rejected)} rejected"
+            + (
+                f", {skipped} skipped (opted out; --update-opted-out updates their details)."
+                if skipped
+                else "."
+            )
         )
     if not report.ok:
         raise typer.Exit(1)

@@ -1,4 +1,4 @@
-"""``newsletter ingest``, ``newsletter updates …`` and ``newsletter events …``."""
+"""``newsletter ingest`` and ``newsletter updates …``."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from newsletter.cli.common import console, err_console, fail, print_json, store, user_errors
-from newsletter.cli.send_cmds import run_embedded_if_needed
+from newsletter.cli.common import console, err_console, fail, print_json, store
 
 updates_app = typer.Typer(help="Stored updates.", no_args_is_help=True)
-events_app = typer.Typer(help="Events found in updates.", no_args_is_help=True)
 
 
 def ingest_command(
@@ -112,100 +110,3 @@ def delete_update(update_id: int) -> None:
     with store() as session:
         updates.delete_update(session, update_id)
     console.print(f"Deleted update {update_id}.")
-
-
-@events_app.command("list")
-def list_events(
-    update_id: int | None = typer.Option(None, "--update", help="Only this update's events."),
-    json_output: bool = typer.Option(False, "--json"),
-) -> None:
-    """List events with their UK times."""
-    from sqlalchemy import select
-
-    from newsletter import updates
-    from newsletter.models import EventRecord
-    from newsletter.render.formatting import when_label
-    from newsletter.updates import event_from_record
-
-    with store() as session:
-        query = select(EventRecord).order_by(EventRecord.start)
-        if update_id is not None:
-            updates.get_record(session, update_id)
-            query = query.where(EventRecord.update_id == update_id)
-        records = list(session.scalars(query))
-        rows = [
-            {
-                **event_from_record(r).to_json(),
-                "update_id": r.update_id,
-                "uid": r.uid,
-                "url": r.url,
-                "sequence": r.sequence,
-                "cancelled": r.cancelled,
-            }
-            for r in records
-        ]
-        labels = [when_label(event_from_record(r)) for r in records]
-    if json_output:
-        print_json(rows)
-        return
-    table = Table(title="Events")
-    for column in ("id", "update", "title", "when", "location", "status"):
-        table.add_column(column)
-    for row, label in zip(rows, labels, strict=True):
-        status = "cancelled" if row["cancelled"] else ("featured" if row["featured"] else "")
-        table.add_row(
-            str(row["id"]), str(row["update_id"]), row["title"], label,
-            row["location"] or "", status,
-        )  # fmt: skip
-    console.print(table)
-
-
-@events_app.command("edit")
-def edit_event_command(
-    event_id: int,
-    title: str | None = typer.Option(None, "--title"),
-    start: str | None = typer.Option(None, "--start", help='UK time, "2026-12-01 10:00".'),
-    end: str | None = typer.Option(None, "--end", help="UK time."),
-    location: str | None = typer.Option(None, "--location"),
-    url: str | None = typer.Option(None, "--url"),
-    quiet: bool = typer.Option(False, "--no-notify", help="Correct without telling recipients."),
-) -> None:
-    """Correct an event; if it was already sent, its recipients get an update."""
-    from newsletter.event_changes import edit_event
-    from newsletter.sends import parse_uk_time
-
-    with user_errors():
-        start_at = parse_uk_time(start, option="--start") if start else None
-        end_at = parse_uk_time(end, option="--end") if end else None
-    with store() as session:
-        change = edit_event(
-            session, event_id, title=title, start=start_at, end=end_at,
-            location=location, url=url, notify=not quiet,
-        )  # fmt: skip
-    _report(change.changed, change.notice_send_id, change.recipients, "update")
-
-
-@events_app.command("cancel")
-def cancel_event_command(event_id: int) -> None:
-    """Cancel an event; everyone who has it gets METHOD:CANCEL."""
-    from newsletter.event_changes import cancel_event
-
-    with store() as session:
-        change = cancel_event(session, event_id)
-    _report(change.changed, change.notice_send_id, change.recipients, "cancellation")
-
-
-def _report(changed: tuple[str, ...], send_id: int | None, recipients: int, what: str) -> None:
-    from newsletter.dispatch import control
-
-    if not changed:
-        console.print("Nothing changed.")
-        return
-    console.print(f"Changed: {', '.join(changed)}.")
-    if send_id is None:
-        console.print("Nobody has received this event yet, so nobody is notified.")
-        return
-    with user_errors():
-        control.start_if_due(send_id)
-    run_embedded_if_needed(send_id)
-    console.print(f"Send {send_id}: the {what} goes to the {recipients} who have the event.")

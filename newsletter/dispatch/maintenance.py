@@ -5,8 +5,8 @@
   pending rows whose task a broker restart lost, plan again sends whose
   planner died before completing the snapshot, and finish sends whose last
   batch ended without noticing.
-* ``send_reminders``: create reminder sends for events, once per (event,
-  offset), never after the event has started.
+* ``send_reminders``: enqueue the reminder sends ``newsletter.events.reminders``
+  finds due.
 * ``poll_bounces``: read the bounce mailbox (IMAP or POP3) when one is configured.
 """
 
@@ -15,16 +15,16 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 
 from newsletter import deliveries
 from newsletter.config import get_settings
 from newsletter.db import session_scope
 from newsletter.dispatch.batches import enqueue_pending
 from newsletter.dispatch.queue import get_queue
-from newsletter.models import EventRecipient, EventRecord, Send, SendStatus, utcnow
-from newsletter.sends import create_send, due, finish_if_done, planning_stalled
+from newsletter.events.reminders import create_due_reminders
+from newsletter.models import Send, SendStatus, utcnow
+from newsletter.sends import due, finish_if_done, planning_stalled
 
 log = logging.getLogger(__name__)
 
@@ -59,52 +59,9 @@ def recover(now: datetime | None = None) -> dict[str, int]:
     return {"reclaimed": int(reclaimed), "requeued": requeued}
 
 
-def due_reminder_offset(event: EventRecord, now: datetime) -> int | None:
-    """The reminder offset (minutes) due now for ``event``, or None.
-
-    Of the offsets whose moment has passed, the smallest is the one due (a
-    7-day reminder is not sent when the 1-day one is already due); none is
-    due once the event has started or if it is cancelled.
-    """
-    if event.cancelled or now >= event.start:
-        return None
-    passed = [
-        int(m) for m in event.reminder_offsets if event.start - timedelta(minutes=int(m)) <= now
-    ]
-    return min(passed) if passed else None
-
-
 def send_reminders(now: datetime | None = None) -> list[int]:
     """Create and enqueue due reminder sends; returns the new send ids."""
-    now = now or utcnow()
-    created: list[int] = []
-    with session_scope() as session:
-        has_recipients = exists().where(EventRecipient.event_id == EventRecord.id)
-        events = list(
-            session.scalars(
-                select(EventRecord).where(
-                    EventRecord.start > now, EventRecord.cancelled.is_(False), has_recipients
-                )
-            )
-        )
-        candidates = [(e.id, due_reminder_offset(e, now), e.update_id) for e in events]
-    for event_id, offset, update_id in candidates:
-        if offset is None:
-            continue
-        try:
-            with session_scope() as session:
-                send = create_send(
-                    session,
-                    update_id=update_id,
-                    segments=[],
-                    kind="reminder",
-                    event_id=event_id,
-                    reminder_offset=offset,
-                    created_by="reminders",
-                )
-                created.append(send.id)
-        except IntegrityError:
-            continue  # this (event, offset) reminder exists already: never twice
+    created = create_due_reminders(now)
     for send_id in created:
         get_queue().enqueue("plan_send", send_id)
     return created

@@ -23,7 +23,7 @@ committed before the tasks that name them.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, select, text
+from sqlalchemy import ColumnElement, exists, func, insert, literal, select, text
 from sqlalchemy.orm import Session
 
 from newsletter import editions, sends
@@ -31,7 +31,8 @@ from newsletter import segments as segment_store
 from newsletter.config import get_settings
 from newsletter.db import session_scope
 from newsletter.dispatch.batches import enqueue_pending
-from newsletter.models import Delivery, EventRecipient, Send, SendStatus, Subscriber, utcnow
+from newsletter.events.queries import notice_audience
+from newsletter.models import Delivery, Send, SendStatus, Subscriber, utcnow
 
 # Deliveries of event notices (updates, cancellations, reminders) are labelled so.
 EVENT_AUDIENCE = "event-recipients"
@@ -153,19 +154,12 @@ def audience_conditions(session: Session, send: Send) -> list[tuple[str, ColumnE
     """(edition label, WHERE over Subscriber) pairs, in priority order.
 
     Newsletters and invitations go to their segments' active subscribers;
-    event updates and cancellations to exactly those who received the event;
-    reminders to those of them who still want reminders.
+    event notices to those who received the event, as
+    :func:`newsletter.events.queries.notice_audience` says.
     """
     if send.kind in ("newsletter", "invitation"):
         return [
             (name, segment_store.audience_condition(segment_store.get(session, name).rule))
             for name in send.segments
         ]
-    had_event = exists().where(
-        EventRecipient.event_id == send.event_id,
-        EventRecipient.subscriber_id == Subscriber.id,
-    )
-    condition = and_(Subscriber.status == "active", had_event)
-    if send.kind == "reminder":
-        condition = and_(condition, Subscriber.reminders_enabled.is_(True))
-    return [(EVENT_AUDIENCE, condition)]
+    return [(EVENT_AUDIENCE, notice_audience(send.kind, send.event_id, utcnow()))]

@@ -119,10 +119,21 @@ def feedback_id_header(options: HeaderOptions) -> list[tuple[str, str]]:
     return [("Feedback-ID", options.feedback_id)] if options.feedback_id else []
 
 
+def bulk_headers(options: HeaderOptions) -> list[tuple[str, str]]:
+    """Auto-Submitted (RFC 3834 §5) and Precedence: bulk on every message we send.
+
+    They tell vacation responders and out-of-office rules not to answer (RFC 3834
+    §2; Exchange and Gmail honour Precedence: bulk).  Constant per template, so
+    they cost nothing per recipient.
+    """
+    return [("Auto-Submitted", "auto-generated"), ("Precedence", "bulk")]
+
+
 TEMPLATE_STEPS: tuple[TemplateStep, ...] = (
     from_reply_to_subject,
     list_id_header,
     feedback_id_header,
+    bulk_headers,
 )
 
 

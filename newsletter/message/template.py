@@ -118,7 +118,7 @@ class MessageTemplate:
         is_suppressed: Callable[[str], bool] | None = None,
         envelope_from: Callable[[Recipient], str] | None = None,
         with_attendee: AttendeeFunction | None = None,
-        attendee_methods: frozenset[str] = frozenset({"REQUEST"}),
+        attendee_methods: frozenset[str] = frozenset({"REQUEST", "CANCEL"}),
         template_steps: Sequence[TemplateStep] = TEMPLATE_STEPS,
         recipient_steps: Sequence[RecipientStep] = RECIPIENT_STEPS,
     ) -> MessageTemplate:
@@ -129,8 +129,8 @@ class MessageTemplate:
         ``{update}:{segment}:newsletter:{sending domain}`` (pass "" for none).
         ``with_attendee`` defaults to ``newsletter.calendar.with_attendee`` and is
         called per recipient only for parts whose method is in ``attendee_methods``
-        (REQUEST: RFC 5546 section 3.2.2 lists the invitee; add CANCEL to name
-        the recipient in cancellations of invitations they received).
+        (REQUEST: RFC 5546 section 3.2.2 lists the invitee; CANCEL: section 3.2.5
+        lists everyone a cancellation of the whole event goes to).
 
         Raises HeaderInjectionError when a header value holds CR or LF, and
         MessageError when a CalendarPart's method disagrees with its METHOD line.

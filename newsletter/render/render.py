@@ -247,6 +247,7 @@ def _event_view(event: Event, base_url: str) -> EventView:
             # Most readers are council staff on Microsoft 365 work accounts,
             # which outlook.live.com (personal accounts) cannot add to.
             ("Add to Outlook (work or school)", found.office365),
+            ("Add to Yahoo Calendar", found.yahoo),
             ("Download .ics", found.ics),
         )
         links = tuple(Link(label, url) for label, url in candidates if url and safe_url(url) == url)

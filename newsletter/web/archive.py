@@ -12,19 +12,19 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from datetime import datetime, timedelta
+from datetime import datetime
 from html import escape
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from newsletter import parts
 from newsletter.config import Settings
-from newsletter.content import Event, Update
-from newsletter.models import EventRecord, Send, UpdateRecord, utcnow
+from newsletter.content import Update
+from newsletter.models import Send, UpdateRecord
 from newsletter.parts import RenderedEdition
 from newsletter.render import render_edition
-from newsletter.updates import event_from_record, to_content
+from newsletter.updates import to_content
 
 _CACHE_SIZE = 32
 _cache: OrderedDict[tuple[int | None, str, str], RenderedEdition] = OrderedDict()
@@ -52,39 +52,6 @@ def sent_updates(session: Session) -> list[tuple[UpdateRecord, datetime]]:
         if started is not None and record.id not in rows:
             rows[record.id] = (record, started)
     return sorted(rows.values(), key=lambda pair: pair[1], reverse=True)
-
-
-def event_is_public(session: Session, record: EventRecord) -> bool:
-    """Whether the event went out, in its update's newsletter or in a notice of its own."""
-    query = select(Send.id).where(
-        Send.started_at.is_not(None),
-        or_(
-            (Send.update_id == record.update_id) & (Send.kind == "newsletter"),
-            Send.event_id == record.id,
-        ),
-    )
-    return session.scalars(query.limit(1)).first() is not None
-
-
-def feed_events(session: Session, segment: str, now: datetime | None = None) -> list[Event]:
-    """Upcoming events (from a day ago on) of updates sent to ``segment``, by start time."""
-    since = (now or utcnow()) - timedelta(days=1)
-    update_ids: set[int] = set()
-    sends = session.scalars(
-        select(Send).where(Send.started_at.is_not(None), Send.kind == "newsletter")
-    )
-    for send in sends:
-        # Segments are a JSON list; filtering in Python keeps SQLite and PostgreSQL alike.
-        if send.update_id is not None and segment in send.segments:
-            update_ids.add(send.update_id)
-    if not update_ids:
-        return []
-    records = session.scalars(
-        select(EventRecord)
-        .where(EventRecord.update_id.in_(update_ids), EventRecord.start >= since)
-        .order_by(EventRecord.start, EventRecord.id)
-    )
-    return [event_from_record(r) for r in records]
 
 
 def _fingerprint(update: Update) -> str:

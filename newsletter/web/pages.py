@@ -16,15 +16,13 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from newsletter.calendar import calendar_links, feed, ics_filename, publish_part
 from newsletter.editions import archive_url
+from newsletter.events.queries import event_from_record, event_is_public, feed_events
 from newsletter.models import EventRecord, UpdateRecord
 from newsletter.render.formatting import when_label
 from newsletter.render.sections import segment_name
-from newsletter.segments import SegmentError
+from newsletter.segments import SegmentError, list_public
 from newsletter.segments import get as get_segment
-from newsletter.updates import event_from_record
 from newsletter.web.archive import (
-    event_is_public,
-    feed_events,
     is_sent,
     neutral_html,
     rendered,
@@ -35,6 +33,7 @@ from newsletter.web.security import EMAIL_CSP
 
 router = APIRouter(include_in_schema=False)
 ICS_TYPE = "text/calendar; charset=utf-8"
+ALL_SEGMENT = "all"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
@@ -111,10 +110,13 @@ def calendar_feed(request: Request, segment: str) -> Response:
     """Subscribable feed: upcoming events of updates sent to ``segment``."""
     with store(request) as db:
         try:
-            get_segment(db, segment)
+            found = get_segment(db, segment)
         except SegmentError as exc:
             raise HTTPException(404, "There is no calendar for this segment.") from exc
-        events = feed_events(db, segment)
+        if not found.public:
+            raise HTTPException(404, "There is no calendar for this segment.")
+        # "all" is everyone subscribed: every public event, whatever role it went to.
+        events = feed_events(db, None if segment == ALL_SEGMENT else segment)
     body = feed(events, f"North East updates: {segment_name(segment)}")
     # Calendar clients poll feeds; let caches keep a copy for a few minutes.
     return Response(body, media_type=ICS_TYPE, headers={"Cache-Control": "public, max-age=300"})
@@ -123,10 +125,8 @@ def calendar_feed(request: Request, segment: str) -> Response:
 @router.get("/calendar", response_class=HTMLResponse)
 def calendars(request: Request) -> Response:
     """The list of calendar feeds to subscribe to."""
-    from newsletter.segments import list_all
-
     with store(request) as db:
-        rows = [(s.name, s.description or segment_name(s.name)) for s in list_all(db)]
+        rows = [(s.name, s.description or segment_name(s.name)) for s in list_public(db)]
     base = settings_of(request).base_url.rstrip("/")
     feeds = [
         {

@@ -6,7 +6,7 @@ it says so; none knows about HTTP.
 
 from __future__ import annotations
 
-import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -88,18 +88,21 @@ def report_json(report: ImportReport) -> dict[str, Any]:
         "created": report.result.created,
         "updated": report.result.updated,
         "unchanged": report.result.unchanged,
+        "skipped": len(report.result.skipped_opted_out),
         "rejected": [{"line": r.line, "reason": r.reason} for r in report.rejected],
         "warnings": list(report.warnings),
     }
 
 
-def export_subscribers(session: Session) -> str:
-    """Every subscriber as CSV text (the import format)."""
-    from newsletter.subscriber_csv import export_csv
+def export_subscribers(request: Request) -> Iterator[str]:
+    """Every subscriber as CSV text (the import format), streamed a page at a time.
 
-    out = io.StringIO()
-    export_csv(session, out)
-    return out.getvalue()
+    Opens its own session, held while the response is being sent.
+    """
+    from newsletter.subscriber_csv import export_chunks
+
+    with store(request) as db:
+        yield from export_chunks(db)
 
 
 @dataclass(frozen=True)

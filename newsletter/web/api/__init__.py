@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from newsletter.web.api import audience, content, sending
+from newsletter.web.api import audience, content, events, sending
 from newsletter.web.deps import require_api_organiser
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_organiser)])
-for area in (content, audience, sending):
+for area in (content, events, audience, sending):
     router.include_router(area.router)
 
 __all__ = ["router"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from newsletter import segments as segment_store
 from newsletter import suppressions
@@ -14,7 +14,13 @@ from newsletter.segment_rules import RuleError
 from newsletter.segments import SegmentError
 from newsletter.subscriber_csv import CsvFormatError
 from newsletter.subscribers import SubscriberError, SubscriberInput, by_key, to_json, upsert
-from newsletter.web.api.schemas import RuleIn, SegmentIn, SubscriberIn, SuppressionIn
+from newsletter.web.api.schemas import (
+    RuleIn,
+    SegmentFeedIn,
+    SegmentIn,
+    SubscriberIn,
+    SuppressionIn,
+)
 from newsletter.web.deps import store
 from newsletter.web.services import (
     PAGE_SIZE,
@@ -73,8 +79,7 @@ def put_subscriber(request: Request, body: SubscriberIn) -> dict[str, Any]:
 @router.get("/subscribers/export", tags=["subscribers"], response_class=Response)
 def export(request: Request) -> Response:
     """Every subscriber as CSV (the import format)."""
-    with store(request) as db:
-        return Response(export_subscribers(db), media_type="text/csv; charset=utf-8")
+    return StreamingResponse(export_subscribers(request), media_type="text/csv; charset=utf-8")
 
 
 @router.post("/subscribers/import", tags=["subscribers"])
@@ -108,6 +113,7 @@ def _segment_json(db: Any, segment: Any) -> dict[str, Any]:
         "rule": segment.rule,
         "description": segment.description,
         "builtin": segment.builtin,
+        "public": segment.public,
         "count": segment_store.count_rule(db, segment.rule),
     }
 
@@ -124,7 +130,10 @@ def add_segment(request: Request, body: SegmentIn) -> dict[str, Any]:
     """Create a custom segment; 422 names the rule position or the name problem."""
     try:
         with store(request) as db:
-            return _segment_json(db, segment_store.add(db, body.name, body.rule, body.description))
+            return _segment_json(
+                db,
+                segment_store.add(db, body.name, body.rule, body.description, public=body.public),
+            )
     except RuleError as exc:
         raise HTTPException(422, {"error": exc.message, "position": exc.position}) from exc
     except SegmentError as exc:
@@ -139,6 +148,16 @@ def count_rule(request: Request, body: RuleIn) -> dict[str, Any]:
             return {"count": segment_store.count_rule(db, body.rule)}
     except RuleError as exc:
         raise HTTPException(422, {"error": exc.message, "position": exc.position}) from exc
+
+
+@router.patch("/segments/{name}", tags=["segments"])
+def publish_segment(request: Request, name: str, body: SegmentFeedIn) -> dict[str, Any]:
+    """List (``public: true``) or unlist the segment's calendar feed on /calendar."""
+    try:
+        with store(request) as db:
+            return _segment_json(db, segment_store.set_public(db, name, body.public))
+    except SegmentError as exc:
+        raise HTTPException(404, str(exc)) from exc
 
 
 @router.delete("/segments/{name}", tags=["segments"], status_code=204)

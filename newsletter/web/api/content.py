@@ -1,4 +1,4 @@
-"""API: updates (ingest, read, preview per segment) and events (correct, cancel)."""
+"""API: updates (ingest, read, preview per segment); events are in :mod:`.events`."""
 
 from __future__ import annotations
 
@@ -7,30 +7,16 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 
 from newsletter import updates
-from newsletter.dispatch import control
-from newsletter.event_changes import cancel_event, edit_event
 from newsletter.ingest import IngestError
-from newsletter.models import EventRecord
 from newsletter.segments import SegmentError
 from newsletter.segments import get as get_segment
-from newsletter.sends import SendError, parse_uk_time
-from newsletter.updates import UpdateNotFoundError, event_from_record
-from newsletter.web.api.schemas import EventPatch, UpdateIn
+from newsletter.updates import UpdateNotFoundError
+from newsletter.web.api.schemas import UpdateIn
 from newsletter.web.archive import neutral_html, neutral_text, rendered
 from newsletter.web.deps import settings_of, store
 from newsletter.web.services import ingest
 
 router = APIRouter(tags=["updates"])
-
-
-def _event_json(record: EventRecord) -> dict[str, Any]:
-    return {
-        **event_from_record(record).to_json(),
-        "update_id": record.update_id,
-        "uid": record.uid,
-        "sequence": record.sequence,
-        "cancelled": record.cancelled,
-    }
 
 
 @router.get("/updates")
@@ -85,58 +71,3 @@ def preview(request: Request, update_id: int, segment: str) -> dict[str, Any]:
         "html": neutral_html(edition, settings),
         "text": neutral_text(edition, settings),
     }
-
-
-@router.get("/events")
-def list_events(request: Request, update_id: int | None = None) -> list[dict[str, Any]]:
-    """Events, by start time; only one update's with ``update_id``."""
-    from sqlalchemy import select
-
-    with store(request) as db:
-        query = select(EventRecord).order_by(EventRecord.start, EventRecord.id)
-        if update_id is not None:
-            query = query.where(EventRecord.update_id == update_id)
-        return [_event_json(r) for r in db.scalars(query)]
-
-
-@router.patch("/events/{event_id}")
-def patch_event(request: Request, event_id: int, body: EventPatch) -> dict[str, Any]:
-    """Correct an event; people who have it get an update notice (unless ``notify`` false)."""
-    try:
-        with store(request) as db:
-            change = edit_event(
-                db,
-                event_id,
-                title=body.title,
-                start=parse_uk_time(body.start) if body.start else None,
-                end=parse_uk_time(body.end) if body.end else None,
-                location=body.location,
-                notify=body.notify,
-            )
-            record = updates.get_event(db, event_id)
-            if body.featured is not None:
-                record.featured = body.featured
-            data = _event_json(record)
-    except UpdateNotFoundError as exc:
-        raise HTTPException(404, str(exc)) from exc
-    except (SendError, ValueError) as exc:
-        raise HTTPException(422, str(exc)) from exc
-    if change.notice_send_id is not None:
-        control.start_if_due(change.notice_send_id)
-    return {**data, "changed": list(change.changed), "notice_send_id": change.notice_send_id}
-
-
-@router.post("/events/{event_id}/cancel")
-def cancel(request: Request, event_id: int) -> dict[str, Any]:
-    """Cancel an event; everyone who has it gets METHOD:CANCEL."""
-    try:
-        with store(request) as db:
-            change = cancel_event(db, event_id)
-            data = _event_json(updates.get_event(db, event_id))
-    except UpdateNotFoundError as exc:
-        raise HTTPException(404, str(exc)) from exc
-    except ValueError as exc:
-        raise HTTPException(409, str(exc)) from exc
-    if change.notice_send_id is not None:
-        control.start_if_due(change.notice_send_id)
-    return {**data, "notice_send_id": change.notice_send_id}

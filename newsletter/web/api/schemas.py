@@ -22,6 +22,14 @@ class EventPatch(BaseModel):
     location: str | None = None
     featured: bool | None = None
     notify: bool = Field(default=True, description="Tell people who have the event.")
+    message: str | None = Field(default=None, description="Shown in the update notice.")
+
+
+class EventCancel(BaseModel):
+    """A cancellation: whether to tell people who have the event, and what to say."""
+
+    notify: bool = Field(default=True, description="Send METHOD:CANCEL to those who have it.")
+    message: str | None = Field(default=None, description="Shown in the cancellation.")
 
 
 class SubscriberIn(BaseModel):
@@ -41,6 +49,14 @@ class SegmentIn(BaseModel):
     name: str
     rule: str
     description: str = ""
+    # Listed on /calendar with a public feed; new segments are private by default.
+    public: bool = False
+
+
+class SegmentFeedIn(BaseModel):
+    """Whether the segment's calendar feed is public."""
+
+    public: bool
 
 
 class RuleIn(BaseModel):

@@ -50,11 +50,14 @@ def add_segment(
     name: Annotated[str, Form()] = "",
     rule: Annotated[str, Form()] = "",
     description: Annotated[str, Form()] = "",
+    public: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Create a custom segment; a bad name or rule is shown with the form kept."""
     try:
         with store(request) as db:
-            segment_store.add(db, name.strip(), rule, description.strip())
+            segment_store.add(
+                db, name.strip(), rule, description.strip(), public=public is not None
+            )
     except RuleError as exc:
         error = f"Rule, at character {exc.position}: {exc.message}"
     except SegmentError as exc:

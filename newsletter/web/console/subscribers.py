@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, UploadFile
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from newsletter.models import SUBSCRIBER_STATUSES
 from newsletter.subscriber_csv import CsvFormatError
@@ -59,10 +59,8 @@ def import_file(request: Request, file: UploadFile) -> Response:
 @router.get("/subscribers/export.csv")
 def export(request: Request) -> Response:
     """Every subscriber as CSV, in the import format."""
-    with store(request) as db:
-        body = export_subscribers(db)
-    return Response(
-        body,
+    return StreamingResponse(
+        export_subscribers(request),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="subscribers.csv"'},
     )

@@ -1,4 +1,7 @@
-"""Console: updates — upload or paste, inspect, preview per segment, correct events, test send."""
+"""Console: updates — upload or paste, inspect, preview per segment, test send.
+
+Correcting and cancelling an update's events is in :mod:`newsletter.web.console.events`.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +14,14 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from newsletter import updates
-from newsletter.dispatch import control
-from newsletter.event_changes import cancel_event, edit_event
+from newsletter.events import replies
+from newsletter.events.queries import event_from_record
 from newsletter.ingest import IngestError
-from newsletter.models import EventRecord, UpdateRecord
+from newsletter.models import UpdateRecord
 from newsletter.render.formatting import when_label
 from newsletter.segments import list_all
-from newsletter.sends import SendError, parse_uk_time
 from newsletter.single_message import send_test_copy
 from newsletter.transports import TransportError
-from newsletter.updates import UpdateNotFoundError, event_from_record
 from newsletter.web.archive import neutral_html, neutral_text, rendered
 from newsletter.web.deps import Principal, page, require_organiser, settings_of, store, verify_csrf
 from newsletter.web.security import EMAIL_CSP
@@ -76,6 +77,23 @@ def ingest_update(
     return _detail(request, update_id, warnings=warnings, status_code=201)
 
 
+def _reply_counts(request: Request, event_ids: list[int]) -> dict[int, dict[str, int]]:
+    with store(request) as db:
+        return {i: replies.counts(replies.attendees(db, i)) for i in event_ids}
+
+
+def detail_page(
+    request: Request,
+    update_id: int,
+    *,
+    message: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The update page with a note or an error (for the event routes)."""
+    return _detail(request, update_id, message=message, error=error, status_code=status_code)
+
+
 def _detail(
     request: Request,
     update_id: int,
@@ -93,6 +111,7 @@ def _detail(
         "update": record,
         "content": updates.to_content(record),
         "events": [(r, when_label(e)) for r, e in events],
+        "replies": _reply_counts(request, [r.id for r in record.events]),
         "segments": segments,
         "warnings": warnings or [],
         "message": message,
@@ -139,55 +158,6 @@ def preview_frame(request: Request, update_id: int, segment: str) -> Response:
             raise HTTPException(404, f"There is no segment {segment!r}.")
     html = neutral_html(rendered(record, segment), settings_of(request))
     return HTMLResponse(html, headers={"Content-Security-Policy": EMAIL_CSP})
-
-
-@router.post("/updates/{update_id}/events/{event_id}", dependencies=[Depends(verify_csrf)])
-def correct_event(
-    request: Request,
-    update_id: int,
-    event_id: int,
-    title: Annotated[str, Form()] = "",
-    start: Annotated[str, Form()] = "",
-    end: Annotated[str, Form()] = "",
-    location: Annotated[str, Form()] = "",
-    featured: Annotated[str | None, Form()] = None,
-) -> Response:
-    """Correct an event; if people already have it, they get an update (same UID, SEQUENCE+1)."""
-    try:
-        with store(request) as db:
-            record = db.get(EventRecord, event_id)
-            if record is None or record.update_id != update_id:
-                raise HTTPException(404, "There is no such event in this update.")
-            change = edit_event(
-                db,
-                event_id,
-                title=title.strip() or None,
-                start=parse_uk_time(start) if start.strip() else None,
-                end=parse_uk_time(end) if end.strip() else None,
-                location=location.strip() or None,
-            )
-            record.featured = featured is not None
-    except (SendError, ValueError, UpdateNotFoundError) as exc:
-        return _detail(request, update_id, error=str(exc), status_code=400)
-    note = "Event saved."
-    if change.notice_send_id is not None:
-        control.start_if_due(change.notice_send_id)
-        note = f"Event saved; {change.recipients} people who have it get an update."
-    return RedirectResponse(f"/console/updates/{update_id}?message={quote(note)}", status_code=303)
-
-
-@router.post("/updates/{update_id}/events/{event_id}/cancel", dependencies=[Depends(verify_csrf)])
-def cancel(request: Request, update_id: int, event_id: int) -> Response:
-    """Cancel an event; everyone who has it gets METHOD:CANCEL."""
-    try:
-        with store(request) as db:
-            change = cancel_event(db, event_id)
-    except (ValueError, UpdateNotFoundError) as exc:
-        return _detail(request, update_id, error=str(exc), status_code=400)
-    if change.notice_send_id is not None:
-        control.start_if_due(change.notice_send_id)
-    note = f"Event cancelled; {change.recipients} people are told."
-    return RedirectResponse(f"/console/updates/{update_id}?message={quote(note)}", status_code=303)
 
 
 @router.post("/updates/{update_id}/test-send", dependencies=[Depends(verify_csrf)])

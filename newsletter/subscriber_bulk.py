@@ -1,0 +1,385 @@
+"""Bulk upsert of subscribers through a staging table: what a CSV import stores.
+
+Row-at-a-time ORM upserts ran at about 2,900 rows/s on PostgreSQL.  Here the
+validated rows are first copied into temporary staging tables (``COPY … FROM
+STDIN`` on PostgreSQL, one ``executemany`` INSERT on SQLite), then stored by
+a handful of set-based statements, whatever the number of rows:
+
+1. one join of the staging rows with ``subscribers`` reads the addresses that
+   already exist (with their roles), and Python decides per row, with the
+   same rules as :func:`newsletter.subscribers.upsert`: unchanged, updated,
+   or left alone because the address has opted out;
+2. ``INSERT … SELECT`` creates every new subscriber and ``INSERT … SELECT``
+   their roles;
+3. the decided updates are staged too and applied by one ``UPDATE … FROM``,
+   roles replaced by one ``DELETE`` and one ``INSERT … SELECT``.
+
+The rule that matters most holds here as everywhere: an opted-out address
+(unsubscribed, bounced, complained) is never made pending or active again.
+By default its row is skipped entirely (its details are left as they are);
+with ``update_opted_out`` its profile is updated, never its opt-out.
+
+Everything runs in the caller's transaction: nothing is half-stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, TextClause, bindparam, text
+from sqlalchemy.orm import Session
+
+from newsletter.models import UTCDateTime, utcnow
+from newsletter.subscribers import OPTED_OUT, SubscriberInput, UpsertResult, check_status
+
+# Imports creating at least this many subscribers analyse the tables afterwards.
+ANALYZE_AFTER = 1000
+_ROWS = "subscriber_import_rows"
+_ROLES = "subscriber_import_roles"
+_UPDATES = "subscriber_import_updates"
+_ROW_COLUMNS = ("ord", "email", "email_key", "name", "organisation", "region", "status", "attrs")
+_UPDATE_COLUMNS = (
+    "id",
+    "ord",
+    "email",
+    "name",
+    "organisation",
+    "region",
+    "attrs",
+    "status",
+    "roles_changed",
+)
+
+
+@dataclass
+class _Current:
+    """An existing subscriber as the import compares it."""
+
+    id: int
+    email: str
+    name: str
+    organisation: str
+    region: str
+    status: str
+    attributes_json: str  # as stored; parsed only when it differs from the row's text
+    roles: list[str]
+
+    def attributes_differ(self, attributes: dict[str, Any], attributes_json: str) -> bool:
+        """Whether ``attributes`` are not what is stored."""
+        if self.attributes_json == attributes_json:
+            return False
+        stored = json.loads(self.attributes_json) if self.attributes_json else {}
+        return bool(stored != attributes)
+
+
+def bulk_import(
+    session: Session,
+    rows: Sequence[SubscriberInput],
+    *,
+    default_status: str,
+    consent_source: str,
+    update_opted_out: bool = False,
+) -> UpsertResult:
+    """Create or update ``rows`` by address with set-based statements; the caller commits.
+
+    New subscribers get ``row.status`` or ``default_status`` and a consent
+    record.  Existing ones get the row's profile (name, organisation, region,
+    roles, attributes) and its status if it names one, except that an
+    opted-out address is never moved back to pending or active
+    (``kept_opted_out``) and, unless ``update_opted_out``, its row is skipped
+    altogether (``skipped_opted_out``).  Re-applying the same rows changes
+    nothing.  Raises ValueError if two rows share an address.
+    """
+    if len({row.email_key for row in rows}) != len(rows):
+        raise ValueError("import rows must have distinct addresses")
+    default_status = check_status(default_status)
+    result = UpsertResult()
+    if not rows:
+        return result
+    session.flush()
+    conn = session.connection()
+    postgres = conn.dialect.name == "postgresql"
+    now = utcnow()
+    _create_staging(conn, postgres)
+    try:
+        _stage(conn, postgres, _ROWS, _ROW_COLUMNS, _row_values(rows))
+        _stage(
+            conn,
+            postgres,
+            _ROLES,
+            ("ord", "role"),
+            ((index, role) for index, row in enumerate(rows) for role in row.roles),
+        )
+        if postgres:
+            # Temporary tables get no statistics by themselves (autovacuum never
+            # sees them): without these the planner guesses their size for the
+            # joins with subscribers below.
+            conn.execute(text("ANALYZE subscriber_import_rows, subscriber_import_roles"))
+        existing = _existing(conn, postgres)
+        updates = _decide(rows, existing, update_opted_out, result)
+        result.created = _insert_new(conn, postgres, default_status, consent_source, now)
+        if updates:
+            _stage(conn, postgres, _UPDATES, _UPDATE_COLUMNS, updates)
+            _apply_updates(conn, now)
+        if postgres and result.created >= ANALYZE_AFTER:
+            # As autovacuum would, only now: the next import's and the next
+            # send's plans need to know the table has grown.
+            conn.execute(text("ANALYZE subscribers, subscriber_roles"))
+    finally:
+        for table in (_ROWS, _ROLES, _UPDATES):
+            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    session.expire_all()  # the ORM's copies of changed subscribers are stale now
+    return result
+
+
+def _create_staging(conn: Connection, postgres: bool) -> None:
+    """Fresh temporary tables (private to this connection)."""
+    json_type = "json" if postgres else "TEXT"
+    for table in (_ROWS, _ROLES, _UPDATES):
+        conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    conn.execute(
+        text(
+            "CREATE TEMPORARY TABLE subscriber_import_rows (ord integer PRIMARY KEY, "
+            "email text NOT NULL, email_key text NOT NULL, name text NOT NULL, "
+            "organisation text NOT NULL, region text NOT NULL, status text, "
+            f"attrs {json_type} NOT NULL, is_new boolean NOT NULL DEFAULT false)"
+        )
+    )
+    conn.execute(
+        text("CREATE INDEX subscriber_import_rows_key ON subscriber_import_rows (email_key)")
+    )
+    conn.execute(
+        text("CREATE TEMPORARY TABLE subscriber_import_roles (ord integer NOT NULL, role text)")
+    )
+    conn.execute(
+        text(
+            "CREATE TEMPORARY TABLE subscriber_import_updates (id integer PRIMARY KEY, "
+            "ord integer NOT NULL, email text, name text, organisation text, region text, "
+            f"attrs {json_type}, status text, roles_changed boolean)"
+        )
+    )
+
+
+def _row_values(rows: Sequence[SubscriberInput]) -> Iterator[tuple[Any, ...]]:
+    for index, row in enumerate(rows):
+        yield (
+            index,
+            row.email,
+            row.email_key,
+            row.name,
+            row.organisation,
+            row.region,
+            row.status,
+            json.dumps(row.attributes),
+        )
+
+
+def _stage(
+    conn: Connection,
+    postgres: bool,
+    table: str,
+    columns: Sequence[str],
+    values: Iterator[tuple[Any, ...]] | Sequence[tuple[Any, ...]],
+) -> None:
+    """Load ``values`` into a staging table: COPY on PostgreSQL, executemany elsewhere."""
+    names = ", ".join(columns)
+    if postgres:
+        raw: Any = conn.connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for value in values:
+                copy.write_row(value)
+        return
+    stamp = UTCDateTime().bind_processor(conn.dialect)
+    assert stamp is not None
+    batch = [
+        {c: stamp(v) if isinstance(v, datetime) else v for c, v in zip(columns, value, strict=True)}
+        for value in values
+    ]
+    if batch:
+        placeholders = ", ".join(f":{c}" for c in columns)
+        # Table and column names are this module's constants, never input.
+        statement = f"INSERT INTO {table} ({names}) VALUES ({placeholders})"  # noqa: S608
+        conn.execute(text(statement), batch)
+
+
+def _existing(conn: Connection, postgres: bool) -> dict[int, _Current]:
+    """The existing subscribers the staged rows name, by staging ``ord``, with roles."""
+    found: dict[int, _Current] = {}
+    by_id: dict[int, _Current] = {}
+    query = text(
+        "SELECT r.ord, s.id, s.email, s.name, s.organisation, s.region, s.status, "
+        + ("CAST(s.attributes AS text)" if postgres else "s.attributes")
+        + " AS attributes "
+        "FROM subscriber_import_rows r JOIN subscribers s ON s.email_key = r.email_key"
+    )
+    for row in conn.execute(query).all():
+        current = _Current(
+            id=row.id,
+            email=row.email,
+            name=row.name,
+            organisation=row.organisation,
+            region=row.region,
+            status=row.status,
+            attributes_json=row.attributes or "",
+            roles=[],
+        )
+        found[row.ord] = current
+        by_id[row.id] = current
+    if found:
+        roles = conn.execute(
+            text(
+                "SELECT sr.subscriber_id, sr.role FROM subscriber_roles sr "
+                "JOIN subscribers s ON s.id = sr.subscriber_id "
+                "JOIN subscriber_import_rows r ON r.email_key = s.email_key"
+            )
+        ).all()
+        for subscriber_id, role in roles:
+            by_id[subscriber_id].roles.append(role)
+    return found
+
+
+def _decide(
+    rows: Sequence[SubscriberInput],
+    existing: dict[int, _Current],
+    update_opted_out: bool,
+    result: UpsertResult,
+) -> list[tuple[Any, ...]]:
+    """Count unchanged / updated / skipped rows; the staged values of each update."""
+    updates: list[tuple[Any, ...]] = []
+    for index in sorted(existing):
+        row, current = rows[index], existing[index]
+        if current.status in OPTED_OUT and not update_opted_out:
+            result.skipped_opted_out.append(index)
+            continue
+        attributes_json = json.dumps(row.attributes)
+        profile_changed = (current.email, current.name, current.organisation, current.region) != (
+            row.email,
+            row.name,
+            row.organisation,
+            row.region,
+        ) or current.attributes_differ(row.attributes, attributes_json)
+        roles_changed = sorted(current.roles) != sorted(row.roles)
+        status = current.status
+        if row.status and row.status != current.status:
+            if current.status in OPTED_OUT and row.status in ("pending", "active"):
+                result.kept_opted_out.append(index)
+            else:
+                status = row.status
+        if not (profile_changed or roles_changed or status != current.status):
+            result.unchanged += 1
+            continue
+        result.updated += 1
+        updates.append(
+            (
+                current.id,
+                index,
+                row.email,
+                row.name,
+                row.organisation,
+                row.region,
+                attributes_json,
+                status,
+                roles_changed,
+            )
+        )
+    return updates
+
+
+def _insert_new(
+    conn: Connection, postgres: bool, default_status: str, consent_source: str, now: datetime
+) -> int:
+    """Create the staged rows whose address is new, with their roles; returns how many."""
+    if not postgres:  # SQLite has no INSERT in WITH: mark the new rows for the roles' join
+        conn.execute(
+            text(
+                "UPDATE subscriber_import_rows SET is_new = true WHERE NOT EXISTS "
+                "(SELECT 1 FROM subscribers s WHERE s.email_key = subscriber_import_rows.email_key)"
+            )
+        )
+    # Constant text only (the two WHERE clauses are literals), never input.
+    insert = (
+        "INSERT INTO subscribers (email, email_key, name, organisation, region, status, "  # noqa: S608
+        "attributes, reminders_enabled, created_at, updated_at, status_changed_at, "
+        "confirmed_at, unsubscribed_at, consent_source, consent_at, consent_ip) "
+        "SELECT r.email, r.email_key, r.name, r.organisation, r.region, "
+        "COALESCE(r.status, :default_status), r.attrs, true, :now, :now, :now, "
+        "CASE WHEN COALESCE(r.status, :default_status) = 'active' THEN :now END, "
+        "CASE WHEN COALESCE(r.status, :default_status) = 'unsubscribed' THEN :now END, "
+        ":consent_source, :now, NULL FROM subscriber_import_rows r WHERE "
+        + (
+            "NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.email_key = r.email_key)"
+            if postgres
+            else "r.is_new"
+        )
+        + " ORDER BY r.ord"
+    )
+    values = {"default_status": default_status, "now": now, "consent_source": consent_source[:200]}
+    if postgres:
+        # One statement: the new ids come straight from RETURNING, so the roles
+        # need no join with a table whose statistics do not know it just grew.
+        created = conn.execute(
+            _with_stamp(
+                "WITH new AS ("  # noqa: S608 - constant text only
+                + insert
+                + " RETURNING id, email_key), "
+                "roles AS (INSERT INTO subscriber_roles (subscriber_id, role) "
+                "SELECT DISTINCT new.id, ro.role FROM new JOIN subscriber_import_rows r "
+                "ON r.email_key = new.email_key "
+                "JOIN subscriber_import_roles ro ON ro.ord = r.ord) "
+                "SELECT count(*) FROM new"
+            ),
+            values,
+        ).scalar_one()
+        return int(created)
+    created = conn.execute(_with_stamp(insert), values).rowcount
+    conn.execute(
+        text(
+            "INSERT INTO subscriber_roles (subscriber_id, role) "
+            "SELECT DISTINCT s.id, ro.role FROM subscriber_import_roles ro "
+            "JOIN subscriber_import_rows r ON r.ord = ro.ord "
+            "JOIN subscribers s ON s.email_key = r.email_key WHERE r.is_new"
+        )
+    )
+    return int(created)
+
+
+def _apply_updates(conn: Connection, now: datetime) -> None:
+    """Apply the staged updates: profile and status in one statement, then roles."""
+    conn.execute(
+        _with_stamp(
+            # The stamps set_status() would set, where the status changes.
+            "UPDATE subscribers SET "
+            "status_changed_at = CASE WHEN u.status <> subscribers.status THEN :now "
+            "ELSE subscribers.status_changed_at END, "
+            "confirmed_at = CASE WHEN u.status <> subscribers.status AND u.status = 'active' "
+            "THEN COALESCE(subscribers.confirmed_at, :now) ELSE subscribers.confirmed_at END, "
+            "unsubscribed_at = CASE WHEN u.status <> subscribers.status "
+            "AND u.status = 'unsubscribed' THEN :now ELSE subscribers.unsubscribed_at END, "
+            "status = u.status, email = u.email, name = u.name, "
+            "organisation = u.organisation, region = u.region, attributes = u.attrs, "
+            "updated_at = :now FROM subscriber_import_updates u WHERE subscribers.id = u.id"
+        ),
+        {"now": now},
+    )
+    conn.execute(
+        text(
+            "DELETE FROM subscriber_roles WHERE subscriber_id IN "
+            "(SELECT id FROM subscriber_import_updates WHERE roles_changed)"
+        )
+    )
+    conn.execute(
+        text(
+            "INSERT INTO subscriber_roles (subscriber_id, role) "
+            "SELECT DISTINCT u.id, ro.role FROM subscriber_import_updates u "
+            "JOIN subscriber_import_roles ro ON ro.ord = u.ord WHERE u.roles_changed"
+        )
+    )
+
+
+def _with_stamp(sql: str) -> TextClause:
+    """``text(sql)`` whose ``:now`` is bound as a UTC timestamp on every database."""
+    return text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
