@@ -132,8 +132,11 @@ def create_send(
     created_by: str | None = None,
     draft: bool = False,
     render: bool = True,
+    message: str | None = None,
 ) -> Send:
     """Create a send, scheduled for ``at`` (default now) unless ``draft``.
+
+    ``message`` is an event notice's note from the organiser (shown in it).
 
     A scheduled send's editions are rendered and stored here, unless
     ``render`` is False: then the planner renders them when it starts the
@@ -169,6 +172,7 @@ def create_send(
         status=DRAFT if draft else SCHEDULED,
         scheduled_at=None if draft else (at or utcnow()),
         created_by=created_by,
+        message=message,
     )
     session.add(send)
     session.flush()

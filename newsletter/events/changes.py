@@ -265,7 +265,11 @@ def cancel_event(
 
 def _notice(session: Session, event: EventRecord, kind: str, message: str | None) -> int:
     send: Send = create_send(
-        session, update_id=event.update_id, segments=[], kind=kind, event_id=event.id
+        session,
+        update_id=event.update_id,
+        segments=[],
+        kind=kind,
+        event_id=event.id,
+        message=message,  # before its editions are rendered, which show it
     )
-    send.message = message
     return send.id
