@@ -86,6 +86,10 @@ class Settings(BaseSettings):
         default=None,
         description="TOML file of section keyword → segment rules; unset uses the bundled one.",
     )
+    regions_path: str | None = Field(
+        default=None,
+        description="TOML file of known regions and their spellings; unset uses the bundled one.",
+    )
     bounce_domain: str | None = Field(
         default=None,
         description="Domain of the VERP return path bounces+TOKEN@…; unset uses the From domain.",

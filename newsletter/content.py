@@ -73,7 +73,13 @@ class Tag:
 
 @dataclass
 class Update:
-    """One regional update, parsed."""
+    """One regional update, parsed.
+
+    The period is a range of months: ``period`` is the first ("YYYY-MM"),
+    ``period_end`` the last (equal to ``period`` for a monthly update) and
+    ``period_label`` how it is shown ("Winter 2018/19"); all three are None
+    when the title names no period.
+    """
 
     title: str
     region: str | None
@@ -83,6 +89,8 @@ class Update:
     contacts: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     id: int | None = None
+    period_end: str | None = None
+    period_label: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return exactly the documented JSON object of this update."""
@@ -91,6 +99,8 @@ class Update:
             "title": self.title,
             "region": self.region,
             "period": self.period,
+            "period_end": self.period_end,
+            "period_label": self.period_label,
             "sections": [
                 {
                     "heading": s.heading,
@@ -111,6 +121,12 @@ class Update:
         period = _optional_str(obj, "period", "update")
         if period is not None and not _is_period(period):
             raise ContentError("update.period: expected YYYY-MM")
+        period_end = _optional_str(obj, "period_end", "update")
+        if period_end is not None and (
+            not _is_period(period_end) or period is None or period_end < period
+        ):
+            raise ContentError("update.period_end: expected YYYY-MM, not before period")
+        period_label = _optional_str(obj, "period_label", "update")
         sections_raw = obj.get("sections", [])
         if not isinstance(sections_raw, list):
             raise ContentError("update.sections: must be a list")
@@ -142,6 +158,8 @@ class Update:
             title=_require_str(obj, "title", "update"),
             region=_optional_str(obj, "region", "update"),
             period=period,
+            period_end=period_end or period,
+            period_label=period_label,
             sections=sections,
             tags=tags,
             contacts=list(contacts),

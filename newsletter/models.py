@@ -166,7 +166,12 @@ class Segment(Base):
 
 
 class UpdateRecord(Base):
-    """An ingested update; ``content`` holds sections, tags and contacts as JSON."""
+    """An ingested update; ``content`` holds sections, tags and contacts as JSON.
+
+    The period is a range of months: ``period`` (first) to ``period_end``
+    (last), shown as ``period_label``.  Organiser corrections change these
+    fields in place and are listed in ``corrections``.
+    """
 
     __tablename__ = "updates"
 
@@ -174,6 +179,8 @@ class UpdateRecord(Base):
     title: Mapped[str] = mapped_column(String(300))
     region: Mapped[str | None] = mapped_column(String(200), default=None)
     period: Mapped[str | None] = mapped_column(String(7), default=None)
+    period_end: Mapped[str | None] = mapped_column(String(7), default=None)
+    period_label: Mapped[str | None] = mapped_column(String(100), default=None)
     source_name: Mapped[str] = mapped_column(String(500), default="")
     source_format: Mapped[str] = mapped_column(String(20), default="text")
     content: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -185,6 +192,31 @@ class UpdateRecord(Base):
         order_by="EventRecord.id",
         lazy="selectin",
     )
+    corrections: Mapped[list[UpdateCorrection]] = relationship(
+        back_populates="update",
+        cascade="all, delete-orphan",
+        order_by="UpdateCorrection.id",
+    )
+
+
+class UpdateCorrection(Base):
+    """One organiser correction of what ingest understood: the update's history.
+
+    ``field`` names what changed ("title", "region", "period", "section 2
+    audiences"); ``before`` and ``after`` are the values as shown.
+    """
+
+    __tablename__ = "update_corrections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    update_id: Mapped[int] = mapped_column(ForeignKey("updates.id", ondelete="CASCADE"), index=True)
+    field: Mapped[str] = mapped_column(String(100))
+    before: Mapped[str] = mapped_column(Text, default="")
+    after: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(320), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    update: Mapped[UpdateRecord] = relationship(back_populates="corrections")
 
 
 class EventRecord(Base):
@@ -206,6 +238,9 @@ class EventRecord(Base):
     url: Mapped[str | None] = mapped_column(String(1000), default=None)
     sequence: Mapped[int] = mapped_column(Integer, default=0)
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set when ingest made the title up (a featured event printed without
+    # one); cleared when an organiser sets a title.
+    needs_title: Mapped[bool] = mapped_column(Boolean, default=False)
     # Minutes before the start at which reminders go out (default 7 days, 1 day).
     reminder_offsets: Mapped[list[Any]] = mapped_column(default=lambda: [10080, 1440])
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

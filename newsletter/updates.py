@@ -36,6 +36,8 @@ def store_update(
         title=update.title,
         region=update.region,
         period=update.period,
+        period_end=update.period_end or update.period,
+        period_label=update.period_label,
         source_name=source_name,
         source_format=source_format,
         content={k: content[k] for k in ("sections", "tags", "contacts")},
@@ -52,6 +54,7 @@ def store_update(
             featured=event.featured,
             source=event.source,
             url=event.url,
+            needs_title=event.needs_title,
         )
         for event in update.events
     ]
@@ -77,6 +80,8 @@ def to_content(record: UpdateRecord) -> Update:
             "title": record.title,
             "region": record.region,
             "period": record.period,
+            "period_end": record.period_end or record.period,
+            "period_label": record.period_label,
             "sections": data.get("sections", []),
             "tags": data.get("tags", []),
             "contacts": data.get("contacts", []),

@@ -33,14 +33,18 @@ def _ingest(*paths: Path) -> Any:
 def test_ingest_prints_the_documented_json_and_stores_it(database_url: str) -> None:
     data = _ingest(SAMPLE)
     assert set(data) == {
-        "id", "title", "region", "period", "sections", "tags", "contacts", "events",
+        "id", "title", "region", "period", "period_end", "period_label", "sections", "tags",
+        "contacts", "events",
     }  # fmt: skip
     assert data["title"] == "North East Update April 2017" and data["period"] == "2017-04"
+    assert (data["period_end"], data["period_label"]) == ("2017-04", "April 2017")
     event = data["events"][0]
     assert event["start"] == "2018-11-14T10:00:00+00:00" and event["featured"] is True
     assert set(event) == {
         "id", "title", "start", "end", "all_day", "timezone", "location", "featured", "source",
+        "needs_title",
     }  # fmt: skip
+    assert event["needs_title"] is True
     shown = runner.invoke(app, ["updates", "show", str(data["id"]), "--json"])
     assert json.loads(shown.stdout) == data
     several = _ingest(SAMPLE, SAMPLES_DIR / "north-east-2018-12.txt")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.content import Bullets, Paragraph, Tag
-from newsletter.ingest import IngestError, parse_file, parse_text
+from newsletter.ingest import IngestError, parse_bytes, parse_file, parse_text
 
 UPDATE_MD = """\
 ---
@@ -133,9 +133,15 @@ def test_bad_front_matter_names_the_field(front: str, field: str) -> None:
     assert field in caught.value.reason
 
 
-def test_markdown_without_title_is_an_error() -> None:
-    with pytest.raises(IngestError, match="no title"):
-        parse_text("## Only a section\n\nBody.\n", "markdown", "n.md")
+def test_markdown_without_title_is_stored_with_a_warning() -> None:
+    result = parse_bytes(b"## Only a section\n\nBody.\n", "n.md")
+    assert result.update.title == "Only a section"
+    assert [s.heading for s in result.update.sections] == [None]
+    assert any("no '# Title' line" in w for w in result.warnings)
+    long_first = b"A first paragraph that runs on for quite a few words indeed, ending here.\n"
+    kept = parse_bytes(long_first, "l.md").update
+    assert kept.title == "A first paragraph that runs on for quite a few…"
+    assert kept.sections[0].blocks
 
 
 def test_unknown_front_matter_key_is_a_warning(tmp_path: Path) -> None:

@@ -52,6 +52,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "newsletter.segment_rules",
             "newsletter.segments",
             "newsletter.updates",
+            "newsletter.corrections",
             "newsletter.editions",
             "newsletter.sends",
             "newsletter.deliveries",

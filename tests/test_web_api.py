@@ -239,3 +239,43 @@ def test_invalid_bodies_answer_422_json(client: TestClient, api_token: str) -> N
     assert response.status_code == 422
     fields = {tuple(error["loc"]) for error in response.json()["detail"]}
     assert ("body", "update_id") in fields
+
+
+def test_corrections_of_what_ingest_understood(client: TestClient, api_token: str) -> None:
+    auth = _auth(api_token)
+    text = "South West Update – Financial Year 2019/20\n\nBudgets\n\nPositions were shared.\n"
+    created = client.post(
+        "/api/v1/updates", json={"text": text, "source_name": "sw.txt"}, headers=auth
+    )
+    assert created.status_code == 201, created.text
+    update_id = created.json()["id"]
+    assert created.json()["period_label"] == "Financial year 2019/20"
+    put = client.put(
+        f"/api/v1/updates/{update_id}/sections/1/audiences",
+        json={"audiences": ["workforce-lead"]},
+        headers=auth,
+    )
+    assert put.status_code == 200, put.text
+    assert put.json()["sections"][0]["audiences"] == ["dcs", "workforce-lead"]
+    patched = client.patch(
+        f"/api/v1/updates/{update_id}", json={"period": "Q2 2019/20"}, headers=auth
+    )
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["period"], patched.json()["period_end"]) == ("2019-07", "2019-09")
+    history = client.get(f"/api/v1/updates/{update_id}/history", headers=auth).json()
+    assert [(h["field"], h["actor"]) for h in history] == [
+        ("section 1 audiences (Budgets)", ORGANISER),
+        ("period", ORGANISER),
+    ]
+    bad = [
+        client.put(
+            f"/api/v1/updates/{update_id}/sections/5/audiences",
+            json={"audiences": []},
+            headers=auth,
+        ),
+        client.patch(f"/api/v1/updates/{update_id}", json={"period": "soon"}, headers=auth),
+        client.patch(f"/api/v1/updates/{update_id}", json={"title": " "}, headers=auth),
+    ]
+    assert [r.status_code for r in bad] == [422, 422, 422]
+    assert client.patch("/api/v1/updates/999", json={}, headers=auth).status_code == 404
+    assert client.get("/api/v1/updates/999/history", headers=auth).status_code == 404

@@ -275,3 +275,52 @@ def test_phone_layout_has_no_horizontal_scroll(server: str, browser: Browser) ->
         assert overflow <= 0, path
     _shot(tab, "subscribe-phone")
     context.close()
+
+
+def test_organiser_corrects_a_section_audience_and_the_preview_follows(
+    server: str, page: Page, organiser: str
+) -> None:
+    page.goto(f"{server}/console")
+    page.get_by_label("Email address").fill(ORGANISER)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Console")).to_be_visible()
+    page.get_by_role("link", name="Updates", exact=True).click()
+    update = Path(__file__).resolve().parent / "data" / "updates" / "south-west-fy-2019-20.txt"
+    page.get_by_label("Upload a file").set_input_files(str(update))
+    page.get_by_role("button", name="Ingest").click()
+    title = "South West Update – Financial Year 2019/20"
+    expect(page.get_by_role("heading", name=title)).to_be_visible()
+    preview_href = page.get_by_role("link", name="Preview").get_attribute("href")
+    assert preview_href is not None
+    update_page = server + preview_href.removesuffix("/preview")
+
+    # Before: no section is for workforce leads, so their edition has no heading for them.
+    page.goto(f"{update_page}/preview?segment=workforce-lead")
+    frame = page.frame_locator('iframe[title^="Desktop preview"]')
+    expect(frame.get_by_text("Budgets").first).to_be_visible()
+    expect(frame.get_by_text("For workforce leads")).to_have_count(0)
+
+    # The organiser ticks workforce-lead for section 2 (Budgets) and saves.
+    page.goto(update_page)
+    page.get_by_label("workforce-lead").nth(1).check()
+    save = page.get_by_role("button", name="Save audiences").nth(1)
+    save.scroll_into_view_if_needed()
+    save.click()
+    expect(page.get_by_role("status")).to_contain_text("Section 2 is now for dcs, workforce-lead")
+    expect(page.get_by_role("heading", name="Edition preview: workforce-lead")).to_be_visible()
+    frame = page.frame_locator('iframe[title="Preview of the workforce-lead edition"]')
+    expect(frame.get_by_text("For workforce leads")).to_be_visible()
+    # Budgets now comes first, under the workforce leads' heading; the rest follows.
+    texts = frame.locator("h1, h2, h3").all_inner_texts()
+    assert texts.index("For workforce leads") < texts.index("Budgets")
+    assert texts.index("Budgets") < texts.index("Also in this update")
+    expect(page.locator("ol.history")).to_contain_text(
+        f"{ORGANISER} · section 2 audiences (Budgets): dcs → dcs, workforce-lead"
+    )
+    _shot(page, "console-section-audiences")
+
+    # The next preview of that edition shows it too.
+    page.get_by_role("link", name="Open the full preview").click()
+    frame = page.frame_locator('iframe[title^="Desktop preview"]')
+    expect(frame.get_by_text("For workforce leads")).to_be_visible()

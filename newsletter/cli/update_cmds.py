@@ -10,6 +10,8 @@ from rich.table import Table
 from newsletter.cli.common import console, err_console, fail, print_json, store
 
 updates_app = typer.Typer(help="Stored updates.", no_args_is_help=True)
+# Who the update history names for corrections made on the command line.
+CLI_ACTOR = "command line"
 
 
 def ingest_command(
@@ -81,17 +83,28 @@ def list_updates(json_output: bool = typer.Option(False, "--json")) -> None:
 @updates_app.command("show")
 def show_update(update_id: int, json_output: bool = typer.Option(False, "--json")) -> None:
     """Show one update (its documented JSON with --json)."""
-    from newsletter import updates
+    from newsletter import corrections, updates
 
     with store() as session:
         data = updates.load_update(session, update_id).to_json()
+        changes = [
+            f"{c.created_at:%Y-%m-%d %H:%M} {c.actor}: {c.field}: {c.before or '—'} → "
+            f"{c.after or '—'}"
+            for c in corrections.history(session, update_id)
+        ]
     if json_output:
         print_json(data)
         return
-    console.print(f"[bold]{data['title']}[/] ({data['period'] or 'no period'})")
-    for section in data["sections"]:
+    console.print(
+        f"{data['title']} ({data['region'] or 'no region'}, "
+        f"{data['period_label'] or data['period'] or 'no period'})",
+        markup=False,
+    )
+    for number, section in enumerate(data["sections"], start=1):
         heading = section["heading"] or "(introduction)"
-        console.print(f"\n[bold]{heading}[/]  for: {', '.join(section['audiences'])}")
+        console.print(
+            f"\n{number}. {heading}  for: {', '.join(section['audiences'])}", markup=False
+        )
         for block in section["blocks"]:
             if block["type"] == "paragraph":
                 console.print(block["text"], markup=False)
@@ -99,7 +112,61 @@ def show_update(update_id: int, json_output: bool = typer.Option(False, "--json"
                 for item in block["items"]:
                     console.print(f"  • {item}", markup=False)
     for event in data["events"]:
-        console.print(f"\nEvent {event['id']}: {event['title']} at {event['start']}", markup=False)
+        mark = "  [needs a title]" if event["needs_title"] else ""
+        console.print(
+            f"\nEvent {event['id']}: {event['title']} at {event['start']}{mark}", markup=False
+        )
+    if changes:
+        console.print("\nHistory:")
+        for line in changes:
+            console.print(f"  {line}", markup=False, soft_wrap=True)
+
+
+@updates_app.command("audiences")
+def set_section_audiences(
+    update_id: int,
+    section: int = typer.Option(
+        ..., "--section", help="Section number, as `updates show` numbers them (1 = first)."
+    ),
+    audiences: str = typer.Option(
+        ..., "--set", help="Segments, comma-separated (dcs,workforce-lead); dcs is always kept."
+    ),
+) -> None:
+    """Correct which segments a section speaks to; later previews and sends use it."""
+    from newsletter import corrections
+
+    with store() as session:
+        change = corrections.section_audiences(
+            session, update_id, section, audiences.split(","), actor=CLI_ACTOR
+        )
+    if change is None:
+        console.print("Nothing changed.")
+    else:
+        console.print(f"{change.field}: {change.before} → {change.after}", markup=False)
+
+
+@updates_app.command("correct")
+def correct_update_command(
+    update_id: int,
+    title: str | None = typer.Option(None, "--title"),
+    region: str | None = typer.Option(None, "--region", help="A region, or 'none'."),
+    period: str | None = typer.Option(
+        None, "--period", help="2019-05, 'Spring 2019', 'Quarter 2 2019/20'… or 'none'."
+    ),
+) -> None:
+    """Correct the update's title, region or period as ingest understood them."""
+    from newsletter import corrections
+
+    with store() as session:
+        changes = corrections.correct_update(
+            session, update_id, title=title, region=region, period=period, actor=CLI_ACTOR
+        )
+    if not changes:
+        console.print("Nothing changed.")
+    for change in changes:
+        console.print(
+            f"{change.field}: {change.before or '—'} → {change.after or '—'}", markup=False
+        )
 
 
 @updates_app.command("delete")

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypedDict
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 from newsletter.config import get_settings
 from newsletter.editions import rerender_unstarted
 from newsletter.errors import UserError
-from newsletter.events.event import Event
+from newsletter.events.event import Event, placeholder_title
 from newsletter.events.notices import build_notice, was_invited
 from newsletter.events.queries import (
     event_from_record,
@@ -128,6 +129,10 @@ def _changes(record: EventRecord, wanted: dict[str, Any]) -> dict[str, Any]:
     changes = {k: v for k, v in wanted.items() if v is not None and getattr(record, k) != v}
     end = changes.get("end", record.end)
     start = changes.get("start", record.start)
+    if record.needs_title and "title" not in changes and "start" in changes:
+        # The made-up title names the day: rebuild it so no surface shows the old date.
+        day = start.astimezone(ZoneInfo(record.timezone)).date()
+        changes["title"] = placeholder_title(record.update.region, day)
     if end is not None and end < start:
         raise EventChangeError(f"event {record.id}: the end {end} is before the start {start}")
     return changes
@@ -230,6 +235,8 @@ def edit_event(
     changes = _changes(record, _wanted(title, start, end, location, url, all_day))
     for name, value in changes.items():
         setattr(record, name, value)
+    if title is not None:
+        record.needs_title = False  # an organiser has named it
     if changes:
         session.flush()
         rerender_unstarted(session, record)  # scheduled sends go out with the corrected event

@@ -13,7 +13,7 @@ moment the event is moved.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,23 @@ from newsletter.jsonfields import (
 )
 
 UK_TIMEZONE = "Europe/London"
+# English month names whatever the process locale (strftime's %B follows it).
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
+def placeholder_title(region: str | None, day: date) -> str:
+    """The title a featured event gets when the site printed none.
+
+    It names the update and the day ("North East Region Update: featured
+    event, 14 November 2018") and is marked ``needs_title`` until an organiser
+    names the event; moving such an event rebuilds it, so it never shows a
+    stale date.
+    """
+    prefix = f"{region} Region Update: " if region else ""
+    return f"{prefix}featured event, {day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
 @dataclass
@@ -37,7 +54,8 @@ class Event:
     midnight, inclusive: the calendar module turns it into an exclusive
     DTEND.  ``uid`` is the stable iCalendar UID, assigned when the event is
     stored and never changed afterwards; ``sequence`` rises with each change
-    that was sent.
+    that was sent.  ``needs_title`` marks a title ingest made up (a featured
+    event the site printed without one) until an organiser sets a real one.
     """
 
     title: str
@@ -53,6 +71,7 @@ class Event:
     url: str | None = None
     sequence: int = 0
     cancelled: bool = False
+    needs_title: bool = False
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None:
@@ -72,6 +91,7 @@ class Event:
             "location": self.location,
             "featured": self.featured,
             "source": self.source,
+            "needs_title": self.needs_title,
         }
 
     @classmethod
@@ -97,6 +117,9 @@ class Event:
             raise ContentError(f"{where}.all_day: must be true or false")
         if not isinstance(featured, bool):
             raise ContentError(f"{where}.featured: must be true or false")
+        needs_title = obj.get("needs_title", False)
+        if not isinstance(needs_title, bool):
+            raise ContentError(f"{where}.needs_title: must be true or false")
         return cls(
             id=event_id,
             title=require_str(obj, "title", where),
@@ -107,4 +130,5 @@ class Event:
             location=optional_str(obj, "location", where),
             featured=featured,
             source=optional_str(obj, "source", where) or "",
+            needs_title=needs_title,
         )

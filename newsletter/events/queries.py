@@ -66,6 +66,7 @@ def event_from_record(record: EventRecord) -> Event:
         url=record.url,
         sequence=record.sequence,
         cancelled=record.cancelled,
+        needs_title=record.needs_title,
     )
 
 

@@ -5,12 +5,17 @@ Public API::
     parse_file(path, fmt="auto") -> ParseResult      # reads, decodes, checks
     parse_text(text, fmt="auto", source_name="<text>") -> Update
 
-Contract: both raise only :class:`IngestError` ("FILE: reason") for bad
-input — empty, binary, over 1 MB, no recognisable title, malformed front
-matter or JSON, malformed audience rules — and never store anything.
-Problems that do not stop parsing (cp1252 fallback, text before the title,
-dates without a year) come back as ``ParseResult.warnings``.  Every section
-gets audiences from the keyword rules (:mod:`newsletter.ingest.audiences`).
+Contract: both raise only :class:`IngestError` ("FILE: reason"), a
+:class:`~newsletter.errors.UserError`, for bad input — empty, binary, over
+1 MB, malformed front matter or JSON, Markdown nested too deep to read,
+malformed audience rules or regions file — and never store anything.  A
+title that cannot be placed is not bad input: the update is kept with the
+region or period missing.  Problems that do not stop parsing (bytes repaired
+from Windows-1252, text before the title, a title without a period, dates
+whose year was guessed, a featured event that needs a title) come back as
+``ParseResult.warnings``.  Every section gets audiences from the keyword
+rules (:mod:`newsletter.ingest.audiences`).  Parsing is linear in the input
+size (see ``benchmarks/ingest.py``).
 """
 
 from __future__ import annotations

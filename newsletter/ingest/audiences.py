@@ -28,6 +28,7 @@ from newsletter.paths import DATA_DIR
 BUNDLED_RULES = DATA_DIR / "audiences.toml"
 ALWAYS = "dcs"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_WORDS = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,23 @@ class AudienceRules:
     """Compiled rules: (segment slug, one pattern matching any of its keywords)."""
 
     rules: tuple[tuple[str, re.Pattern[str]], ...]
+    #: Per rule, the lower-case first words of its keywords: a rule none of
+    #: whose first words occurs in the text cannot match, and a substring
+    #: test is ~50 times cheaper than the keyword search on a long section.
+    first_words: tuple[frozenset[str], ...] = ()
 
     def audiences_for(self, texts: Iterable[str]) -> list[str]:
         """Segments for a section whose heading and body are ``texts``."""
         body = "\n".join(texts)
+        lowered = body.lower()
         found = [ALWAYS]
-        for slug, pattern in self.rules:
-            if slug not in found and pattern.search(body):
+        for index, (slug, pattern) in enumerate(self.rules):
+            if slug in found:
+                continue
+            firsts = self.first_words[index] if self.first_words else frozenset()
+            if firsts and not any(first in lowered for first in firsts):
+                continue
+            if pattern.search(body):
                 found.append(slug)
         return found
 
@@ -101,6 +112,7 @@ def compile_rules(data: dict[str, object], path: str) -> AudienceRules:
     if not isinstance(segments, dict):
         raise AudienceRulesError(path, "segments: missing or not a table of [segments.<slug>]")
     rules: list[tuple[str, re.Pattern[str]]] = []
+    first_words: list[frozenset[str]] = []
     for slug, entry in segments.items():
         where = f"segments.{slug}"
         if not _SLUG.match(slug):
@@ -118,13 +130,27 @@ def compile_rules(data: dict[str, object], path: str) -> AudienceRules:
         if not isinstance(keywords, list) or not keywords:
             raise AudienceRulesError(path, f"{where}.keywords: must be a non-empty list")
         alternatives = []
+        firsts: set[str] = set()
         for index, keyword in enumerate(keywords):
             if not isinstance(keyword, str) or not keyword.split():
                 raise AudienceRulesError(path, f"{where}.keywords[{index}]: must be non-empty text")
             alternatives.append(r"\s+".join(re.escape(word) for word in keyword.split()))
+            firsts.update(_first_words(keyword))
         # Word boundaries that work for keywords starting or ending in
         # punctuation too; the optional plural suffix lets "apprentice" match
         # "apprentices".
         pattern = re.compile(rf"(?<!\w)(?:{'|'.join(alternatives)})(?:s|es)?(?!\w)", re.IGNORECASE)
         rules.append((slug, pattern))
-    return AudienceRules(tuple(rules))
+        # One keyword without a cheap test means the rule is always searched.
+        cheap = all(_first_words(k) for k in keywords)
+        first_words.append(frozenset(firsts) if cheap else frozenset())
+    return AudienceRules(tuple(rules), tuple(first_words))
+
+
+def _first_words(keyword: str) -> set[str]:
+    """The \\w+ words a match of ``keyword`` starts with (as ``_WORDS`` splits the body)."""
+    words = _WORDS.findall(keyword.lower())
+    if not words or not keyword.lower().startswith(words[0]):
+        # A keyword starting with punctuation: no cheap test, always search.
+        return set()
+    return {words[0]}

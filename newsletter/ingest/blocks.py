@@ -61,8 +61,10 @@ def chunks(lines: Sequence[str]) -> list[list[str]]:
 
 def is_heading_shaped(line: str) -> bool:
     """True when ``line`` looks like a heading by itself (before the body test)."""
+    if len(line) > _MAX_HEADING_CHARS:
+        return False
     words = line.split()
-    if not words or len(words) > _MAX_HEADING_WORDS or len(line) > _MAX_HEADING_CHARS:
+    if not words or len(words) > _MAX_HEADING_WORDS:
         return False
     if BULLET_RE.match(line):
         return False
@@ -150,21 +152,26 @@ def _chunk_units(chunk: Sequence[str]) -> list[tuple[Kind, str]]:
             out.append(("candidate", chunk[0]))
             start = 1
     paragraph: list[str] = []
-    in_item = False
+    # Continuation lines of the current item, joined once at the end: joining
+    # line by line would copy the item each time (quadratic on long items).
+    item: list[str] = []
     for line in chunk[start:]:
         if BULLET_RE.match(line):
             if paragraph:
                 out.append(("paragraph", " ".join(paragraph)))
                 paragraph = []
+            if item:
+                out.append(("item", " ".join(item)))
+                item = []
             text = _item_text(line)
             if text:
-                out.append(("item", text))
-                in_item = True
-        elif in_item:
-            kind, text = out[-1]
-            out[-1] = (kind, f"{text} {line}")
+                item = [text]
+        elif item:
+            item.append(line)
         else:
             paragraph.append(line)
+    if item:
+        out.append(("item", " ".join(item)))
     if paragraph:
         out.append(("paragraph", " ".join(paragraph)))
     return out

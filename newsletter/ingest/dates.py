@@ -5,7 +5,7 @@ North East, and the site prints wall-clock times without an offset.
 
 Year inference (:func:`resolve_year`): a date written without a year is put
 in the twelve-month window that starts :data:`ROLL_FORWARD_MONTHS` months
-before the period month — a September 2019 update's "5 March" is March 2020
+before the period's first month — a September 2019 update's "5 March" is March 2020
 (coming), its "5 July" July 2019 (just gone), and a January 2020 update's
 "14 October" is October 2019 (three months back, not nine ahead).  When the
 text names a weekday we prefer the nearby year on which that date falls on
@@ -19,7 +19,7 @@ from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from newsletter.content import UK_TIMEZONE
-from newsletter.ingest.titles import MONTH_PATTERN, MONTHS
+from newsletter.ingest.periods import MONTH_PATTERN, MONTHS, months_between
 
 UK = ZoneInfo(UK_TIMEZONE)
 
@@ -47,13 +47,16 @@ WEEKDAY_PATTERN = (
     r"|Mon|Tues|Tue|Wed|Thurs|Thur|Thu|Fri|Sat|Sun)\.?"
 )
 
-# "10am", "2.30pm", "10:00", "noon".  A bare "10" only counts as the first half
-# of a range whose second half has am/pm ("2-4pm").
+# "10am", "2.30pm", "10:00", "noon".  A bare "10" or a dotted "9.30" only
+# counts as the first half of a range whose second half is a clear time
+# ("2-4pm", "9.30-3.30pm", "09.30 to 16.00"), and a dotted "16.00" only as
+# the second half: alone they are as likely money or a section number.
 _CLOCK = r"(?:\d{1,2}(?:[:.]\d{2})?\s*(?:[ap]\.?m\.?)(?![\w])|\d{1,2}:\d{2}(?!\d)|noon|midday)"
+_RANGE_SEP = r"\s*(?:-|–|—|to|until|till|and)\s*"
+_CLEAR_END = r"(?:\d{1,2}(?:[:.]\d{2})?\s*[ap]\.?m|\d{1,2}[:.]\d{2}(?!\d)|noon|midday)"
 TIME_RE = re.compile(
-    rf"(?i:(?:from\s+|between\s+)?(?P<t1>{_CLOCK}|\d{{1,2}}(?=\s*(?:-|–|—|to)\s*\d{{1,2}}"
-    rf"(?:[:.]\d{{2}})?\s*[ap]\.?m))"
-    rf"(?:\s*(?:-|–|—|to|until|till|and)\s*(?P<t2>{_CLOCK}))?)"
+    rf"(?i:(?<![\w.:£$/])(?:from\s+|between\s+)?(?P<t1>{_CLOCK}|\d{{1,2}}(?:\.\d{{2}})?(?={_RANGE_SEP}{_CLEAR_END}))"
+    rf"(?:{_RANGE_SEP}(?P<t2>{_CLOCK}|\d{{1,2}}\.\d{{2}}(?!\d)))?)"
 )
 _CLOCK_PARTS = re.compile(r"(?i)^(\d{1,2})(?:[:.](\d{2}))?\s*(?:([ap])\.?m\.?)?$")
 
@@ -107,18 +110,22 @@ def time_range(match: re.Match[str]) -> tuple[time, time | None] | None:
     return start, end
 
 
-def resolve_year(month: int, day: int, period: str | None, weekday: int | None) -> int | None:
-    """The year of a yearless date, from the update's period; None without a period."""
+def resolve_year(
+    month: int, day: int, period: str | None, weekday: int | None, period_end: str | None = None
+) -> int | None:
+    """The year of a yearless date, from the update's period range; None without a period.
+
+    The date goes in the twelve months that start :data:`ROLL_FORWARD_MONTHS`
+    before the period (fewer when the period is longer than nine months, so
+    that a financial year's own months all count as inside it).
+    """
     if period is None:
         return None
-    year, period_month = int(period[:4]), int(period[5:7])
-    ahead = month - period_month
-    if ahead < -ROLL_FORWARD_MONTHS:
-        base = year + 1
-    elif ahead > 11 - ROLL_FORWARD_MONTHS:
-        base = year - 1
-    else:
-        base = year
+    span = months_between(period, period_end or period)
+    back = min(ROLL_FORWARD_MONTHS, max(0, 12 - span))
+    first = int(period[:4]) * 12 + int(period[5:7]) - 1 - back
+    window_year, window_month = divmod(first, 12)
+    base = window_year if month >= window_month + 1 else window_year + 1
     if weekday is not None:
         for candidate in (base, base + 1, base - 1):
             if valid_date(candidate, month, day) and date(candidate, month, day).weekday() == (

@@ -2,11 +2,16 @@
 
 Contract of :func:`parse_markdown`: returns the Update (audiences default;
 the caller applies the rules) and warnings; raises :class:`IngestError` for
-bad front matter (see :mod:`newsletter.ingest.frontmatter`) or when there is
-no title (neither front matter ``title`` nor a ``#`` heading).
+bad front matter (see :mod:`newsletter.ingest.frontmatter`) or nesting too
+deep to read.  A document with neither front matter ``title`` nor a ``#``
+heading is still an update: its first heading or short line is the title,
+with a warning.
 
 * title: front matter ``title``, else the first ``#`` heading; region and
-  period: front matter, else read from the title as for the text family;
+  period: front matter, else read from the title as for the text family
+  (a period range and label; a title without one is kept with a warning);
+* block quotes and lists nested deeper than :data:`MAX_NESTING` levels are
+  an error naming the line, because the parser would skip their content;
 * every other heading (``#`` to ``######``) starts a section — the content
   model has one heading level; text before the first one is the None section;
 * paragraphs, block quotes and code blocks become paragraphs; bullet and
@@ -31,11 +36,18 @@ from newsletter.ingest import blocks
 from newsletter.ingest.blocks import Kind
 from newsletter.ingest.contacts import find_contacts
 from newsletter.ingest.errors import IngestError
-from newsletter.ingest.events import find_events, section_pieces
+from newsletter.ingest.events import YearHints, find_events, section_pieces
 from newsletter.ingest.frontmatter import read_front_matter, split_front_matter
-from newsletter.ingest.titles import region_and_period
+from newsletter.ingest.periods import Period, label_of
+from newsletter.ingest.titles import read_title
 
-_MD = MarkdownIt("commonmark")
+#: Deepest nesting of block quotes and lists read; the parser skips what is
+#: deeper, so :func:`_check_depth` turns that into an error naming the line.
+MAX_NESTING = 40
+_MD = MarkdownIt("commonmark", {"maxNesting": MAX_NESTING})
+_CONTAINERS = frozenset(
+    ("blockquote_open", "bullet_list_open", "ordered_list_open", "list_item_open")
+)
 _MdKind = Literal["title", "heading", "paragraph", "item"]
 
 
@@ -48,6 +60,7 @@ def parse_markdown(text: str, source_name: str) -> tuple[Update, list[str]]:
         tokens = _MD.parse(body)
     except RecursionError as exc:
         raise IngestError(source_name, "Markdown nested too deeply") from exc
+    _check_depth(tokens, source_name, _line_offset(text, body))
     title = fm.title if fm else None
     units: list[tuple[Kind, str]] = []
     for kind, content in _walk(tokens):
@@ -59,27 +72,72 @@ def parse_markdown(text: str, source_name: str) -> tuple[Update, list[str]]:
             # A second "#" heading, or one besides a front-matter title.
             units.append(("heading", content))
     if not title:
-        raise IngestError(source_name, "no title: add 'title:' front matter or a '# Title' line")
+        title, units = _title_from_body(units)
+        warnings.append(
+            f"no '# Title' line or 'title:' front matter: the title is {title!r};"
+            " correct it if that is wrong"
+        )
     title = " ".join(title.split())
     sections = blocks.sections(units)
-    region, period = region_and_period(title)
-    region = (fm.region if fm else None) or region
-    period = (fm.period if fm else None) or period
+    read = read_title(title)
+    region = (fm.region if fm else None) or read.region
+    period = read.period
+    # Front matter names one month and wins; the title's range is kept when it
+    # starts in that month.
+    if fm is not None and fm.period is not None and (period is None or period.start != fm.period):
+        period = Period(fm.period, fm.period, label_of(fm.period, fm.period), "month")
+    if period is None:
+        warnings.append(f"title {title[:80]!r} names no period; add 'period:' front matter")
     if fm is not None and fm.events is not None:
         events = fm.events
     else:
-        events = find_events(section_pieces(sections), period, warnings)
+        hints = YearHints(period.start, period.end) if period else YearHints(None)
+        events = find_events(section_pieces(sections), hints, warnings)
     body_texts = [content for _, content in units]
     update = Update(
         title=title,
         region=region,
-        period=period,
+        period=period.start if period else None,
+        period_end=period.end if period else None,
+        period_label=period.label if period else None,
         sections=sections,
         tags=fm.tags if fm else [],
         contacts=find_contacts([*(fm.contacts if fm else []), *body_texts]),
         events=events,
     )
     return update, warnings
+
+
+def _title_from_body(units: list[tuple[Kind, str]]) -> tuple[str, list[tuple[Kind, str]]]:
+    """A title for a document without one, and the units left for the body.
+
+    The first heading (any level) or short line is the title; a long first
+    paragraph stays in the body and lends its first words.
+    """
+    if not units:
+        return "Untitled update", units
+    kind, text = units[0]
+    words = text.split()
+    if kind == "heading" or (len(text) <= 120 and not text.rstrip().endswith(".")):
+        return text, units[1:]
+    return " ".join(words[:10]) + ("…" if len(words) > 10 else ""), units
+
+
+def _line_offset(text: str, body: str) -> int:
+    """How many lines of front matter come before ``body`` in ``text``."""
+    return text[: len(text) - len(body)].count("\n")
+
+
+def _check_depth(tokens: list[Token], source_name: str, offset: int) -> None:
+    """Raise IngestError when a block is nested too deep for the parser to read its content."""
+    for token in tokens:
+        if token.type in _CONTAINERS and token.level + 1 >= MAX_NESTING:
+            line = (token.map[0] if token.map else 0) + offset + 1
+            raise IngestError(
+                source_name,
+                f"line {line}: Markdown nested more than {MAX_NESTING - 1} levels deep (block"
+                " quotes or lists); its content would be lost, so flatten it",
+            )
 
 
 def _walk(tokens: list[Token]) -> list[tuple[_MdKind, str]]:

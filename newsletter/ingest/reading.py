@@ -3,7 +3,15 @@
 Contract of :func:`decode`: returns the text (line endings kept as found) and
 a list of warnings, or raises IngestError for an empty file, a file over
 :data:`MAX_BYTES`, or binary data.  Invalid UTF-8 is not an error: updates
-copied on Windows often arrive as cp1252, so we fall back to it and warn.
+copied on Windows often arrive as cp1252 (Windows-1252), whole or in part.
+
+* A file with any valid multi-byte UTF-8 character is UTF-8: a genuine
+  Windows-1252 text almost never spells one (it would read "â€™"), so only
+  its invalid bytes are read as Windows-1252 — a ’ pasted from an old Word
+  document — with a warning naming the lines repaired, and the good
+  characters around them stay good.
+* A file whose every non-ASCII byte is invalid UTF-8 is Windows-1252
+  throughout, with a warning.
 """
 
 from __future__ import annotations
@@ -61,12 +69,48 @@ def decode(data: bytes, name: str) -> tuple[str, list[str]]:
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            # cp1252 leaves five bytes undefined; replace them rather than fail,
-            # and let the non-text check below decide whether it is binary.
-            text = data.decode("cp1252", errors="replace")
-            warnings.append(f"invalid UTF-8 at byte {exc.start}, decoded as cp1252 (Windows-1252)")
+            text = _decode_mixed(data, exc.start, warnings)
     check_text(text, name)
     return text, warnings
+
+
+_ESCAPED = re.compile(r"[\udc80-\udcff]")
+#: Most repaired lines listed by number in the warning.
+_MAX_LINES_LISTED = 10
+
+
+def _decode_mixed(data: bytes, first_bad: int, warnings: list[str]) -> str:
+    """Decode bytes that are not all UTF-8 (see the module docstring)."""
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    escaped = body.decode("utf-8", errors="surrogateescape")
+    bad = [m.start() for m in _ESCAPED.finditer(escaped)]
+    good = len(_NON_ASCII.findall(escaped)) - len(bad)
+    if good == 0:
+        # cp1252 leaves five bytes undefined; replace them rather than fail,
+        # and let the non-text check decide whether it is binary.
+        warnings.append(
+            f"invalid UTF-8 at byte {first_bad}, decoded as cp1252 (Windows-1252) throughout"
+        )
+        return data.decode("cp1252", errors="replace")
+    lines: list[int] = []
+    line, scanned = 1, 0
+    for at in bad:
+        line += escaped.count("\n", scanned, at)
+        scanned = at
+        if not lines or lines[-1] != line:
+            lines.append(line)
+    listed = ", ".join(str(n) for n in lines[:_MAX_LINES_LISTED])
+    more = f" and {len(lines) - _MAX_LINES_LISTED} more" if len(lines) > _MAX_LINES_LISTED else ""
+    warnings.append(
+        f"invalid UTF-8 on line{'s' if len(lines) > 1 else ''} {listed}{more}:"
+        f" {len(bad)} byte{'s' if len(bad) > 1 else ''} read as cp1252 (Windows-1252),"
+        " the rest as UTF-8"
+    )
+    return _ESCAPED.sub(_repair, escaped)
+
+
+def _repair(m: re.Match[str]) -> str:
+    return bytes([ord(m.group(0)) - 0xDC00]).decode("cp1252", errors="replace")
 
 
 def check_text(text: str, name: str) -> None:

@@ -1,13 +1,23 @@
-"""Recognising an update's title line, and the region and period it names.
+"""An update's title line, and the region and period it names.
 
-The family's titles read "<Region> [Region|Regional] Update <Month> <Year>":
-"North East Update April 2017", "North East Region Update December 2018",
-"North East Regional Update September 2019".  We generalise to any region
-name of capitalised words (with "and", "the", "of", "&", "upon" between), an
-optional separator (":", "-", "–", ","), abbreviated months ("Sept"), and a
-two-month span ("June/July 2019", whose period is the first month).  A title
-with a season or only a year ("Spring 2019") or with no date at all is still a
-title, but its period is None.
+Titles of the family put the same three things in any order: a region, the
+word "Update" (or "Regional Update", "Bulletin", "Newsletter"), and a period:
+"North East Update April 2017", "February 2019: East of England update",
+"North West October Update 2018", "South West Update December 2018 – January
+2019", "South East Region Update – Quarter 2 2019/20", "West Midlands Update
+Winter 2018/19".  So we read them by parts rather than by one order:
+
+* the region is the known region (:mod:`newsletter.ingest.regions`) the
+  title spells, stored under its canonical name;
+* the period is read (:mod:`newsletter.ingest.periods`) from what is left
+  once the region and the update words are taken out, which joins a month
+  and a year that other words separate ("October Update 2018");
+* anything else left is reported by :attr:`Title.unplaced` so ingest can
+  warn about it (an unknown region such as "Cumbria").
+
+Contract: :func:`read_title` never fails — any text is a title, with region
+or period None when it names none; :func:`looks_like_title` says whether a
+line is title-shaped enough to be picked out of a document.
 """
 
 from __future__ import annotations
@@ -15,84 +25,66 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-MONTHS: dict[str, int] = {
-    name: number
-    for number, names in enumerate(
-        (
-            ("january", "jan"),
-            ("february", "feb"),
-            ("march", "mar"),
-            ("april", "apr"),
-            ("may",),
-            ("june", "jun"),
-            ("july", "jul"),
-            ("august", "aug"),
-            ("september", "sept", "sep"),
-            ("october", "oct"),
-            ("november", "nov"),
-            ("december", "dec"),
-        ),
-        start=1,
-    )
-    for name in names
-}
+from newsletter.ingest.periods import MONTH_PATTERN, MONTHS, Period, find_period
+from newsletter.ingest.regions import Regions, load_regions
 
-#: A month name, full or abbreviated (optionally with a dot), any case.
-MONTH_PATTERN = (
-    r"(?:January|February|March|April|May|June|July|August|September|October|November"
-    r"|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?"
-)
+__all__ = ["MONTHS", "MONTH_PATTERN", "Title", "looks_like_title", "read_title"]
 
-_REGION_WORD = r"[A-Z][\w’'.\-]*"
-_REGION = rf"{_REGION_WORD}(?:\s+(?:{_REGION_WORD}|and|the|of|upon|&))*"
-_TITLE = re.compile(
-    rf"^(?P<region>{_REGION}?)\s+(?:(?i:region(?:al)?)\s+)?(?i:updates?)"
-    rf"(?:\s*[:,\-–—]\s*|\s+)?"
-    rf"(?P<rest>.*)$"
+_UPDATE_WORDS = re.compile(
+    r"(?i)(?<!\w)(?:region(?:al)?\s+)?(?:update|newsletter|bulletin|round-?up)s?(?!\w)"
 )
-_DATED = re.compile(
-    rf"^(?i:(?P<month>{MONTH_PATTERN})(?:\s*(?:/|-|–|&|and)\s*{MONTH_PATTERN})?"
-    rf"\s+(?P<year>(?:19|20)\d\d))$"
-)
-_UNDATED = re.compile(r"^(?i:(?:(?:spring|summer|autumn|winter)\s+)?(?:19|20)\d\d)?$")
+_FILLER = re.compile(r"(?i)(?<!\w)(?:region(?:al)?|the|for|of|edition|issue|from|in)(?!\w)")
+_MAX_TITLE_CHARS = 120
+_MAX_TITLE_WORDS = 16
 
 
 @dataclass(frozen=True)
 class Title:
-    """A recognised title line: its text, region (as written) and period (YYYY-MM)."""
+    """A title: its text, region (canonical name), period, and the words not placed."""
 
     text: str
     region: str | None
-    period: str | None
+    period: Period | None
+    unplaced: str = ""
+    has_update_word: bool = False
 
 
-def match_title(line: str, *, need_date: bool) -> Title | None:
-    """Return the Title ``line`` spells, or None.
+def read_title(line: str, regions: Regions | None = None) -> Title:
+    """The region and period ``line`` names (see the module docstring); never fails."""
+    text = " ".join(line.split())
+    if len(text) > _MAX_TITLE_CHARS * 4:
+        # Not a title; keep the work bounded and say nothing is placed.
+        return Title(text, None, None, text[:60])
+    regions = regions or load_regions()
+    found = regions.find(text)
+    rest = text if found is None else f"{text[: found.start]} {text[found.end :]}"
+    has_update = _UPDATE_WORDS.search(rest) is not None
+    rest = _UPDATE_WORDS.sub(" ", rest)
+    rest = " ".join(rest.split())
+    period_found = find_period(rest)
+    period: Period | None = None
+    if period_found is not None:
+        period, (start, end) = period_found
+        rest = f"{rest[:start]} {rest[end:]}"
+    leftover = " ".join(_FILLER.sub(" ", re.sub(r"[^\w’'&]+", " ", rest)).split())
+    return Title(text, found.name if found else None, period, leftover, has_update)
 
-    With ``need_date`` only "<Region> … Update <Month> <Year>" counts — safe to
-    look for anywhere in a document.  Without it a season, a bare year or no
-    date are accepted too, which is only safe for a document's first line.
+
+def looks_like_title(line: str, regions: Regions | None = None) -> Title | None:
+    """The Title ``line`` spells when it is title-shaped, else None.
+
+    Title-shaped: at most 120 characters and 16 words, not ending like a
+    sentence, and either the update word with a region or a period, or a
+    region and a period with nothing else ("London – Spring 2019").
     """
     text = " ".join(line.split())
-    if not text or len(text) > 120:
+    if not text or len(text) > _MAX_TITLE_CHARS or len(text.split()) > _MAX_TITLE_WORDS:
         return None
-    m = _TITLE.match(text)
-    if m is None or len(m.group("region").split()) > 6:
+    if text.endswith((".", ";", ",", "?", "!")):
         return None
-    region = m.group("region").strip() or None
-    rest = m.group("rest").strip()
-    dated = _DATED.match(rest)
-    if dated is not None:
-        month = MONTHS[dated.group("month").rstrip(".").lower()]
-        return Title(text, region, f"{dated.group('year')}-{month:02d}")
-    if need_date or region is None or _UNDATED.match(rest) is None:
-        return None
-    return Title(text, region, None)
-
-
-def region_and_period(title: str) -> tuple[str | None, str | None]:
-    """Region and period named by a free-form title (Markdown, JSON); None when absent."""
-    found = match_title(title, need_date=False)
-    if found is None:
-        return None, None
-    return found.region, found.period
+    title = read_title(text, regions)
+    if title.has_update_word and (title.region or title.period):
+        return title
+    if title.region and title.period and not title.unplaced:
+        return title
+    return None

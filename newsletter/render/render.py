@@ -210,7 +210,7 @@ def tidy_text(text: str) -> str:
 def _context(update: Update, edition: Edition, settings: Settings) -> dict[str, Any]:
     """Everything the three templates read; values are plain text, never markup."""
     base_url = settings.base_url.rstrip("/")
-    period = period_label(update.period)
+    period = update.period_label or period_label(update.period)
     eyebrow = " · ".join(part for part in (update.region, period) if part)
     archive = f"{base_url}/archive/{update.id}" if update.id is not None else f"{base_url}/archive"
     list_name = parseaddr(settings.from_address)[0] or settings.list_id

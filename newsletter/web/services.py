@@ -31,6 +31,9 @@ def ingest(
     """Parse an uploaded or pasted update and store it; returns the record and the warnings.
 
     Raises IngestError (nothing stored) for unusable input or an unknown format.
+    The routes that call this are plain ``def`` functions, which FastAPI runs in
+    its thread pool: parsing (up to ~1 s for a hostile 1 MB file, see
+    ``benchmarks/ingest.py``) never blocks the event loop.
     """
     if fmt not in INGEST_FORMATS:
         raise IngestError(source_name, f"format must be one of {', '.join(INGEST_FORMATS)}")

@@ -1,7 +1,7 @@
 """events: public segments, notice messages, attendees' replies
 
 Revision ID: 0005_events
-Revises: 0003
+Revises: 0004_ingest
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_events"
-down_revision = "0003"
+down_revision = "0004_ingest"
 branch_labels = None
 depends_on = None
 

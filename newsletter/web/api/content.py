@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 
-from newsletter import updates
+from newsletter import corrections, updates
+from newsletter.corrections import CorrectionError
 from newsletter.ingest import IngestError
 from newsletter.segments import SegmentError
 from newsletter.segments import get as get_segment
 from newsletter.updates import UpdateNotFoundError
-from newsletter.web.api.schemas import UpdateIn
+from newsletter.web.api.schemas import AudiencesIn, UpdateIn, UpdatePatch
 from newsletter.web.archive import neutral_html, neutral_text, rendered
-from newsletter.web.deps import settings_of, store
+from newsletter.web.deps import Principal, require_api_organiser, settings_of, store
 from newsletter.web.services import ingest
 
 router = APIRouter(tags=["updates"])
@@ -47,6 +48,67 @@ def get_update(request: Request, update_id: int) -> dict[str, Any]:
     try:
         with store(request) as db:
             return updates.load_update(db, update_id).to_json()
+    except UpdateNotFoundError as exc:
+        raise HTTPException(404, str(exc)) from exc
+
+
+@router.patch("/updates/{update_id}")
+def correct_update(
+    request: Request,
+    update_id: int,
+    body: UpdatePatch,
+    organiser: Principal = Depends(require_api_organiser),  # noqa: B008 (FastAPI idiom)
+) -> dict[str, Any]:
+    """Correct the update's title, region or period; recorded in its history."""
+    try:
+        with store(request) as db:
+            corrections.correct_update(
+                db, update_id, title=body.title, region=body.region, period=body.period,
+                actor=organiser.email,
+            )  # fmt: skip
+            return updates.load_update(db, update_id).to_json()
+    except UpdateNotFoundError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except CorrectionError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+@router.put("/updates/{update_id}/sections/{section}/audiences")
+def set_section_audiences(
+    request: Request,
+    update_id: int,
+    section: int,
+    body: AudiencesIn,
+    organiser: Principal = Depends(require_api_organiser),  # noqa: B008
+) -> dict[str, Any]:
+    """Set a section's audiences (1 = the first section); later editions follow them."""
+    try:
+        with store(request) as db:
+            corrections.section_audiences(
+                db, update_id, section, body.audiences, actor=organiser.email
+            )
+            return updates.load_update(db, update_id).to_json()
+    except UpdateNotFoundError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except CorrectionError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+@router.get("/updates/{update_id}/history")
+def update_history(request: Request, update_id: int) -> list[dict[str, Any]]:
+    """The update's corrections, oldest first."""
+    try:
+        with store(request) as db:
+            return [
+                {
+                    "field": c.field,
+                    "before": c.before,
+                    "after": c.after,
+                    "actor": c.actor,
+                    "at": c.created_at.isoformat(),
+                }
+                for c in corrections.history(db, update_id)
+            ]
     except UpdateNotFoundError as exc:
         raise HTTPException(404, str(exc)) from exc
 

@@ -32,6 +32,22 @@ class EventCancel(BaseModel):
     message: str | None = Field(default=None, description="Shown in the cancellation.")
 
 
+class UpdatePatch(BaseModel):
+    """Corrections to what ingest understood; absent fields stay, "none" clears region/period."""
+
+    title: str | None = None
+    region: str | None = None
+    period: str | None = Field(
+        default=None, description="2019-05, 'Spring 2019', 'Quarter 2 2019/20'… or 'none'."
+    )
+
+
+class AudiencesIn(BaseModel):
+    """A section's audiences (segment names); dcs is always kept."""
+
+    audiences: list[str]
+
+
 class SubscriberIn(BaseModel):
     """A subscriber to create or update (by address)."""
 

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from newsletter import updates
+from newsletter import corrections, updates
+from newsletter.corrections import CorrectionError
 from newsletter.events import replies
 from newsletter.events.queries import event_from_record
 from newsletter.ingest import IngestError
@@ -102,10 +103,12 @@ def _detail(
     message: str | None = None,
     error: str | None = None,
     status_code: int = 200,
+    segment: str | None = None,
 ) -> Response:
     record = _record(request, update_id)
     with store(request) as db:
         segments = [s.name for s in list_all(db)]
+        changes = corrections.history(db, update_id)
     events = [(r, event_from_record(r)) for r in record.events]
     context = {
         "update": record,
@@ -117,14 +120,78 @@ def _detail(
         "message": message,
         "error": error,
         "tz": ZoneInfo(settings_of(request).timezone),
+        "history": changes,
+        # The edition shown under the sections: the one an audience change
+        # just touched, so the organiser sees its effect at once.
+        "preview_segment": segment if segment in segments else None,
     }
     return page(request, "console/update.html", context, status_code=status_code)
 
 
 @router.get("/updates/{update_id}", response_class=HTMLResponse)
-def show_update(request: Request, update_id: int, message: str | None = None) -> Response:
+def show_update(
+    request: Request, update_id: int, message: str | None = None, segment: str | None = None
+) -> Response:
     """One update: its sections, its events (editable), previews and sending."""
-    return _detail(request, update_id, message=message)
+    return _detail(request, update_id, message=message, segment=segment)
+
+
+@router.post(
+    "/updates/{update_id}/sections/{section}/audiences", dependencies=[Depends(verify_csrf)]
+)
+def correct_audiences(
+    request: Request,
+    update_id: int,
+    section: int,
+    organiser: Annotated[Principal, Depends(require_organiser)],
+    audiences: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    """Correct a section's audiences; the page shows the changed edition's preview."""
+    _record(request, update_id)
+    try:
+        with store(request) as db:
+            change = corrections.section_audiences(
+                db, update_id, section, audiences or [], actor=organiser.email
+            )
+    except CorrectionError as exc:
+        return _detail(request, update_id, error=str(exc), status_code=400)
+    if change is None:
+        note, shown = "Nothing changed.", ""
+    else:
+        before, after = set(change.before.split(", ")), change.after.split(", ")
+        touched = [a for a in after if a not in before] or sorted(before - set(after))
+        note = f"Section {section} is now for {change.after}."
+        shown = f"&segment={quote(touched[0])}" if touched else ""
+    return RedirectResponse(
+        f"/console/updates/{update_id}?message={quote(note)}{shown}#preview", status_code=303
+    )
+
+
+@router.post("/updates/{update_id}/correct", dependencies=[Depends(verify_csrf)])
+def correct_update(
+    request: Request,
+    update_id: int,
+    organiser: Annotated[Principal, Depends(require_organiser)],
+    title: Annotated[str, Form()] = "",
+    region: Annotated[str, Form()] = "",
+    period: Annotated[str, Form()] = "",
+) -> Response:
+    """Correct the update's title, region and period (an empty region or period clears it)."""
+    _record(request, update_id)
+    try:
+        with store(request) as db:
+            changes = corrections.correct_update(
+                db,
+                update_id,
+                title=title,
+                region=region.strip() or "none",
+                period=period.strip() or "none",
+                actor=organiser.email,
+            )
+    except CorrectionError as exc:
+        return _detail(request, update_id, error=str(exc), status_code=400)
+    note = "; ".join(f"{c.field}: {c.after or '—'}" for c in changes) or "Nothing changed."
+    return RedirectResponse(f"/console/updates/{update_id}?message={quote(note)}", status_code=303)
 
 
 @router.get("/updates/{update_id}/preview", response_class=HTMLResponse)
