@@ -16,8 +16,10 @@ The moves:
   (:data:`MARK_SENT`, :data:`MARK_FAILED`, :data:`MARK_SKIPPED`).
 - ``claimed → pending``: a retry later (:data:`MARK_RETRY`), rows handed back
   by a paused or throttled batch (:func:`release`), or claims left by a dead
-  worker (:func:`reclaim_stale`).
-- ``pending → skipped``: the send was cancelled (:func:`skip_pending`);
+  worker (:func:`hand_back` once its lease lapsed, :func:`reclaim_stale`
+  without Redis).
+- ``pending → skipped``: the send was cancelled (:func:`skip_pending`) or the
+  subscriber erased (:func:`skip_pending_of_subscriber`);
   ``claimed → skipped`` for a batch that notices the cancel (:func:`release`).
 """
 
@@ -27,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, bindparam, or_, text, update
+from sqlalchemy import Table, bindparam, func, or_, text, update
 from sqlalchemy.orm import Session
 
 from newsletter.db import id_in, session_scope
@@ -45,10 +47,13 @@ __all__ = [
     "DeliveryStatus",
     "IllegalDeliveryTransition",
     "claim",
+    "forget_address",
+    "hand_back",
     "move",
     "reclaim_stale",
     "release",
     "skip_pending",
+    "skip_pending_of_subscriber",
 ]
 
 PENDING, CLAIMED, SENT, FAILED, SKIPPED = (
@@ -87,6 +92,9 @@ def move(from_: Iterable[DeliveryStatus], to: DeliveryStatus) -> DeliveryStatus:
 
 
 _BY_ID = DELIVERIES.c.id == bindparam("did")
+# Failures, skips and retries move only rows still claimed, so a group written
+# again after a commit whose answer was lost changes nothing twice (attempts).
+_STILL_CLAIMED = DELIVERIES.c.status == CLAIMED
 MARK_SENT = (
     update(DELIVERIES)
     .where(_BY_ID)
@@ -99,7 +107,7 @@ MARK_SENT = (
 )
 MARK_FAILED = (
     update(DELIVERIES)
-    .where(_BY_ID)
+    .where(_BY_ID, _STILL_CLAIMED)
     .values(
         status=move([CLAIMED], FAILED),
         error=bindparam("err"),
@@ -109,12 +117,12 @@ MARK_FAILED = (
 )
 MARK_SKIPPED = (
     update(DELIVERIES)
-    .where(_BY_ID)
+    .where(_BY_ID, _STILL_CLAIMED)
     .values(status=move([CLAIMED], SKIPPED), error=bindparam("err"), finished_at=bindparam("at"))
 )
 MARK_RETRY = (
     update(DELIVERIES)
-    .where(_BY_ID)
+    .where(_BY_ID, _STILL_CLAIMED)
     .values(
         status=move([CLAIMED], PENDING),
         error=bindparam("err"),
@@ -196,6 +204,23 @@ def reclaim_stale(session: Session, claimed_before: datetime) -> int:
     )
 
 
+def hand_back(session: Session, ids: Sequence[int]) -> int:
+    """Give back the claimed rows among ``ids`` whose task died; returns how many.
+
+    Recovery calls it once the result journal is settled, so none of them went out.
+    """
+    if not ids:
+        return 0
+    return int(
+        session.execute(
+            update(Delivery)
+            .where(id_in(session, Delivery.id, ids), Delivery.status == CLAIMED)
+            .values(status=move([CLAIMED], PENDING), claimed_by=None, enqueued_at=None)
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+    )
+
+
 def skip_pending(session: Session, send_id: int, reason: str) -> int:
     """Close the send's pending deliveries as skipped with ``reason``; returns how many."""
     result = session.execute(
@@ -205,3 +230,25 @@ def skip_pending(session: Session, send_id: int, reason: str) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def skip_pending_of_subscriber(session: Session, subscriber_id: int, reason: str) -> int:
+    """Close one subscriber's pending deliveries (in any send) as skipped; returns how many."""
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.subscriber_id == subscriber_id, Delivery.status == PENDING)
+        .values(status=move([PENDING], SKIPPED), error=reason, finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def forget_address(session: Session, subscriber_id: int, address: str) -> None:
+    """Cut ``address`` out of the error texts of the subscriber's deliveries (erasure)."""
+    for text_form in dict.fromkeys((address, address.lower())):
+        session.execute(
+            update(Delivery)
+            .where(Delivery.subscriber_id == subscriber_id, Delivery.error.is_not(None))
+            .values(error=func.replace(Delivery.error, text_form, "[erased address]"))
+            .execution_options(synchronize_session=False)
+        )

@@ -23,6 +23,7 @@ import base64
 from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.orm import Session
 
+from newsletter import segments as segment_store
 from newsletter.config import get_settings
 from newsletter.content import Event, Update
 from newsletter.events.queries import event_from_record, get_event
@@ -111,7 +112,8 @@ def _newsletter_editions(session: Session, send: Send) -> None:
     featured, parts = featured_calendars(update)
     event_ids = [e.id for e in featured if e.id is not None]
     for segment in send.segments:
-        edition = render_edition(update, segment, subject=send.subject)
+        name = segment_store.display_name(segment_store.get(session, segment))
+        edition = render_edition(update, segment, segment_name=name, subject=send.subject)
         _store(session, send, edition, parts, event_ids)
 
 
@@ -129,7 +131,11 @@ def _notice_edition(session: Session, send: Send) -> None:
     update, subject, part = notice.update, notice.subject, notice.part
     labels = send.segments if send.kind == "invitation" else ["event-recipients"]
     for label in labels:
-        name = None if send.kind == "invitation" else NOTICE_AUDIENCE_NAME
+        name = (
+            segment_store.display_name(segment_store.get(session, label))
+            if send.kind == "invitation"
+            else NOTICE_AUDIENCE_NAME
+        )
         edition = render_edition(update, label, segment_name=name, subject=send.subject or subject)
         # Only an invitation puts the event into new calendars; notices go to
         # people who have it already.

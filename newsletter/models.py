@@ -24,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_column, relationship
 
 SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 
@@ -131,6 +131,14 @@ class Subscriber(Base):
         lazy="selectin",
     )
 
+    # Every status change, oldest first; written, never loaded with the subscriber.
+    history: WriteOnlyMapped[StatusChange] = relationship(
+        back_populates="subscriber",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="StatusChange.id",
+    )
+
     @property
     def role_names(self) -> list[str]:
         """The subscriber's role slugs, sorted."""
@@ -149,6 +157,33 @@ class SubscriberRole(Base):
     subscriber: Mapped[Subscriber] = relationship(back_populates="roles")
 
 
+class StatusChange(Base):
+    """One change of a subscriber's status: when, to what, from where, with what consent.
+
+    ``source`` says who or what made the change ("subscribe form", "console:
+    ann@example.org", "import: members.csv", "bounce", …).  ``consent_source``
+    and ``consent_ip`` are set when the change came with consent (a
+    confirmation, a resubscription).  ``send_id`` names the send whose
+    unsubscribe link was used, when one was.
+    """
+
+    __tablename__ = "subscriber_status_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16))
+    previous: Mapped[str | None] = mapped_column(String(16), default=None)
+    source: Mapped[str] = mapped_column(String(200), default="")
+    consent_source: Mapped[str | None] = mapped_column(String(200), default=None)
+    consent_ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    send_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="history")
+
+
 class Segment(Base):
     """A named audience rule (see ``newsletter.segments``)."""
 
@@ -158,6 +193,8 @@ class Segment(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     rule: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
+    # How the segment is named to people ("North East leaders"); empty: made from ``name``.
+    label: Mapped[str] = mapped_column(String(200), default="")
     builtin: Mapped[bool] = mapped_column(Boolean, default=False)
     # Listed on /calendar and served as a feed: built-in role segments are,
     # ad-hoc ones (a one-person test segment) are not unless an organiser says so.
@@ -309,7 +346,11 @@ class SendEdition(Base):
 
 
 class Delivery(Base):
-    """One email to one subscriber within a send: it exists before it is sent."""
+    """One email to one subscriber within a send: it exists before it is sent.
+
+    ``subscriber_id`` becomes NULL when the subscriber is erased: the row stays,
+    without personal data, so the send's counts remain true.
+    """
 
     __tablename__ = "deliveries"
     __table_args__ = (
@@ -320,7 +361,9 @@ class Delivery(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     send_id: Mapped[int] = mapped_column(ForeignKey("sends.id", ondelete="CASCADE"))
-    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL")
+    )
     segment: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -400,6 +443,10 @@ class Organiser(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Console sessions carry this number; raising it (sign-out, password change,
+    # disabling) ends every session issued before, wherever its cookie is kept.
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ApiToken(Base):
@@ -410,5 +457,31 @@ class ApiToken(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     organiser_id: Mapped[int] = mapped_column(ForeignKey("organisers.id", ondelete="CASCADE"))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+IMPORT_STATUSES = ("queued", "running", "finished", "failed")
+
+
+class ImportJob(Base):
+    """A subscriber CSV import too big to run inside a web request, with its progress."""
+
+    __tablename__ = "import_jobs"
+    __table_args__ = (CheckConstraint(_in("status", IMPORT_STATUSES), name="ck_import_status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(300))
+    created_by: Mapped[str | None] = mapped_column(String(320), default=None)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    data: Mapped[str | None] = mapped_column(Text, default=None)
+    total_rows: Mapped[int] = mapped_column(Integer, default=0)
+    done_rows: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)

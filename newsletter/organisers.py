@@ -4,7 +4,14 @@ Passwords are hashed with argon2id (``argon2-cffi`` defaults, RFC 9106's
 recommended second option); only the hash is stored.  API tokens are 256-bit
 random strings shown once; only their SHA-256 is stored, so a leaked database
 yields no usable token (a fast hash suffices: the token has full entropy, no
-dictionary to guess from).
+dictionary to guess from).  Tokens expire (:data:`DEFAULT_TOKEN_DAYS` unless
+asked otherwise) and can be revoked one by one.
+
+Console sessions are signed cookies carrying the organiser's
+``session_version``; signing out, changing the password and disabling the
+organiser raise it, which ends every session issued before on every device
+(the cookie alone is not enough once the server says so).  A disabled
+organiser can neither sign in nor use an API token until enabled again.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Final
 
@@ -20,12 +29,16 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from newsletter.errors import UserError
+from newsletter.errors import NotFound, UserError
 from newsletter.models import ApiToken, Organiser, utcnow
 from newsletter.subscribers import SubscriberError, normalise_email
 
 MIN_PASSWORD_LENGTH: Final = 10
 TOKEN_PREFIX: Final = "nlt_"  # noqa: S105 (a public prefix that marks our tokens in logs)
+# API tokens live 90 days unless issued otherwise (at most MAX_TOKEN_DAYS):
+# long enough for a script's quarter, short enough that a forgotten token dies.
+DEFAULT_TOKEN_DAYS: Final = 90
+MAX_TOKEN_DAYS: Final = 366
 
 _hasher = PasswordHasher()
 
@@ -78,10 +91,56 @@ def create_organiser(session: Session, email: str, password: str) -> Organiser:
     return organiser
 
 
+def get_organiser(session: Session, email: str) -> Organiser:
+    """The organiser with ``email``; raises NotFound (or OrganiserError for a bad address)."""
+    organiser = find_organiser(session, email)
+    if organiser is None:
+        raise NotFound(f"no organiser {email}: create one with `newsletter users add {email}`")
+    return organiser
+
+
+def end_sessions(organiser: Organiser) -> None:
+    """End every console session of ``organiser`` (the cookies stop being accepted)."""
+    organiser.session_version = (organiser.session_version or 1) + 1
+
+
 def set_password(session: Session, organiser: Organiser, password: str) -> None:
-    """Replace the organiser's password; raises OrganiserError when it is too short."""
+    """Replace the organiser's password; ends their sessions and revokes their API tokens.
+
+    Raises OrganiserError when it is too short.  A changed password usually
+    means the old one leaked, so nothing issued under it survives.
+    """
     check_password(password)
     organiser.password_hash = _hasher.hash(password)
+    end_sessions(organiser)
+    revoke_tokens(session, organiser)
+    session.flush()
+
+
+def disable(session: Session, organiser: Organiser) -> None:
+    """Stop ``organiser`` signing in or using API tokens; ends their sessions (idempotent)."""
+    if organiser.disabled_at is None:
+        organiser.disabled_at = utcnow()
+    end_sessions(organiser)
+    session.flush()
+
+
+def enable(session: Session, organiser: Organiser) -> None:
+    """Let a disabled organiser sign in again (their old sessions stay ended)."""
+    organiser.disabled_at = None
+    session.flush()
+
+
+def remove(session: Session, organiser: Organiser) -> None:
+    """Delete ``organiser`` and their API tokens; refuses to remove the last enabled one."""
+    others = session.scalars(
+        select(Organiser.id).where(Organiser.id != organiser.id, Organiser.disabled_at.is_(None))
+    ).first()
+    if others is None and organiser.disabled_at is None:
+        raise OrganiserError(
+            f"{organiser.email} is the only enabled organiser: add another before removing them"
+        )
+    session.delete(organiser)
     session.flush()
 
 
@@ -99,16 +158,11 @@ def authenticate(session: Session, email: str, password: str) -> Organiser | Non
         _hasher.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
-    if organiser is None:
+    if organiser is None or organiser.disabled_at is not None:
         return None
     if _hasher.check_needs_rehash(organiser.password_hash):
         organiser.password_hash = _hasher.hash(password)
     return organiser
-
-
-def password_fingerprint(organiser: Organiser) -> str:
-    """A short digest of the password hash: sessions carry it, so a password change ends them."""
-    return hashlib.sha256(organiser.password_hash.encode("utf-8")).hexdigest()[:16]
 
 
 def token_hash(token: str) -> str:
@@ -116,12 +170,83 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def issue_token(session: Session, organiser: Organiser) -> str:
-    """Create a new API token for ``organiser`` and return it; it is never shown again."""
+def issue_token(
+    session: Session,
+    organiser: Organiser,
+    *,
+    name: str = "",
+    days: int | None = DEFAULT_TOKEN_DAYS,
+    now: datetime | None = None,
+) -> str:
+    """Create a new API token for ``organiser`` and return it; it is never shown again.
+
+    It expires after ``days`` days (1 to :data:`MAX_TOKEN_DAYS`; None: never,
+    for deliberate use only).  ``name`` says what it is for (a script, a
+    machine) in listings.  Raises OrganiserError for a disabled organiser
+    or days out of range.
+    """
+    if organiser.disabled_at is not None:
+        raise OrganiserError(f"{organiser.email} is disabled: enable them first")
+    if days is not None and not 1 <= days <= MAX_TOKEN_DAYS:
+        raise OrganiserError(f"token lifetime must be 1 to {MAX_TOKEN_DAYS} days, not {days}")
+    label = name.strip()
+    if len(label) > 100 or any(ord(ch) < 0x20 for ch in label):
+        raise OrganiserError("token name must be one line of at most 100 characters")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(organiser_id=organiser.id, token_hash=token_hash(token)))
+    issued = now or utcnow()
+    expires = issued + timedelta(days=days) if days is not None else None
+    session.add(
+        ApiToken(
+            organiser_id=organiser.id,
+            token_hash=token_hash(token),
+            name=label,
+            created_at=issued,
+            expires_at=expires,
+        )
+    )
     session.flush()
     return token
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What may be shown about a token (never the token itself)."""
+
+    id: int
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    def state(self, now: datetime | None = None) -> str:
+        """``active``, ``expired`` or ``revoked``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= (now or utcnow()):
+            return "expired"
+        return "active"
+
+
+def list_tokens(session: Session, organiser: Organiser) -> list[TokenInfo]:
+    """The organiser's API tokens, newest first."""
+    rows = session.scalars(
+        select(ApiToken).where(ApiToken.organiser_id == organiser.id).order_by(ApiToken.id.desc())
+    )
+    return [
+        TokenInfo(r.id, r.name, r.created_at, r.expires_at, r.last_used_at, r.revoked_at)
+        for r in rows
+    ]
+
+
+def revoke_token(session: Session, organiser: Organiser, token_id: int) -> None:
+    """Revoke one of the organiser's tokens; raises NotFound if they have no such token."""
+    row = session.get(ApiToken, token_id) if 0 < token_id < 2**31 else None
+    if row is None or row.organiser_id != organiser.id:
+        raise NotFound(f"{organiser.email} has no API token {token_id}")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    session.flush()
 
 
 def organiser_for_token(session: Session, token: str) -> Organiser | None:
@@ -134,13 +259,26 @@ def organiser_for_token(session: Session, token: str) -> Organiser | None:
     # about stored ones; the compare is belt and braces against a collation surprise.
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
-    row.last_used_at = utcnow()
-    return session.get(Organiser, row.organiser_id)
+    now = utcnow()
+    if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+        return None
+    organiser = session.get(Organiser, row.organiser_id)
+    if organiser is None or organiser.disabled_at is not None:
+        return None
+    row.last_used_at = now
+    return organiser
 
 
 def revoke_tokens(session: Session, organiser: Organiser) -> int:
-    """Delete every API token of ``organiser``; returns how many there were."""
-    rows = list(session.scalars(select(ApiToken).where(ApiToken.organiser_id == organiser.id)))
+    """Revoke every live API token of ``organiser``; returns how many were live."""
+    rows = list(
+        session.scalars(
+            select(ApiToken).where(
+                ApiToken.organiser_id == organiser.id, ApiToken.revoked_at.is_(None)
+            )
+        )
+    )
+    now = utcnow()
     for row in rows:
-        session.delete(row)
+        row.revoked_at = now
     return len(rows)

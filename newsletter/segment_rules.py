@@ -29,6 +29,14 @@ from newsletter.models import SUBSCRIBER_STATUSES, Subscriber, SubscriberRole
 from newsletter.roles import normalise_role
 
 PLAIN_FIELDS = ("role", "organisation", "region", "status")
+# Limits that keep a rule's parse and its SQL small: the built-in rules use a
+# handful of terms and two levels of parentheses, so these leave ample room
+# while a hostile rule (1,000 nested parentheses or ORs) is refused with a
+# clear error instead of exhausting the parser's recursion or the database's
+# expression depth.
+MAX_RULE_LENGTH = 4000
+MAX_DEPTH = 20
+MAX_TERMS = 100
 _BARE_STOP = set(' \t\r\n()":')
 
 
@@ -125,8 +133,16 @@ def tokenize(rule: str) -> list[Token]:
 class _Parser:
     def __init__(self, rule: str) -> None:
         self.rule = rule
+        if len(rule) > MAX_RULE_LENGTH:
+            raise RuleError(
+                f"the rule is {len(rule)} characters long; at most {MAX_RULE_LENGTH} are allowed",
+                rule[:80],
+                MAX_RULE_LENGTH + 1 if len(rule) < 80 else 80,
+            )
         self.tokens = tokenize(rule)
         self.index = 0
+        self.depth = 0
+        self.terms = 0
 
     @property
     def current(self) -> Token:
@@ -164,13 +180,25 @@ class _Parser:
             operands.append(self.factor())
         return operands[0] if len(operands) == 1 else And(tuple(operands))
 
+    def nest(self, token: Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(
+                f"the rule nests deeper than {MAX_DEPTH} levels (parentheses or 'not')", token
+            )
+
     def factor(self) -> Rule:
-        if self.keyword("not"):
-            return Not(self.factor())
         token = self.current
+        if self.keyword("not"):
+            self.nest(token)
+            operand = self.factor()
+            self.depth -= 1
+            return Not(operand)
         if token.kind == "lparen":
             self.index += 1
+            self.nest(token)
             inner = self.expr()
+            self.depth -= 1
             if self.current.kind != "rparen":
                 raise self.error(f"expected ')' to close the '(' opened at position {token.pos}")
             self.index += 1
@@ -179,6 +207,9 @@ class _Parser:
 
     def match(self) -> Match:
         token = self.current
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise self.error(f"the rule has more than {MAX_TERMS} field:value terms", token)
         if token.kind != "word" or token.text.lower() in ("and", "or"):
             found = "the end of the rule" if token.kind == "end" else repr(token.text)
             raise self.error(f"expected field:value but found {found}")

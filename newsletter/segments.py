@@ -56,12 +56,38 @@ def list_all(session: Session) -> list[Segment]:
     return list(session.scalars(select(Segment).order_by(Segment.builtin.desc(), Segment.name)))
 
 
+def display_name(segment: Segment) -> str:
+    """How the segment is named to people and in emails ("North East leaders").
+
+    Its label when one is set; else the built-in name, or one made from the slug.
+    """
+    # Imported here: the ``newsletter.render`` package loads the renderer
+    # (Jinja2, premailer), which scheduling a send does not need.
+    from newsletter.render.sections import segment_name
+
+    return segment.label.strip() or segment_name(segment.name)
+
+
+def _label(text: str) -> str:
+    value = text.strip()
+    if "\n" in value or "\r" in value or len(value) > 200:
+        raise SegmentError("label: one line of at most 200 characters")
+    return value
+
+
 def add(
-    session: Session, name: str, rule: str, description: str = "", *, public: bool = False
+    session: Session,
+    name: str,
+    rule: str,
+    description: str = "",
+    label: str = "",
+    *,
+    public: bool = False,
 ) -> Segment:
     """Create a segment; raises RuleError for a bad rule, SegmentError for a bad or taken name.
 
-    A new segment is private (not listed on /calendar, no public feed) unless ``public``.
+    ``label`` is its display name (empty: made from the name).  A new segment
+    is private (not listed on /calendar, no public feed) unless ``public``.
     """
     if not _NAME.match(name):
         raise SegmentError(
@@ -70,8 +96,31 @@ def add(
     parse_rule(rule)
     if session.scalars(select(Segment.id).where(Segment.name == name)).first() is not None:
         raise SegmentError(f"segment {name!r} already exists")
-    segment = Segment(name=name, rule=rule, description=description, builtin=False, public=public)
+    segment = Segment(
+        name=name,
+        rule=rule,
+        description=description.strip(),
+        label=_label(label),
+        builtin=False,
+        public=public,
+    )
     session.add(segment)
+    session.flush()
+    return segment
+
+
+def describe(
+    session: Session, name: str, *, label: str | None = None, description: str | None = None
+) -> Segment:
+    """Change a segment's display name and/or description (built-ins too; rules stay).
+
+    An empty label goes back to the default name.  Raises SegmentError.
+    """
+    segment = get(session, name)
+    if label is not None:
+        segment.label = _label(label)
+    if description is not None:
+        segment.description = description.strip()
     session.flush()
     return segment
 

@@ -154,7 +154,7 @@ def create_send(
     if event_id is not None:
         get_event(session, event_id)
     if kind in ("newsletter", "invitation") and not segments:
-        raise SendError("name at least one segment (--segment)")
+        raise SendError("segments: name at least one segment")
     unique: list[str] = []
     for name in segments:
         segment_store.get(session, name)
@@ -340,6 +340,34 @@ def counts(session: Session, send_id: int) -> SendCounts:
     )
 
 
+def last_error(session: Session, send_id: int) -> dict[str, Any] | None:
+    """The most recent delivery error of the send (a failure, or a retry waiting), or None.
+
+    What an organiser needs when a send pauses itself or slows down: which
+    delivery, its state, the server's answer, and when.
+    """
+    moment = func.coalesce(Delivery.finished_at, Delivery.enqueued_at)
+    row = session.execute(
+        select(Delivery.id, Delivery.status, Delivery.error, moment)
+        .where(
+            Delivery.send_id == send_id,
+            Delivery.error.is_not(None),
+            Delivery.status.in_(("failed", "pending")),
+        )
+        .order_by(moment.desc().nulls_last(), Delivery.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    delivery_id, status, error, at = row
+    return {
+        "delivery_id": delivery_id,
+        "status": status,
+        "error": error,
+        "at": at.isoformat() if at is not None else None,
+    }
+
+
 def to_json(session: Session, send: Send) -> dict[str, Any]:
     """The documented JSON of a send: id, status and its counts (plus context)."""
     return {
@@ -355,6 +383,7 @@ def to_json(session: Session, send: Send) -> dict[str, Any]:
         "started_at": send.started_at.isoformat() if send.started_at else None,
         "finished_at": send.finished_at.isoformat() if send.finished_at else None,
         "reason": send.status_reason,
+        "last_error": last_error(session, send.id),
     }
 
 

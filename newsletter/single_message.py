@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from newsletter import segments as segment_store
 from newsletter.dispatch.runtime import get_runtime
 from newsletter.editions import featured_calendars
 from newsletter.message import MessageTemplate, Recipient
@@ -59,7 +60,8 @@ def compose(
     of whichever is used ("[Test] ").
     """
     update = load_update(session, update_id)
-    edition = render_edition(update, segment, subject=subject)
+    name = segment_store.display_name(segment_store.get(session, segment))
+    edition = render_edition(update, segment, segment_name=name, subject=subject)
     _, parts = featured_calendars(update)
     template = MessageTemplate.build(edition, parts, subject=subject_prefix + edition.subject)
     return ComposedMessage(edition, parts, template.outgoing(recipient_for(session, email)))

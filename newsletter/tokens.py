@@ -24,6 +24,7 @@ import binascii
 import hashlib
 import hmac
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -46,6 +47,7 @@ __all__ = [
     "make_token",
     "preferences_url",
     "read_token",
+    "status_stamp",
     "unsubscribe_links",
     "unsubscribe_token",
     "unsubscribe_url",
@@ -135,8 +137,23 @@ def _tag(secret: str, purpose: str, body: bytes) -> bytes:
 def _secret(secret: str | None) -> str:
     key = get_settings().secret_key if secret is None else secret
     if not key:
-        raise ValueError("an empty secret cannot sign tokens")
+        raise ValueError(
+            "no secret key to sign links with: set NEWSLETTER_SECRET_KEY or run `newsletter init`"
+        )
     return key
+
+
+def _keys(secret: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The keys a token may be signed with: the current one first, then former ones."""
+    if secret is None:
+        keys = get_settings().verification_keys
+    elif isinstance(secret, str):
+        keys = (secret,)
+    else:
+        keys = tuple(k for k in secret if k)
+    if not keys:
+        raise ValueError("no secret key to verify links with: set NEWSLETTER_SECRET_KEY")
+    return keys
 
 
 def _check_purpose(purpose: str) -> int:
@@ -182,9 +199,17 @@ def make_token(
 
 
 def read_token(
-    token: str, purpose: str, *, secret: str | None = None, now: datetime | None = None
+    token: str,
+    purpose: str,
+    *,
+    secret: str | Sequence[str] | None = None,
+    now: datetime | None = None,
 ) -> TokenPayload:
     """Verify ``token`` for ``purpose`` and return its payload.
+
+    ``secret`` is one key or several (the current key, then the previous ones
+    still accepted during a key rotation); it defaults to
+    ``settings.verification_keys``.
 
     Raises TokenInvalid when the token is malformed, its signature does not
     match (tampered, or signed with another secret) or it was issued for
@@ -207,7 +232,11 @@ def read_token(
         raise TokenInvalid("token has an unknown version or purpose code")
     # Verify against the purpose the token claims, then compare purposes, so a
     # genuine token used on the wrong page gets an error that says so.
-    if not hmac.compare_digest(tag, _tag(_secret(secret), issued_for, body)):
+    genuine = False
+    for key in _keys(secret):
+        # Every key is tried (no early exit), so timing does not tell which one matched.
+        genuine = hmac.compare_digest(tag, _tag(key, issued_for, body)) | genuine
+    if not genuine:
         raise TokenInvalid("token signature does not match (tampered or signed with another key)")
     if issued_for != purpose:
         raise TokenInvalid(f"token was issued for {issued_for!r}, not {purpose!r}")
@@ -271,8 +300,22 @@ def preferences_url(subscriber_id: int, *, settings: Settings | None = None) -> 
     return f"{_base(s)}/preferences/{token}"
 
 
-def confirm_url(subscriber_id: int, *, settings: Settings | None = None) -> str:
-    """Return ``{base_url}/confirm/{token}`` for double opt-in (valid for 48 hours)."""
+def status_stamp(changed_at: datetime) -> int:
+    """The microsecond timestamp a confirmation token binds: the subscriber's last status change.
+
+    A confirmation link is valid only while the subscriber's status is the
+    one it was issued for: confirming, unsubscribing, bouncing or complaining
+    moves ``status_changed_at`` and so voids every link issued before
+    (single use, and no reactivation of someone who left since).
+    """
+    return int(changed_at.timestamp() * 1_000_000)
+
+
+def confirm_url(subscriber_id: int, stamp: int, *, settings: Settings | None = None) -> str:
+    """Return ``{base_url}/confirm/{token}`` for double opt-in (valid for 48 hours).
+
+    ``stamp`` is :func:`status_stamp` of the subscriber's ``status_changed_at``.
+    """
     s = settings or get_settings()
-    token = make_token(CONFIRM, subscriber_id, ttl=TTL[CONFIRM], secret=s.secret_key)
+    token = make_token(CONFIRM, subscriber_id, ttl=TTL[CONFIRM], extra=stamp, secret=s.secret_key)
     return f"{_base(s)}/confirm/{token}"

@@ -283,6 +283,9 @@ def fresh_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def worker_environment(settings: dict[str, str]) -> dict[str, str]:
     """This process's environment without NEWSLETTER_* settings, plus ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    # Workers refuse to start without a strong key; they share this process's.
+    if "NEWSLETTER_SECRET_KEY" in os.environ:
+        env["NEWSLETTER_SECRET_KEY"] = os.environ["NEWSLETTER_SECRET_KEY"]
     env.update(settings)
     env["PYTHONUNBUFFERED"] = "1"
     return env

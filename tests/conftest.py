@@ -27,6 +27,7 @@ from newsletter.db import engine_for, reset_engines, session_scope
 from newsletter.migrate import upgrade_to_head
 from newsletter.models import Base
 from newsletter.segments import ensure_builtins
+from newsletter.throttles import clear_memory_throttles
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "NEWSLETTER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -100,11 +101,17 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
             monkeypatch.delenv(name)
     monkeypatch.setenv("NEWSLETTER_OUTBOX_DIR", str(tmp_path / "outbox"))
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", f"sqlite:///{tmp_path / 'default.db'}")
+    # A key of production strength, so that workers and the web app start;
+    # tests of the secret handling remove it.
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", TEST_SECRET_KEY)
     reset_settings()
+    clear_memory_throttles()
     yield
     reset_settings()
+    clear_memory_throttles()
 
 
+TEST_SECRET_KEY = "test-secret-key-for-the-suite-only-0123456789"
 JS_DIR = Path(__file__).parent / "js"
 
 

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from celery_harness import RedisServer, redis_server, wait_for, worker_environment
+
 from newsletter.dispatch.queue import QUEUE_OF, TASKS, task_function
 from workers.celery_app import QUEUES, app
+
+__all__ = ["redis_server"]  # fixture used below
 
 
 def test_json_only_late_acks_and_no_prefetch_hoarding() -> None:
@@ -32,3 +42,53 @@ def test_beat_runs_due_sends_reminders_recovery_and_bounces() -> None:
         "newsletter.recover",
         "newsletter.poll_bounces",
     }
+
+
+def test_recovery_runs_often_enough_to_take_back_a_dead_workers_rows_within_a_minute() -> None:
+    """A lapsed lease plus the wait for the next recovery stays under a minute."""
+    from newsletter.config import Settings
+
+    recover = next(
+        e["schedule"] for e in app.conf.beat_schedule.values() if e["task"] == "newsletter.recover"
+    )
+    assert Settings().lease_seconds + recover < 60
+
+
+def test_beat_keeps_its_schedule_in_the_data_directory(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """``newsletter beat`` writes its schedule file under NEWSLETTER_DATA_DIR, not in /tmp."""
+    data_dir = tmp_path / "state"
+    env = worker_environment(
+        {
+            "NEWSLETTER_BROKER_URL": redis_server.url,
+            "NEWSLETTER_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
+            "NEWSLETTER_DATA_DIR": str(data_dir),
+        }
+    )
+    beat = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "beat", "--loglevel", "info"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(
+            lambda: list(data_dir.glob("beat-schedule*")),
+            timeout=60,
+            what="beat's schedule file in the data directory",
+        )
+    finally:
+        os.killpg(beat.pid, signal.SIGTERM)
+        beat.wait(timeout=30)
+
+
+def test_state_dir_defaults_beside_the_sqlite_store(tmp_path: Path) -> None:
+    from newsletter.config import Settings
+
+    store = tmp_path / "deep" / "newsletter.db"
+    assert Settings(database_url=f"sqlite:///{store}").state_dir == store.parent
+    assert Settings(database_url="postgresql://h/db").state_dir == Path(".")
+    assert Settings(data_dir=str(tmp_path)).state_dir == tmp_path

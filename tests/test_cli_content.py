@@ -153,13 +153,15 @@ def test_invitation_is_a_request_to_the_recipient(
         data = _ingest(SAMPLE)
         runner.invoke(app, ["subscribers", "add", "dcs@durham.gov.uk", "--name", "Di Rector",
                             "--role", "DCS"])  # fmt: skip
-        result = runner.invoke(app, ["invite", str(data["events"][0]["id"]), "--segment", "dcs"])
+        result = runner.invoke(
+            app, ["invite", str(data["events"][0]["id"]), "--segment", "dcs", "--yes"]
+        )
         assert result.exit_code == 0, result.output
         send_id = result.stdout.splitlines()[0].strip()
         shown = json.loads(runner.invoke(app, ["sends", "show", send_id, "--json"]).stdout)
         assert shown == {
             "id": int(send_id), "status": "finished", "planned": 1, "sent": 1, "failed": 0,
-            "skipped": 0, "pending": 0,
+            "skipped": 0, "pending": 0, "reason": None, "last_error": None, "reasons": [],
         }  # fmt: skip
         (eml,) = (tmp_path / "outbox").glob("*.eml")
         raw = eml.read_bytes()
@@ -195,7 +197,7 @@ def test_sends_watch_list_and_controls(database_url: str, tmp_path: Path, monkey
         assert dry.exit_code == 0 and "nothing is sent" in dry.stdout
         assert not (tmp_path / "outbox").exists()
         later = runner.invoke(
-            app, ["send", str(data["id"]), "--segment", "dcs", "--at", "2099-01-01 09:00"]
+            app, ["send", str(data["id"]), "--segment", "dcs", "--at", "2099-01-01 09:00", "--yes"]
         )
         scheduled_id = later.stdout.splitlines()[0]
         assert runner.invoke(app, ["sends", "pause", scheduled_id]).exit_code == 0
@@ -205,7 +207,14 @@ def test_sends_watch_list_and_controls(database_url: str, tmp_path: Path, monkey
         again = runner.invoke(app, ["sends", "resume", scheduled_id])
         assert again.exit_code == 2 and "only a paused send can resume" in again.stderr
 
-        now = runner.invoke(app, ["send", str(data["id"]), "--segment", "dcs"])
+        unconfirmed = runner.invoke(app, ["send", str(data["id"]), "--segment", "dcs"])
+        assert unconfirmed.exit_code == 2 and "add --yes" in unconfirmed.stderr
+        assert "3 recipients" in unconfirmed.stderr or "total" in unconfirmed.stderr
+        past = runner.invoke(
+            app, ["send", str(data["id"]), "--segment", "dcs", "--at", "2020-01-01 09:00", "--yes"]
+        )
+        assert past.exit_code == 2 and "Wed 1 Jan 2020, 09:00 UK has already passed" in past.stderr
+        now = runner.invoke(app, ["send", str(data["id"]), "--segment", "dcs", "--yes"])
         send_id = now.stdout.splitlines()[0]
         watched = runner.invoke(app, ["sends", "watch", send_id, "--interval", "0.1"])
         assert watched.exit_code == 0
@@ -233,7 +242,7 @@ def test_event_changes_show_who_is_told_and_need_yes_off_a_terminal(
         event_id = str(data["events"][0]["id"])
         for address, name in (("di@durham.gov.uk", "Di Rector"), ("al@gateshead.gov.uk", "Al")):
             runner.invoke(app, ["subscribers", "add", address, "--name", name, "--role", "DCS"])
-        assert runner.invoke(app, ["invite", event_id, "--segment", "dcs"]).exit_code == 0
+        assert runner.invoke(app, ["invite", event_id, "--segment", "dcs", "--yes"]).exit_code == 0
         outbox = tmp_path / "outbox"
         sent = len(list(outbox.glob("*.eml")))
         refused = runner.invoke(app, ["events", "edit", event_id, "--location", "Durham"])
@@ -305,8 +314,8 @@ def test_organiser_story_with_the_readme_commands_only(
         people = {"ann@durham.gov.uk": "Ann", "bob@durham.gov.uk": "Bob", "cy@durham.gov.uk": "Cy"}
         for address, name in people.items():
             ok("subscribers", "add", address, "--name", name, "--role", "DCS")
-        ok("send", str(data["id"]), "--segment", "dcs")
-        ok("invite", event_id, "--segment", "dcs")
+        ok("send", str(data["id"]), "--segment", "dcs", "--yes")
+        ok("invite", event_id, "--segment", "dcs", "--yes")
         uid = json.loads(ok("events", "list", "--json"))[0]["uid"]
 
         replies = tmp_path / "replies"
@@ -353,6 +362,6 @@ def test_organiser_story_with_the_readme_commands_only(
         request.write_bytes(unsubscribe_request(who, to, unquote(subject)))
         rows = json.loads(ok("bounces", "ingest", str(request), "--json"))
         assert rows[0]["outcome"] == "unsubscribed"
-        assert json.loads(ok("subscribers", "show", who))["status"] == "unsubscribed"
+        assert json.loads(ok("subscribers", "show", who, "--json"))["status"] == "unsubscribed"
     finally:
         set_runtime(old)

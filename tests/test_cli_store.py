@@ -56,13 +56,39 @@ def test_subscriber_commands(database_url: str) -> None:
     assert result.exit_code == 0, result.output
     again = runner.invoke(app, ["subscribers", "add", "ann@durham.gov.uk"])
     assert again.exit_code == 2 and "already subscribed" in again.stderr
-    shown = json.loads(runner.invoke(app, ["subscribers", "show", "ann@durham.gov.uk"]).stdout)
+    show = ["subscribers", "show", "ann@durham.gov.uk", "--json"]
+    shown = json.loads(runner.invoke(app, show).stdout)
     assert shown["roles"] == ["dcs", "lead-member"] and shown["status"] == "active"
     bad = runner.invoke(app, ["subscribers", "add", "nobody"])
     assert bad.exit_code == 2 and "email" in bad.stderr
-    assert runner.invoke(app, ["subscribers", "remove", "ann@durham.gov.uk"]).exit_code == 0
+    # Erasing is irreversible: without a terminal it needs --yes.
+    unconfirmed = runner.invoke(app, ["subscribers", "remove", "ann@durham.gov.uk"])
+    assert unconfirmed.exit_code == 2 and "--yes" in unconfirmed.stderr
+    assert (
+        runner.invoke(app, ["subscribers", "remove", "ann@durham.gov.uk", "--yes"]).exit_code == 0
+    )
     missing = runner.invoke(app, ["subscribers", "show", "ann@durham.gov.uk"])
     assert missing.exit_code == 2 and "no subscriber" in missing.stderr
+
+
+def test_piped_tables_are_whole_and_tab_separated(database_url: str) -> None:
+    long_address = "jo.subscriber.with.a.very.long.address@gateshead.gov.uk"
+    for email, name, region in (
+        (long_address, "Jo " + "Longname " * 8, "North East"),
+        ("al@x.org", "Al", "Tyne"),
+    ):
+        args = ["subscribers", "add", email, "--name", name.strip(), "--org", "Gateshead Council"]
+        assert runner.invoke(app, [*args, "--region", region]).exit_code == 0
+    listed = runner.invoke(app, ["subscribers", "list"], env={"COLUMNS": "40"})
+    lines = listed.stdout.splitlines()
+    assert lines[0].split("\t") == ["email", "name", "organisation", "region", "roles", "status"]
+    assert any(line.startswith(long_address + "\t") for line in lines)
+    assert "…" not in listed.stdout
+    assert all(len(line.split("\t")) == 6 for line in lines)
+    added = runner.invoke(app, ["segments", "add", "gh", "--rule", "organisation:Gateshead*"])
+    assert "2 active subscribers" in added.stdout
+    one = runner.invoke(app, ["segments", "add", "tyne", "--rule", "region:Tyne"])
+    assert "tyne created: 1 active subscriber." in one.stdout
 
 
 def test_segment_commands(database_url: str) -> None:

@@ -83,6 +83,7 @@ def test_all_good_exits_zero_and_pending_flag(database_url: str, tmp_path: Path)
 
 
 def test_line_numbers_count_multiline_fields_and_blank_lines(session: Session) -> None:
+    # A free attribute may span lines (names and organisations may not: one line each).
     text = 'email,notes\na@b.org,"two\nlines"\n\nbad,x\nc@d.org,"x"\n'
     report = import_csv(session, text, source="t.csv")
     assert [str(r) for r in report.rejected] == [
@@ -136,9 +137,9 @@ def test_names_and_organisations_are_single_short_lines(session: Session) -> Non
     )
     report = import_csv(session, text, source="t.csv")
     assert [str(r) for r in report.rejected] == [
-        "line 2: name: contains a line break; it must be a single line",
-        "line 4: name: is 201 characters long (at most 200)",
-        "line 5: organisation: contains a carriage return; it must be a single line",
+        "line 2: name: must be a single line of text (it contains a line break)",
+        "line 4: name: is 201 characters long; at most 200 are allowed",
+        "line 5: organisation: must be a single line of text (it contains a line break)",
     ]
     assert report.result.created == 1
 

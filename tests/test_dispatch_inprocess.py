@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,11 +17,14 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
+from newsletter.cli import app as cli_app
 from newsletter.db import session_scope
 from newsletter.dispatch import control
+from newsletter.dispatch.batches import enqueue_pending
 from newsletter.dispatch.embedded import run_until_idle
 from newsletter.dispatch.maintenance import send_reminders
 from newsletter.dispatch.queue import in_process_queue
@@ -28,7 +32,7 @@ from newsletter.dispatch.runtime import Runtime, set_runtime
 from newsletter.events.changes import cancel_event, edit_event
 from newsletter.events.reminders import due_reminder_offset
 from newsletter.ingest import parse_file
-from newsletter.models import Delivery, EventRecipient, EventRecord, Suppression, utcnow
+from newsletter.models import Delivery, EventRecipient, EventRecord, Send, Suppression, utcnow
 from newsletter.paths import SAMPLES_DIR
 from newsletter.render.render import stats
 from newsletter.sends import counts, create_send, get_send
@@ -189,7 +193,7 @@ def test_unsubscribed_after_planning_is_skipped(
     queue = in_process_queue()
     from newsletter.dispatch.planning import plan_send
 
-    queue._heap.clear()  # drop the enqueued plan task: we run it by hand
+    queue.clear()  # drop the enqueued plan task: we run it by hand
     plan_send(send_id)
     with session_scope() as s:
         set_status(find(s, "person3@council3.gov.uk"), "unsubscribed")
@@ -263,7 +267,7 @@ def test_pause_resume_and_cancel(session: Session, transport: InMemoryTransport)
     control.start_if_due(second)
     from newsletter.dispatch.planning import plan_send
 
-    in_process_queue()._heap.clear()
+    in_process_queue().clear()
     plan_send(second)  # rows planned and batches queued, nothing sent yet
     control.pause(second)
     run_until_idle()
@@ -276,7 +280,7 @@ def test_pause_resume_and_cancel(session: Session, transport: InMemoryTransport)
     with session_scope() as s:
         third = create_send(s, update_id=update_id, segments=["all"]).id
     control.start_if_due(third)
-    in_process_queue()._heap.clear()
+    in_process_queue().clear()
     plan_send(third)
     assert control.cancel(third) == 60
     run_until_idle()
@@ -301,6 +305,13 @@ def test_send_pauses_itself_after_consecutive_failures(
         assert send.status_reason is not None and "consecutive" in send.status_reason
     status = _status(send_id)
     assert status[3] < 40 and status[5] > 0  # it stopped before failing everyone
+    # `sends show --json` says why it paused and what the server last said.
+    shown = CliRunner().invoke(cli_app, ["sends", "show", str(send_id), "--json"])
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.stdout)
+    assert data["status"] == "paused" and "consecutive" in data["reason"]
+    assert data["last_error"]["status"] == "failed"
+    assert "554" in data["last_error"]["error"] and "rejected" in data["last_error"]["error"]
 
 
 def test_scheduled_send_waits_for_its_time(session: Session, transport: InMemoryTransport) -> None:
@@ -392,7 +403,7 @@ def test_audience_snapshot_excludes_later_joiners(
     control.start_if_due(send_id)
     from newsletter.dispatch.planning import plan_send
 
-    in_process_queue()._heap.clear()
+    in_process_queue().clear()
     plan_send(send_id)
     with session_scope() as s:
         upsert(
@@ -431,15 +442,15 @@ def test_rows_released_after_a_resume_are_queued_not_stranded(
     with session_scope() as s:
         send_id = create_send(s, update_id=_update(), segments=["all"]).id
     control.start_if_due(send_id)
-    in_process_queue()._heap.clear()
+    in_process_queue().clear()
     plan_send(send_id)
-    in_process_queue()._heap.clear()  # the planned batches are lost: only the claim matters
+    in_process_queue().clear()  # the planned batches are lost: only the claim matters
     with session_scope() as s:
         ids = claim(s, send_id, list(range(1, 10_000)), "batch-1")
     assert len(ids) == 8
 
     control.pause(send_id)
-    in_process_queue()._heap.clear()
+    in_process_queue().clear()
     hand_back_after_pause(send_id, ids)  # still paused: released, nothing queued
     assert len(in_process_queue()) == 0
     assert _status(send_id)[0] == "paused"
@@ -447,7 +458,7 @@ def test_rows_released_after_a_resume_are_queued_not_stranded(
     with session_scope() as s:
         claim(s, send_id, ids, "batch-2")  # a batch holds them again ...
     control.resume(send_id)  # ... while the resume enqueues only pending rows (none)
-    in_process_queue()._heap.clear()
+    in_process_queue().clear()
     hand_back_after_pause(send_id, ids)  # the batch releases them after the resume
     run_until_idle()
     assert _status(send_id) == ("finished", 8, 8, 0, 0, 0)
@@ -466,3 +477,32 @@ def test_a_refused_message_fails_alone(session: Session, transport: InMemoryTran
     with session_scope() as s:
         error = s.scalar(select(Delivery.error).where(Delivery.status == "failed"))
     assert error is not None and error.startswith("message refused:")
+
+
+def test_a_message_sent_again_carries_its_first_message_id(
+    session: Session, transport: InMemoryTransport
+) -> None:
+    """A delivery sent twice (here: its row handed back as if its worker had died
+    before recording it) goes out with the same Message-ID, from a fresh process's
+    template, so receivers that deduplicate on Message-ID merge the copies."""
+    upsert(session, _people(5), default_status="active", consent_source="t")
+    session.commit()
+    send_id = _send(_update(), ["all"])
+    first = {int(m["X-Newsletter-Delivery"]): str(m["Message-ID"]) for m in _parsed(transport)}
+    again = min(first)
+    with session_scope() as s:
+        s.execute(
+            update(Delivery)
+            .where(Delivery.id == again)
+            .values(status="pending", claimed_by=None, message_id=None)
+        )
+        s.execute(update(Send).where(Send.id == send_id).values(status="sending"))
+    fresh = InMemoryTransport()
+    set_runtime(Runtime(transport=fresh))  # a new process: templates built afresh
+    enqueue_pending(send_id)
+    run_until_idle()
+    [resent] = _parsed(fresh)
+    assert int(resent["X-Newsletter-Delivery"]) == again
+    assert str(resent["Message-ID"]) == first[again]
+    with session_scope() as s:
+        assert s.scalar(select(Delivery.message_id).where(Delivery.id == again)) == first[again]

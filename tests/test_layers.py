@@ -32,6 +32,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "newsletter.db",
             "newsletter.migrate",
             "newsletter.outbox_index",
+            "newsletter.throttles",
+            "newsletter.display",
         ),
     ),
     (
@@ -60,10 +62,17 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "newsletter.organisers",
             "newsletter.subscriber_bulk",
             "newsletter.subscriber_csv",
+            "newsletter.imports",
             "newsletter.bounces",
+            "newsletter.subscriber_record",
+            "newsletter.send_review",
+            "newsletter.delivery_report",
         ),
     ),
-    ("dispatch", ("newsletter.dispatch", "newsletter.single_message")),
+    (
+        "dispatch",
+        ("newsletter.dispatch", "newsletter.single_message", "newsletter.subscription_mail"),
+    ),
     (
         "interfaces",
         ("newsletter.web", "newsletter.cli", "newsletter.demo", "newsletter.__main__", "workers"),

@@ -253,6 +253,35 @@ def test_message_ids_unique_and_constant_parts_shared() -> None:
     assert len({text_of(m, "html").split("<p>", 3)[2] for m in messages}) == 1
 
 
+def test_message_id_of_a_delivery_is_stable_across_templates_and_differs_by_key() -> None:
+    """The same delivery keeps its Message-ID on every attempt (a template per
+    process, built afresh after a restart); another send's key gives another id."""
+    key, other_key = b"k" * 32, b"o" * 32
+    first = [parse(build(message_id_key=key).personalise(recipient(n)))["Message-ID"]
+             for n in range(1, 51)]  # fmt: skip
+    again = [parse(build(message_id_key=key).personalise(recipient(n)))["Message-ID"]
+             for n in range(1, 51)]  # fmt: skip
+    other = parse(build(message_id_key=other_key).personalise(recipient(1)))["Message-ID"]
+    assert first == again
+    assert len(set(first)) == 50
+    assert other != first[0]
+    # The delivery id and the From domain are readable in it (RFC 5322 msg-id).
+    assert re.fullmatch(r"<1001\.[0-9a-f]{16}@mail\.example\.org>", first[0])
+    out = build(message_id_key=key).outgoing(recipient(1))
+    assert out.message_id == first[0]
+
+
+def test_without_a_delivery_or_key_every_message_id_is_fresh() -> None:
+    """Previews and test copies have no delivery row: never two alike."""
+    preview = Recipient.for_subscriber(
+        "p@example.org", None, 1, None, send_id=None, settings=SETTINGS
+    )
+    template = build(message_id_key=b"k" * 32)
+    ids = {parse(template.personalise(preview))["Message-ID"] for _ in range(20)}
+    assert len(ids) == 20
+    assert len({parse(build().personalise(recipient(1)))["Message-ID"] for _ in range(20)}) == 20
+
+
 @pytest.mark.parametrize(
     "make",
     [

@@ -92,10 +92,12 @@ class WatchingQueue:
         self.send_id = send_id
         self.batches: list[tuple[list[int], int, int]] = []  # (ids, rows then, planned then)
 
-    def enqueue(self, name: str, *args: Any, countdown: float | None = None) -> None:
+    def enqueue(
+        self, name: str, *args: Any, countdown: float | None = None, task_id: str | None = None
+    ) -> None:
         if name == "deliver_batch":
             self.batches.append((list(args[1]), _rows(self.send_id), _planned(self.send_id)))
-        in_process_queue().enqueue(name, *args, countdown=countdown)
+        in_process_queue().enqueue(name, *args, countdown=countdown, task_id=task_id)
 
 
 def test_first_batches_are_enqueued_before_the_snapshot_is_complete(
@@ -134,7 +136,7 @@ def test_a_planner_dying_midway_neither_finishes_nor_loses_the_send(
     _fill(session)
     send_id = _new_send(_update())
 
-    def dies(_: int) -> bool:
+    def dies(*_: object) -> int | None:
         raise RuntimeError("planner killed")
 
     with monkeypatch.context() as m:
@@ -166,9 +168,9 @@ def test_a_send_cancelled_while_planning_gets_no_more_rows(
     send_id = _new_send(_update())
     real = planning.complete_snapshot
 
-    def cancel_first(sid: int) -> bool:
+    def cancel_first(sid: int, task_id: str | None = None) -> int | None:
         control.cancel(sid)
-        return real(sid)
+        return real(sid, task_id)
 
     monkeypatch.setattr(planning, "complete_snapshot", cancel_first)
     planning.plan_send(send_id)

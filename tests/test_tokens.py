@@ -144,7 +144,7 @@ def test_url_helpers() -> None:
     assert prefs.path.startswith("/preferences/")
     assert read_token(prefs.path.split("/")[-1], PREFERENCES, secret=SECRET).subject_id == 12
 
-    confirm = urlsplit(confirm_url(12, settings=s))
+    confirm = urlsplit(confirm_url(12, 77, settings=s))
     assert confirm.path.startswith("/confirm/")
     assert read_token(confirm.path.split("/")[-1], CONFIRM, secret=SECRET).subject_id == 12
 

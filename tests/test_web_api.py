@@ -15,6 +15,7 @@ from web_fixtures import (
     client,
     future_update_md,
     organiser,
+    store_update,
     transport,
 )
 
@@ -239,6 +240,44 @@ def test_invalid_bodies_answer_422_json(client: TestClient, api_token: str) -> N
     assert response.status_code == 422
     fields = {tuple(error["loc"]) for error in response.json()["detail"]}
     assert ("body", "update_id") in fields
+
+
+def test_send_review_past_times_send_now_reschedule_and_test_list(
+    client: TestClient, api_token: str, transport: InMemoryTransport
+) -> None:
+    headers = _auth(api_token)
+    add_subscribers(3)
+    update_id = store_update(future_update_md())
+    body = {"update_id": update_id, "segments": ["dcs", "lead-member"]}
+    review = client.post("/api/v1/sends/review", json=body, headers=headers).json()
+    assert (review["total"], review["when"]) == (3, "now")
+    assert [(e["segment"], e["recipients"]) for e in review["editions"]] == [
+        ("dcs", 3),
+        ("lead-member", 0),
+    ]
+    past = client.post("/api/v1/sends", json={**body, "at": "2020-01-01 09:00"}, headers=headers)
+    assert past.status_code == 422 and "has already passed" in past.json()["detail"]
+    later = client.post("/api/v1/sends", json={**body, "at": "2099-01-01 09:00"}, headers=headers)
+    send_id = later.json()["id"]
+    moved = client.post(
+        f"/api/v1/sends/{send_id}/reschedule", json={"at": "2099-05-01 08:00"}, headers=headers
+    )
+    assert moved.json()["scheduled_at_uk"] == "Fri 1 May 2099, 08:00 UK"
+    refused = client.post(
+        f"/api/v1/sends/{send_id}/reschedule", json={"at": "2001-05-01 08:00"}, headers=headers
+    )
+    assert refused.status_code == 422
+    client.post(f"/api/v1/sends/{send_id}/send-now", headers=headers)
+    run_until_idle()
+    assert client.get(f"/api/v1/sends/{send_id}", headers=headers).json()["sent"] == 3
+    again = client.post(f"/api/v1/sends/{send_id}/send-now", headers=headers)
+    assert again.status_code == 409
+    copies = client.post(
+        "/api/v1/sends/test",
+        json={"update_id": update_id, "emails": ["a@x.org", "b@x.org"]},
+        headers=headers,
+    ).json()
+    assert [c["to"] for c in copies["sent"]] == ["a@x.org", "b@x.org"]
 
 
 def test_corrections_of_what_ingest_understood(client: TestClient, api_token: str) -> None:

@@ -237,7 +237,10 @@ def test_organiser_uploads_previews_schedules_and_watches(
     page.get_by_label("dcs —").check()
     page.get_by_label("lead-member —").check()
     _shot(page, "console-schedule")
-    page.get_by_role("button", name="Schedule").click()
+    page.get_by_role("button", name="Review").click()
+    expect(page.locator("#review-total")).to_have_text("17 recipients")
+    _shot(page, "console-review")
+    page.get_by_role("button", name="Confirm: send now").click()
     expect(page.locator("#status")).to_have_text("finished", timeout=60_000)
     expect(page.locator("#planned")).to_have_text("17")
     expect(page.locator("#sent")).to_have_text("16")
@@ -275,6 +278,211 @@ def test_phone_layout_has_no_horizontal_scroll(server: str, browser: Browser) ->
         assert overflow <= 0, path
     _shot(tab, "subscribe-phone")
     context.close()
+
+
+def _console_pages(ids: dict[str, str]) -> list[str]:
+    """Every console page (GET routes answering HTML) with its path parameters filled in."""
+    from fastapi.responses import HTMLResponse
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    paths: list[str] = []
+    for route in iter_route_contexts(create_app(start_worker=False).routes):
+        original = route.original_route
+        template = route.path or ""
+        if not isinstance(original, APIRoute) or not template.startswith("/console"):
+            continue
+        if "GET" not in (route.methods or set()) or original.response_class is not HTMLResponse:
+            continue
+        path = template
+        for name, value in ids.items():
+            path = path.replace("{" + name + "}", value)
+        assert "{" not in path, f"no value for a parameter of {template}"
+        paths.append(path)
+    return sorted(set(paths))
+
+
+def _sign_in(tab: Page, server: str) -> None:
+    tab.goto(f"{server}/login")
+    tab.get_by_label("Email address").fill(ORGANISER)
+    tab.get_by_label("Password").fill(PASSWORD)
+    tab.get_by_role("button", name="Sign in").click()
+    expect(tab.get_by_role("heading", name="Console")).to_be_visible()
+
+
+def test_every_console_page_fits_a_390px_phone(
+    server: str, browser: Browser, organiser: str, transport: InMemoryTransport
+) -> None:
+    add_subscribers(6)
+    transport.fail("reader3@example.org", 550, "5.1.1 <reader3@example.org>: mailbox unknown")
+    with session_scope() as session:
+        record, _ = ingest(session, future_update_md().encode(), "update.md")
+        update_id = record.id
+        event_id = record.events[0].id
+        send_id = create_send(session, update_id=update_id, segments=["dcs"]).id
+        reader = session.scalars(
+            select(Subscriber.id).where(Subscriber.email_key == "reader3@example.org")
+        ).one()
+    start_if_due(send_id)
+
+    def finished() -> bool:
+        from newsletter.sends import get_send
+
+        with session_scope() as session:
+            return get_send(session, send_id).status == "finished"
+
+    _wait_for(finished)
+    ids = {
+        "update_id": str(update_id),
+        "send_id": str(send_id),
+        "subscriber_id": str(reader),
+        "event_id": str(event_id),
+        "segment": "dcs",
+    }
+    pages = _console_pages(ids)
+    assert len(pages) >= 12, pages
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    tab = context.new_page()
+    _sign_in(tab, server)
+    too_wide = {}
+    for path in pages:
+        response = tab.goto(server + path)
+        assert response is not None and response.status == 200, path
+        overflow = tab.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        if overflow > 0:
+            too_wide[path] = overflow
+        name = "phone" + path.replace("/", "-").replace(".", "-")
+        _shot(tab, name)
+    context.close()
+    assert too_wide == {}, too_wide
+
+
+@pytest.mark.parametrize("viewport", [(390, 844), (1280, 900)], ids=["phone", "desktop"])
+def test_organiser_reviews_reschedules_sends_now_reads_report_and_unsubscribes(
+    server: str,
+    browser: Browser,
+    organiser: str,
+    transport: InMemoryTransport,
+    viewport: tuple[int, int],
+) -> None:
+    size = "phone" if viewport[0] < 500 else "desktop"
+    add_subscribers(5)
+    transport.fail("reader1@example.org", 550, "5.1.1 <reader1@example.org>: user unknown")
+    with session_scope() as session:
+        record, _ = ingest(session, future_update_md().encode(), "update.md")
+        update_id = record.id
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    _sign_in(tab, server)
+
+    # Schedule for next year: the review shows the UK time and counts; confirm it.
+    tab.goto(f"{server}/console/sends/new?update_id={update_id}")
+    tab.get_by_label("dcs —").check()
+    tab.get_by_label("When, in UK time").fill("2099-10-20T09:00")
+    tab.get_by_role("button", name="Review").click()
+    expect(tab.locator("#review-when")).to_have_text("Tue 20 Oct 2099, 09:00 UK")
+    expect(tab.locator("#review-total")).to_have_text("5 recipients")
+    _shot(tab, f"daily-review-{size}")
+    tab.get_by_role("button", name="Confirm: schedule for Tue 20 Oct 2099, 09:00 UK").click()
+    expect(tab.locator("#status")).to_have_text("scheduled")
+    expect(tab.locator("#scheduled")).to_have_text("Tue 20 Oct 2099, 09:00 UK")
+
+    # Reschedule it, then send it now; each change is reviewed first.
+    tab.get_by_text("Reschedule", exact=True).click()
+    tab.get_by_label("New time, in UK time").fill("2099-11-02T14:30")
+    tab.get_by_role("button", name="Review the new time").click()
+    tab.get_by_role("button", name="Confirm: reschedule for Mon 2 Nov 2099, 14:30 UK").click()
+    expect(tab.locator("#scheduled")).to_have_text("Mon 2 Nov 2099, 14:30 UK")
+    tab.get_by_role("button", name="Send now").click()
+    expect(tab.locator("#review-when")).to_have_text("now")
+    tab.get_by_role("button", name="Confirm: send now").click()
+    expect(tab.locator("#status")).to_have_text("finished", timeout=30_000)
+    _shot(tab, f"daily-send-{size}")
+
+    # Who did not get it, and why.
+    tab.reload()
+    expect(tab.locator("#reasons")).to_contain_text("1 address does not exist")
+    tab.get_by_role("link", name="Only those who did not get it").click()
+    rows = tab.locator("#recipients tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("reader1@example.org")
+    expect(rows.first).to_contain_text("550 5.1.1")
+    _shot(tab, f"daily-report-{size}")
+    overflow = tab.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+
+    # Open one subscriber's page from the report's list and unsubscribe them.
+    tab.goto(f"{server}/console/subscribers?q=reader2")
+    tab.get_by_role("link", name="reader2@example.org").click()
+    expect(tab.locator("#status")).to_have_text("active")
+    tab.get_by_role("button", name="Unsubscribe").click()
+    expect(tab.locator("#status")).to_have_text("unsubscribed")
+    expect(tab.locator("#history")).to_contain_text(f"console: {ORGANISER}")
+    _shot(tab, f"daily-subscriber-{size}")
+    assert _subscriber("reader2@example.org").status == "unsubscribed"
+    context.close()
+    assert errors == [], errors
+
+
+def test_a_451_looping_address_delays_no_other_send(
+    server: str,
+    browser: Browser,
+    organiser: str,
+    transport: InMemoryTransport,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from newsletter.dispatch.queue import in_process_queue
+    from newsletter.models import Delivery
+
+    # The stuck address's retry would come 30 to 60 s later: far beyond this test.
+    monkeypatch.setenv("NEWSLETTER_RETRY_BASE_SECONDS", "60")
+    reset_settings()
+    add_subscribers(3)
+    add_subscribers(1, role="lead-member", prefix="stuck")
+    transport.fail("stuck0@example.org", 451, "4.2.1 mailbox busy, try later")
+    with session_scope() as session:
+        record, _ = ingest(session, future_update_md().encode(), "update.md")
+        update_id = record.id
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    _sign_in(tab, server)
+    try:
+
+        def send(segment: str) -> str:
+            tab.goto(f"{server}/console/sends/new?update_id={update_id}")
+            tab.get_by_label(f"{segment} —").check()
+            tab.get_by_role("button", name="Review").click()
+            tab.get_by_role("button", name="Confirm: send now").click()
+            tab.wait_for_url("**/console/sends/*")
+            return tab.url
+
+        stuck_url = send("lead-member")
+
+        def retrying() -> bool:
+            with session_scope() as session:
+                row = session.scalars(
+                    select(Delivery).where(Delivery.segment == "lead-member")
+                ).first()
+                return row is not None and row.attempts == 1 and row.status == "pending"
+
+        _wait_for(retrying)
+        send("dcs")
+        # The page polls every 1.5 s; the send itself takes well under a second.
+        expect(tab.locator("#status")).to_have_text("finished", timeout=5_000)
+        expect(tab.locator("#sent")).to_have_text("3")
+        tab.goto(stuck_url + "/recipients")
+        row = tab.locator("#recipients tbody tr").first
+        expect(row).to_contain_text("retrying")
+        expect(row).to_contain_text("4.2.1 mailbox busy")
+        _shot(tab, "console-retrying")
+        tab.goto(stuck_url)
+        expect(tab.locator("#status")).to_have_text("sending")
+        tab.get_by_role("button", name="Cancel").click()
+        expect(tab.locator("#status")).to_have_text("cancelled")
+    finally:
+        context.close()
+        in_process_queue().clear()  # the cancelled send's delayed retry
 
 
 def test_organiser_corrects_a_section_audience_and_the_preview_follows(

@@ -205,8 +205,10 @@ def test_subscribers_search_import_export(client: TestClient, organiser: str) ->
         files={"file": ("people.csv", data.encode(), "text/csv")},
     )
     assert report.status_code == 200
-    rejected = re.search(r'<table id="rejected">(.*?)</table>', report.text, re.S)
-    assert rejected and "<td>3</td>" in rejected.group(1)
+    rejected = re.search(r'<table id="rejected"[^>]*>(.*?)</table>', report.text, re.S)
+    assert rejected and '<td data-label="Line">3</td>' in rejected.group(1)
+    # The rejected line's own text is shown beside the reason.
+    assert "<code>not-an-address,Bob,Durham,dcs</code>" in rejected.group(1)
     assert "2 new" in report.text
 
     found = client.get("/console/subscribers?q=gateshead")
@@ -261,10 +263,23 @@ def test_schedule_send_and_follow_it(
     transport.fail("reader3@example.org", 550)
     update_id = store_update(future_update_md())
     token = csrf(client, f"/console/sends/new?update_id={update_id}")
+    form = {"csrf_token": token, "update_id": str(update_id), "segments": ["dcs", "lead-member"]}
+    # The form leads to a review: nothing is created until it is confirmed.
+    review = client.post("/console/sends/review", data=form)
+    assert review.status_code == 200
+    assert re.search(r'id="review-total">6 recipients<', review.text)
+    assert re.search(r'id="review-when">now<', review.text)
+    editions = re.search(
+        r'<table class="stack" id="review-editions">(.*?)</table>', review.text, re.S
+    )
+    assert editions and editions.group(1).count("<tr>") == 3  # header + dcs (4) + lead-member (2)
+    assert '<td data-label="Recipients">4</td>' in editions.group(1)
+    assert '<td data-label="Recipients">2</td>' in editions.group(1)
+    unconfirmed = client.post("/console/sends", data=form)
+    assert unconfirmed.status_code == 200 and "Review the send" in unconfirmed.text
+    assert client.get("/console/sends/1/progress").status_code == 404
     response = client.post(
-        "/console/sends",
-        data={"csrf_token": token, "update_id": str(update_id), "segments": ["dcs", "lead-member"]},
-        follow_redirects=False,
+        "/console/sends", data={**form, "confirmed": "yes"}, follow_redirects=False
     )
     assert response.status_code == 303
     location = response.headers["location"]
@@ -299,6 +314,7 @@ def test_pause_resume_cancel(client: TestClient, organiser: str) -> None:
             "update_id": str(update_id),
             "segments": ["dcs"],
             "at": "2099-01-01 09:00",
+            "confirmed": "yes",
         },
         follow_redirects=False,
     )
@@ -311,7 +327,7 @@ def test_pause_resume_cancel(client: TestClient, organiser: str) -> None:
     client.post(location + "/pause", data={"csrf_token": token})
     assert status() == "paused"
     again = client.post(location + "/pause", data={"csrf_token": token})
-    assert again.status_code == 200 and "cannot pause" in again.text
+    assert again.status_code == 400 and "cannot pause" in again.text
     client.post(location + "/resume", data={"csrf_token": token})
     assert status() == "scheduled"
     client.post(location + "/cancel", data={"csrf_token": token})
@@ -321,6 +337,82 @@ def test_pause_resume_cancel(client: TestClient, organiser: str) -> None:
         data={"csrf_token": token, "update_id": str(update_id)},
     )
     assert missing.status_code == 400 and "segment" in missing.text
+
+
+def test_past_times_refused_send_now_reschedule_and_test_copies(
+    client: TestClient, organiser: str, transport: InMemoryTransport
+) -> None:
+    _signed_in(client)
+    add_subscribers(2)
+    update_id = store_update(future_update_md())
+    token = csrf(client, "/console/sends/new")
+    form = {"csrf_token": token, "update_id": str(update_id), "segments": ["dcs"]}
+    for path in ("/console/sends/review", "/console/sends"):
+        past = client.post(path, data={**form, "at": "2020-01-01 09:00", "confirmed": "yes"})
+        assert past.status_code == 400
+        assert "Wed 1 Jan 2020, 09:00 UK has already passed" in past.text
+    assert client.get("/console/sends/1/progress").status_code == 404
+
+    # Scheduled next year, shown in UK time with the zone named.
+    created = client.post(
+        "/console/sends",
+        data={**form, "at": "2099-06-01T09:00", "confirmed": "yes"},
+        follow_redirects=False,
+    )
+    location = created.headers["location"]
+    shown = client.get(location)
+    assert "Mon 1 Jun 2099, 09:00 UK" in shown.text and 'value="2099-06-01T09:00"' in shown.text
+
+    # Reschedule: a review of the new time first, then the change.
+    review = client.post(
+        location + "/reschedule", data={"csrf_token": token, "at": "2099-07-01T10:30"}
+    )
+    assert "Confirm: reschedule for Wed 1 Jul 2099, 10:30 UK" in review.text
+    assert "Mon 1 Jun 2099" in client.get(location).text  # not changed yet
+    client.post(
+        location + "/reschedule",
+        data={"csrf_token": token, "at": "2099-07-01T10:30", "confirmed": "yes"},
+    )
+    assert (
+        client.get(location + "/progress").json()["scheduled_at_uk"] == "Wed 1 Jul 2099, 10:30 UK"
+    )
+    past = client.post(
+        location + "/reschedule",
+        data={"csrf_token": token, "at": "2001-01-01T10:30", "confirmed": "yes"},
+    )
+    assert past.status_code == 400 and "has already passed" in past.text
+
+    # Test copies to a list of addresses, from the send's page.
+    tested = client.post(
+        "/console/sends/test",
+        data={
+            "csrf_token": token,
+            "update_id": str(update_id),
+            "send_id": location.rsplit("/", 1)[1],
+            "edition": "dcs",
+            "addresses": "ann@example.org, bob@example.org\ncat@example.org",
+        },
+    )
+    assert "sent to ann@example.org, bob@example.org, cat@example.org" in tested.text
+    assert [str(m["Subject"]).startswith("[Test]") for m in transport.parsed()] == [True] * 3
+    bad = client.post(
+        "/console/sends/test",
+        data={
+            **form,
+            "edition": "dcs",
+            "addresses": "x@",
+        },
+    )
+    assert bad.status_code == 400 and "test addresses" in bad.text
+
+    # Send now: reviewed, then confirmed; the send goes at once.
+    review = client.post(location + "/send-now", data={"csrf_token": token})
+    assert "Confirm: send now" in review.text and "2 recipients" in review.text
+    assert client.get(location + "/progress").json()["status"] == "scheduled"
+    client.post(location + "/send-now", data={"csrf_token": token, "confirmed": "yes"})
+    run_until_idle()
+    progress = client.get(location + "/progress").json()
+    assert (progress["status"], progress["sent"]) == ("finished", 2)
 
 
 def test_suppression_list(client: TestClient, organiser: str) -> None:

@@ -28,6 +28,7 @@ from web_fixtures import (
 )
 
 from newsletter.db import session_scope
+from newsletter.dispatch.queue import in_process_queue
 from newsletter.models import EventRecord, Subscriber, Suppression
 from newsletter.tokens import (
     CONFIRM,
@@ -60,6 +61,7 @@ def _subscribe(client: TestClient, email: str, **fields: str) -> None:
     )
     assert response.status_code == 303
     assert response.headers["location"] == "/subscribe/check-your-email"
+    in_process_queue().drain()  # the queued task stores the subscriber and sends the mail
 
 
 def _confirm_link(transport: InMemoryTransport, address: str) -> str:
@@ -318,6 +320,7 @@ def test_preferences_link_request(client: TestClient, transport: InMemoryTranspo
         response = client.post("/preferences", data={"email": address, "csrf_token": token})
         assert response.status_code == 200
         assert "If this address is on our list" in response.text
+    in_process_queue().drain()
     assert len(transport.sent_to("reader0@example.org")) == 1
     assert transport.sent_to("stranger@example.org") == []
     body = transport.parsed()[0].get_body(("plain",))

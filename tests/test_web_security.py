@@ -23,10 +23,10 @@ from fastapi.testclient import TestClient
 from starlette.routing import Mount
 from web_fixtures import PASSWORD, app, client, csrf, login, organiser, transport
 
+from newsletter.throttles import MemoryThrottle
 from newsletter.web.deps import require_api_organiser, require_organiser, verify_csrf
 from newsletter.web.security import (
     SESSION_SECONDS,
-    RateLimiter,
     SessionData,
     read_session,
     safe_next,
@@ -116,7 +116,7 @@ def test_every_console_and_api_route_depends_on_authentication(app: FastAPI) -> 
 def test_every_console_and_api_route_refuses_anonymous_callers(
     app: FastAPI, client: TestClient
 ) -> None:
-    forged = sign_session(SessionData.fresh(organiser_id=1, fingerprint="x"), "another key")
+    forged = sign_session(SessionData.fresh(organiser_id=1, version=1), "another key")
     for method, path in _protected(app):
         url = _concrete(path)
         for cookies in ({}, {"nl_session": forged}):
@@ -142,13 +142,13 @@ def test_a_session_for_a_deleted_organiser_is_refused(
     app: FastAPI, client: TestClient, organiser: str
 ) -> None:
     secret = app.state.settings.secret_key
-    ghost = sign_session(SessionData.fresh(organiser_id=999, fingerprint="x"), secret)
+    ghost = sign_session(SessionData.fresh(organiser_id=999, version=1), secret)
     client.cookies.set("nl_session", ghost)
     assert client.get("/console", follow_redirects=False).status_code == 303
 
 
 def test_session_cookie_signature_and_age() -> None:
-    data = SessionData.fresh(organiser_id=3, fingerprint="abc")
+    data = SessionData.fresh(organiser_id=3, version=4)
     value = sign_session(data, "k")
     assert read_session(value, "k") == data
     assert read_session(value, "other") is None
@@ -179,7 +179,7 @@ def test_safe_next(target: str | None, expected: str) -> None:
 
 
 def test_rate_limiter_window() -> None:
-    limiter = RateLimiter(limit=2, window=10.0)
+    limiter = MemoryThrottle(limit=2, window=10.0)
     assert limiter.hit("a", now=0.0) is None
     assert limiter.hit("a", now=1.0) is None
     assert limiter.hit("a", now=2.0) == pytest.approx(8.0)
@@ -188,7 +188,7 @@ def test_rate_limiter_window() -> None:
 
 
 def test_login_is_rate_limited(client: TestClient, organiser: str) -> None:
-    client.app.state.login_limiter.limit = 2  # type: ignore[attr-defined]
+    client.app.state.login_account_limiter.limit = 2  # type: ignore[attr-defined]
     token = csrf(client, "/login")
     codes = [
         client.post(

@@ -509,7 +509,7 @@ def _complaint(
     )
     # RFC 5965 section 8.5 / Gmail bulk-sender rules: a complaint means stop
     # mailing; the subscriber is unsubscribed as "complained", whatever they were.
-    set_status(subscriber, "complained", now=now)
+    set_status(subscriber, "complained", now=now, source="complaint (feedback report)")
     session.flush()
     suppress_address(session, subscriber.email, "complaint", base.reason)
     return replace(base, suppressed=True)

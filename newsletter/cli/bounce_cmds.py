@@ -18,7 +18,14 @@ from rich.table import Table
 if TYPE_CHECKING:
     from newsletter.bounces.intake import BounceResult
 
-from newsletter.cli.common import console, prepare_store, print_json, store, user_errors
+from newsletter.cli.common import (
+    console,
+    prepare_store,
+    print_json,
+    print_table,
+    store,
+    user_errors,
+)
 
 bounces_app = typer.Typer(
     help="Bounces and complaints: read DSN and ARF reports, apply the rules.",
@@ -45,6 +52,9 @@ def _describe(source: str, result: BounceResult) -> dict[str, object]:
 
 
 def _report(rows: list[dict[str, object]], json_output: bool) -> None:
+
+    from newsletter.display import plural
+
     if json_output:
         print_json(rows)
         return
@@ -57,7 +67,7 @@ def _report(rows: list[dict[str, object]], json_output: bool) -> None:
         console.print(f"{row['source']}: {row['outcome']} ({where}) {row['reason']}", markup=False)
     totals = Counter(str(row["outcome"]) for row in rows)
     summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(totals.items())) or "nothing"
-    console.print(f"{len(rows)} messages: {summary}.", markup=False)
+    console.print(f"{plural(len(rows), 'message')}: {summary}.", markup=False)
 
 
 @bounces_app.command("ingest")
@@ -92,6 +102,8 @@ def list_command(
     json_output: bool = typer.Option(False, "--json"),
 ) -> None:
     """List suppressed addresses with reason and date, newest first."""
+
+    from newsletter.display import uk_time
     from newsletter.suppressions import list_suppressions
 
     with store() as session:
@@ -103,8 +115,8 @@ def list_command(
     for column in ("email", "reason", "since", "detail"):
         table.add_column(column)
     for e in entries:
-        table.add_row(e.email, e.reason, e.created_at.strftime("%Y-%m-%d %H:%M"), e.detail[:80])
-    console.print(table)
+        table.add_row(e.email, e.reason, uk_time(e.created_at), e.detail)
+    print_table(table)
 
 
 @suppressions_app.command("add")

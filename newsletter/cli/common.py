@@ -10,12 +10,15 @@ dispatch engine inside the functions that use them, never at the top.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from newsletter.errors import UserError
 
@@ -23,8 +26,9 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# soft_wrap: lines are never broken at 80 columns when the output is a pipe or a file.
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # Errors caused by what the user typed or gave us: shown as one clear line
 # (no traceback), exit status 2.  The product's own input errors are UserErrors
@@ -80,6 +84,22 @@ def prepare_store() -> Engine:
     return engine
 
 
+def require_secret() -> None:
+    """Exit with a clear message unless the secret key may sign public links.
+
+    ``newsletter web`` and ``newsletter worker`` call this before starting:
+    with no key set, a SQLite store gets a generated one beside it (as
+    ``newsletter init`` does); a missing, published or short key is refused.
+    """
+    from newsletter.config import ensure_secret_key, get_settings, reset_settings, secret_problem
+
+    if ensure_secret_key(get_settings()) is not None:
+        reset_settings()
+    problem = secret_problem(get_settings())
+    if problem is not None:
+        fail(f"refusing to start: {problem}")
+
+
 def initialise(engine: Engine) -> None:
     """Migrate to head and create the built-in segments; idempotent."""
     from newsletter.db import session_scope
@@ -104,3 +124,39 @@ def store() -> Iterator[Session]:
 def print_json(value: Any) -> None:
     """Print ``value`` as JSON on stdout, exactly (no rich markup or wrapping)."""
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def confirm(question: str, *, yes: bool) -> None:
+    """Ask before something irreversible: ``--yes`` answers it, else a terminal must.
+
+    Without ``--yes`` and without a terminal on stdin (a script, a pipe), exits 2
+    telling the user to add ``--yes``; a "no" at the prompt exits 1, nothing done.
+    """
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail(f"{question} Not confirmed: add --yes to do it without a terminal.")
+    if not typer.confirm(question, default=False, err=True):
+        fail("nothing was done", code=1)
+
+
+def print_table(table: Table) -> None:
+    """Print ``table``: drawn by rich on a terminal, else whole, as tab-separated lines.
+
+    For pipes and files (``| grep``, ``> file``) the first line holds the
+    column names and each row follows with its cells complete: nothing is
+    truncated or wrapped, whatever the width.  Tabs and line breaks inside a
+    cell become spaces.
+    """
+    if sys.stdout.isatty():
+        console.print(table)
+        return
+    columns = table.columns
+    typer.echo("\t".join(_cell(c.header) for c in columns))
+    for row in zip(*(list(c.cells) for c in columns), strict=True):
+        typer.echo("\t".join(_cell(value) for value in row))
+
+
+def _cell(value: object) -> str:
+    text = value.plain if isinstance(value, Text) else str(value)
+    return " ".join(text.replace("\t", " ").splitlines())

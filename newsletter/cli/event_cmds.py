@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from newsletter.cli.common import console, fail, print_json, store, user_errors
+from newsletter.cli.common import console, fail, print_json, print_table, store, user_errors
 from newsletter.cli.send_cmds import run_embedded_if_needed
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def list_events(
             str(row["id"]), str(row["update_id"]), row["title"], label,
             row["location"] or "", status,
         )  # fmt: skip
-    console.print(table)
+    print_table(table)
 
 
 def _confirm(preview: ChangePreview, yes: bool) -> None:
@@ -187,4 +187,4 @@ def attendees_command(
     for p in people:
         when = f"{p.replied_at:%Y-%m-%d %H:%M} UTC" if p.replied_at else ""
         table.add_row(p.name, p.email, p.organisation, p.status, when)
-    console.print(table)
+    print_table(table)

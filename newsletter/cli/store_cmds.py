@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from newsletter.cli.common import console, initialise, user_errors
+from newsletter.cli.common import console, initialise, print_table, user_errors
 
 
 def config_command(
@@ -26,11 +26,18 @@ def config_command(
     table.add_column("value")
     for name, value in values.items():
         table.add_row(f"NEWSLETTER_{name.upper()}", value)
-    console.print(table)
+    print_table(table)
 
 
 def init_command() -> None:
-    """Create or migrate the store to the newest schema (idempotent)."""
+    """Create or migrate the store to the newest schema (idempotent).
+
+    With no NEWSLETTER_SECRET_KEY set, a random secret key is generated once
+    and kept beside a SQLite store (STORE.secret-key, readable by its owner
+    only), so the embedded set-up signs links with a key nobody else knows.
+    """
+
+    from newsletter.config import ensure_secret_key, get_settings, reset_settings, secret_problem
     from newsletter.db import get_engine
     from newsletter.migrate import current_revision
 
@@ -39,8 +46,15 @@ def init_command() -> None:
         before = current_revision(engine)
         initialise(engine)
         after = current_revision(engine)
+        written = ensure_secret_key(get_settings())
+    reset_settings()
     url = engine.url.render_as_string(hide_password=True)
     if before == after:
         console.print(f"Store {url} is up to date (schema {after}).")
     else:
         console.print(f"Store {url} migrated from {before or 'empty'} to schema {after}.")
+    if written is not None:
+        console.print(f"Generated a secret key in {written} (keep it private; back it up).")
+    problem = secret_problem(get_settings())
+    if problem is not None:
+        console.print(f"warning: the web app and workers will not start: {problem}")

@@ -1,4 +1,5 @@
-"""``newsletter subscribers …``: add, list, show, remove, import, export."""
+"""``newsletter subscribers …``: add, list, show, edit, unsubscribe, resubscribe, erase,
+import, export."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from newsletter.cli.common import console, err_console, fail, print_json, store
+from newsletter.cli.common import (
+    confirm,
+    console,
+    err_console,
+    fail,
+    print_json,
+    print_table,
+    store,
+)
 
 app = typer.Typer(help="Subscribers: the list itself.", no_args_is_help=True)
 
@@ -80,26 +89,158 @@ def list_command(
             ", ".join(row["roles"]),
             row["status"],
         )
-    console.print(table)
+    print_table(table)
 
 
 @app.command("show")
-def show_command(email: str) -> None:
-    """Show one subscriber as JSON, consent record included."""
-    from newsletter import subscribers
+def show_command(
+    who: str = typer.Argument(..., metavar="ID_OR_EMAIL"),
+    json_output: bool = typer.Option(False, "--json", help="Print the whole record as JSON."),
+) -> None:
+    """One subscriber: profile, consent, status history, sends received, bounces."""
+
+    from newsletter import subscriber_record
 
     with store() as session:
-        print_json(subscribers.to_json(subscribers.find(session, email)))
+        record = subscriber_record.record_json(
+            subscriber_record.record_of(session, subscriber_record.lookup(session, who))
+        )
+    if json_output:
+        print_json(record)
+        return
+    consent = record["consent"]
+    lines = [
+        ("id", record["id"]),
+        ("email", record["email"]),
+        ("name", record["name"]),
+        ("organisation", record["organisation"]),
+        ("region", record["region"]),
+        ("roles", ", ".join(record["roles"]) or "none"),
+        ("status", record["status"]),
+        ("consent", f"{consent['source'] or 'not recorded'} {consent['ip'] or ''}".strip()),
+        ("suppressed", record["suppressed"]["reason"] if record["suppressed"] else "no"),
+    ]
+    for key, value in lines:
+        typer.echo(f"{key:>13}: {value}")
+    typer.echo("\nStatus history:")
+    for h in record["history"]:
+        consent_text = f" (consent: {h['consent_source']})" if h["consent_source"] else ""
+        typer.echo(f"  {_when(h['at'])}  {h['status']:<12} {h['source']}{consent_text}")
+    typer.echo(f"\nSends received ({len(record['sends'])}):")
+    for d in record["sends"]:
+        reason = f"  {d['error']}" if d["error"] else ""
+        typer.echo(f"  send {d['send_id']:<5} {d['status']:<8} {d['title']}{reason}")
+    if record["reports"]:
+        typer.echo("\nBounces and complaints:")
+        for r in record["reports"]:
+            typer.echo(f"  {_when(r['at'])}  {r['kind']:<9} send {r['send_id']}  {r['diagnostic']}")
 
 
-@app.command("remove")
-def remove_command(email: str) -> None:
-    """Delete a subscriber and their history (erasure); to stop mail, unsubscribe instead."""
-    from newsletter import subscribers
+def _when(iso: str | None) -> str:
+
+    from datetime import datetime
+
+    from newsletter.display import uk_time
+
+    return uk_time(datetime.fromisoformat(iso)) if iso else ""
+
+
+@app.command("edit")
+def edit_command(
+    who: str = typer.Argument(..., metavar="ID_OR_EMAIL"),
+    email: str | None = typer.Option(None, "--email", help="A new address."),
+    name: str | None = typer.Option(None, "--name"),
+    organisation: str | None = typer.Option(None, "--organisation", "--org"),
+    region: str | None = typer.Option(None, "--region"),
+    role: list[str] | None = typer.Option(None, "--role", help="Repeat; replaces the roles."),
+) -> None:
+    """Change a subscriber's profile; options not given stay as they are."""
+
+    from newsletter import subscriber_record, subscribers
 
     with store() as session:
-        subscribers.remove(session, email)
-    console.print(f"Removed {email}.")
+        subscriber = subscriber_record.lookup(session, who)
+        wanted = subscribers.SubscriberInput.build(
+            email if email is not None else subscriber.email,
+            name=name if name is not None else subscriber.name,
+            organisation=organisation if organisation is not None else subscriber.organisation,
+            region=region if region is not None else subscriber.region,
+            roles=role if role else subscriber.role_names,
+        )
+        changed = subscriber_record.edit(session, subscriber, wanted)
+        address = subscriber.email
+    console.print(f"Saved {address}." if changed else f"Nothing to change for {address}.")
+
+
+@app.command("unsubscribe")
+def unsubscribe_command(who: str = typer.Argument(..., metavar="ID_OR_EMAIL")) -> None:
+    """Unsubscribe a subscriber (recorded in their history as done from the command line)."""
+
+    from newsletter import subscriber_record
+
+    with store() as session:
+        subscriber = subscriber_record.lookup(session, who)
+        changed = subscriber_record.unsubscribe(subscriber, by=f"cli: {_operator()}")
+        address, status = subscriber.email, subscriber.status
+    console.print(f"Unsubscribed {address}." if changed else f"{address} is already {status}.")
+
+
+@app.command("resubscribe")
+def resubscribe_command(
+    who: str = typer.Argument(..., metavar="ID_OR_EMAIL"),
+    consent: str = typer.Option(
+        ..., "--consent", help='How they consented again, e.g. "asked by email on 2 Dec".'
+    ),
+) -> None:
+    """Make an opted-out subscriber active again: only with fresh consent, which is recorded."""
+
+    from newsletter import subscriber_record
+
+    with store() as session:
+        subscriber = subscriber_record.lookup(session, who)
+        subscriber_record.resubscribe(
+            session, subscriber, consent=consent, by=f"cli: {_operator()}"
+        )
+        address = subscriber.email
+    console.print(f"{address} is active again; their consent is recorded.")
+
+
+@app.command("erase")
+def erase_command(
+    who: str = typer.Argument(..., metavar="ID_OR_EMAIL"),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask (needed without a terminal)."),
+) -> None:
+    """Erase a person (GDPR): personal data goes, their deliveries stay anonymised."""
+
+    from newsletter import subscriber_record
+    from newsletter.display import plural
+
+    with store() as session:
+        subscriber = subscriber_record.lookup(session, who)
+        confirm(f"Erase {subscriber.email} for good?", yes=yes)
+        address = subscriber.email
+        kept = subscriber_record.erase(session, subscriber)
+    console.print(f"Erased {address}; {plural(kept, 'delivery', 'deliveries')} kept anonymised.")
+
+
+@app.command("remove", hidden=True)
+def remove_command(
+    who: str = typer.Argument(..., metavar="ID_OR_EMAIL"),
+    yes: bool = typer.Option(False, "--yes"),
+) -> None:
+    """Same as ``erase`` (the earlier name)."""
+    erase_command(who, yes)
+
+
+def _operator() -> str:
+    """Who runs the command, for the history ("ann" on host "office-pc")."""
+    import getpass
+    import socket
+
+    try:
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+    except (KeyError, OSError):
+        return "unknown user"
 
 
 @app.command("import")
@@ -115,6 +256,8 @@ def import_command(
     ),
 ) -> None:
     """Import subscribers from CSV (upsert by email); exit 1 if any row was rejected."""
+
+    from newsletter.display import plural
     from newsletter.subscriber_csv import import_csv, read_text
 
     with store() as session:
@@ -154,12 +297,13 @@ def import_command(
     result = report.result
     if not report.stored:
         console.print(
-            f"Nothing stored (--strict): {len(report.rejected)} of {report.rows} rows rejected."
+            f"Nothing stored (--strict): {len(report.rejected)} of "
+            f"{plural(report.rows, 'row')} rejected."
         )
     else:
         skipped = len(result.skipped_opted_out)
         console.print(
-            f"{report.rows} rows: {result.created} added, {result.updated} updated, "
+            f"{plural(report.rows, 'row')}: {result.created} added, {result.updated} updated, "
             f"{result.unchanged} unchanged, {len(report.rejected)} rejected"
             + (
                 f", {skipped} skipped (opted out; --update-opted-out updates their details)."
@@ -176,6 +320,8 @@ def export_command(
     out: Path | None = typer.Option(None, "--out", "-o", help="File to write; default stdout."),
 ) -> None:
     """Export every subscriber as CSV in the import format."""
+
+    from newsletter.display import plural
     from newsletter.subscriber_csv import export_csv
 
     with store() as session:
@@ -184,4 +330,4 @@ def export_command(
             return
         with out.open("w", encoding="utf-8", newline="") as handle:
             n = export_csv(session, handle)
-    console.print(f"Exported {n} subscribers to {out}.")
+    console.print(f"Exported {plural(n, 'subscriber')} to {out}.")

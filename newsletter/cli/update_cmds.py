@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from newsletter.cli.common import console, err_console, fail, print_json, store
+from newsletter.cli.common import console, err_console, fail, print_json, print_table, store
 
 updates_app = typer.Typer(help="Stored updates.", no_args_is_help=True)
 # Who the update history names for corrections made on the command line.
@@ -20,7 +20,9 @@ def ingest_command(
     json_output: bool = typer.Option(False, "--json", help="Print the stored update(s) as JSON."),
 ) -> None:
     """Parse and store updates; every file is checked before anything is stored."""
+
     from newsletter import updates
+    from newsletter.display import plural
     from newsletter.ingest import IngestError, parse_file
 
     results = []
@@ -47,8 +49,8 @@ def ingest_command(
         return
     for data in stored:
         console.print(
-            f"Stored update {data['id']}: {data['title']} — {len(data['sections'])} sections, "
-            f"{len(data['events'])} events",
+            f"Stored update {data['id']}: {data['title']} — "
+            f"{plural(len(data['sections']), 'section')}, {plural(len(data['events']), 'event')}",
             markup=False,
         )
 
@@ -77,7 +79,7 @@ def list_updates(json_output: bool = typer.Option(False, "--json")) -> None:
         table.add_column(column)
     for row in rows:
         table.add_row(*(str(row[k] or "") for k in ("id", "title", "period", "events", "source")))
-    console.print(table)
+    print_table(table)
 
 
 @updates_app.command("show")

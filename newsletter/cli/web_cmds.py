@@ -8,10 +8,24 @@ The lead registers them in ``newsletter/cli/__init__.py``::
 
 from __future__ import annotations
 
+import sys
+
 import typer
 from rich.table import Table
 
-from newsletter.cli.common import console, fail, prepare_store, store
+from newsletter.cli.common import (
+    console,
+    fail,
+    prepare_store,
+    print_json,
+    print_table,
+    require_secret,
+    store,
+)
+
+# newsletter.organisers.DEFAULT_TOKEN_DAYS, written out so that the help does
+# not load the store (tests/test_startup.py checks the two agree).
+TOKEN_DAYS = 90
 
 users_app = typer.Typer(help="Organisers who use the console and the API.", no_args_is_help=True)
 
@@ -39,6 +53,7 @@ def web_command(
     from newsletter.web import create_app
 
     prepare_store()
+    require_secret()
     settings = get_settings()
     with store() as session:
         if session.scalar(select(func.count()).select_from(Organiser)) == 0:
@@ -94,7 +109,8 @@ def change_password(
         None, "--password", envvar="NEWSLETTER_ORGANISER_PASSWORD", show_default=False
     ),
 ) -> None:
-    """Set a new password (ends the organiser's console sessions)."""
+    """Set a new password; ends the organiser's console sessions and revokes their API tokens."""
+
     from newsletter.organisers import OrganiserError, find_organiser, set_password
 
     secret = _password(password)
@@ -112,41 +128,157 @@ def change_password(
 @users_app.command("token")
 def new_token(
     email: str = typer.Argument(..., help="The organiser the token acts for."),
-    revoke: bool = typer.Option(False, "--revoke-others", help="Delete their other tokens."),
+    revoke: bool = typer.Option(False, "--revoke-others", help="Revoke their other tokens."),
+    name: str = typer.Option("", "--name", help="What the token is for (shown in listings)."),
+    days: int = typer.Option(TOKEN_DAYS, "--days", help="Days until the token expires (1 to 366)."),
 ) -> None:
     """Print a new API bearer token (shown once; only its SHA-256 is stored)."""
-    from newsletter.organisers import OrganiserError, find_organiser, issue_token, revoke_tokens
+
+    from newsletter.organisers import (
+        get_organiser,
+        issue_token,
+        revoke_tokens,
+    )
 
     with store() as session:
-        try:
-            organiser = find_organiser(session, email)
-        except OrganiserError as exc:
-            fail(str(exc))
-        if organiser is None:
-            fail(f"no organiser {email}: create one with `newsletter users add {email}`")
+        organiser = get_organiser(session, email)
         if revoke:
             revoke_tokens(session, organiser)
-        token = issue_token(session, organiser)
+        token = issue_token(session, organiser, name=name, days=days)
     typer.echo(token)
 
 
+@users_app.command("tokens")
+def show_tokens(email: str = typer.Argument(..., help="Whose tokens to list.")) -> None:
+    """List an organiser's API tokens: id, name, created, expires, last used, state."""
+
+    from newsletter.organisers import get_organiser, list_tokens
+
+    with store() as session:
+        tokens = list_tokens(session, get_organiser(session, email))
+    table = Table(title=f"API tokens of {email}")
+    for column in ("id", "name", "created", "expires", "last used", "state"):
+        table.add_column(column)
+    for info in tokens:
+        table.add_row(
+            str(info.id),
+            info.name,
+            info.created_at.strftime("%Y-%m-%d"),
+            info.expires_at.strftime("%Y-%m-%d") if info.expires_at else "never",
+            info.last_used_at.strftime("%Y-%m-%d %H:%M") if info.last_used_at else "never",
+            info.state(),
+        )
+    console.print(table)
+
+
+@users_app.command("revoke")
+def revoke(
+    email: str = typer.Argument(..., help="Whose token to revoke."),
+    token_id: int | None = typer.Argument(None, help="The token's id (`users tokens`)."),
+    all_tokens: bool = typer.Option(False, "--all", help="Revoke every token they have."),
+) -> None:
+    """Revoke one API token by id, or all of an organiser's tokens with --all."""
+
+    from newsletter.organisers import get_organiser, revoke_token, revoke_tokens
+
+    if (token_id is None) == (not all_tokens):
+        fail("give a token id or --all")
+    with store() as session:
+        organiser = get_organiser(session, email)
+        if all_tokens:
+            count = revoke_tokens(session, organiser)
+            message = f"Revoked {count} token(s) of {organiser.email}."
+        else:
+            assert token_id is not None
+            revoke_token(session, organiser, token_id)
+            message = f"Revoked token {token_id} of {organiser.email}."
+    console.print(message, markup=False)
+
+
+@users_app.command("disable")
+def disable_user(email: str = typer.Argument(...)) -> None:
+    """Stop an organiser signing in or using API tokens; ends their sessions at once."""
+
+    from newsletter.organisers import disable, get_organiser
+
+    with store() as session:
+        disable(session, get_organiser(session, email))
+    console.print(f"Organiser {email} disabled; their sessions have ended.", markup=False)
+
+
+@users_app.command("enable")
+def enable_user(email: str = typer.Argument(...)) -> None:
+    """Let a disabled organiser sign in and use their unexpired tokens again."""
+
+    from newsletter.organisers import enable, get_organiser
+
+    with store() as session:
+        enable(session, get_organiser(session, email))
+    console.print(f"Organiser {email} enabled.", markup=False)
+
+
+@users_app.command("remove")
+def remove_user(
+    email: str = typer.Argument(...),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete an organiser and their API tokens (cannot be undone; asks first)."""
+
+    from newsletter.organisers import get_organiser, remove
+
+    if not yes:
+        if not sys.stdin.isatty():
+            fail("removing an organiser cannot be undone: pass --yes to confirm in scripts")
+        if not typer.confirm(f"Remove organiser {email} and their API tokens?", default=False):
+            fail("nothing removed")
+    with store() as session:
+        remove(session, get_organiser(session, email))
+    console.print(f"Organiser {email} removed.", markup=False)
+
+
 @users_app.command("list")
-def list_users() -> None:
-    """List organisers with their number of API tokens."""
+def list_users(json_output: bool = typer.Option(False, "--json")) -> None:
+    """List organisers with their state and number of live API tokens."""
+
     from sqlalchemy import func, select
 
-    from newsletter.models import ApiToken, Organiser
+    from newsletter.display import uk_time
+    from newsletter.models import ApiToken, Organiser, utcnow
 
     with store() as session:
         rows = session.execute(
-            select(Organiser.email, Organiser.created_at, func.count(ApiToken.id))
-            .outerjoin(ApiToken, ApiToken.organiser_id == Organiser.id)
+            select(
+                Organiser.email,
+                Organiser.created_at,
+                Organiser.disabled_at,
+                func.count(ApiToken.id),
+            )
+            .outerjoin(
+                ApiToken,
+                (ApiToken.organiser_id == Organiser.id)
+                & ApiToken.revoked_at.is_(None)
+                & (ApiToken.expires_at.is_(None) | (ApiToken.expires_at > utcnow())),
+            )
             .group_by(Organiser.id)
             .order_by(Organiser.email)
         ).all()
+    if json_output:
+        print_json(
+            [
+                {
+                    "email": email,
+                    "created_at": created.isoformat(),
+                    "disabled": disabled_at is not None,
+                    "tokens": int(tokens),
+                }
+                for email, created, disabled_at, tokens in rows
+            ]
+        )
+        return
     table = Table(title="Organisers")
-    for column in ("email", "created", "tokens"):
+    for column in ("email", "created", "state", "live tokens"):
         table.add_column(column)
-    for email, created, tokens in rows:
-        table.add_row(email, created.strftime("%Y-%m-%d"), str(tokens))
-    console.print(table)
+    for email, created, disabled_at, tokens in rows:
+        state = "disabled" if disabled_at is not None else "enabled"
+        table.add_row(email, uk_time(created), state, str(tokens))
+    print_table(table)

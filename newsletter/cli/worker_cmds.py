@@ -6,7 +6,7 @@ import time
 
 import typer
 
-from newsletter.cli.common import console, prepare_store
+from newsletter.cli.common import console, fail, prepare_store, require_secret
 
 
 def worker_command(
@@ -14,10 +14,15 @@ def worker_command(
     queues: str = typer.Option("plan,deliver,maintenance", "--queues", "-Q"),
     loglevel: str = typer.Option("info", "--loglevel"),
 ) -> None:
-    """Start a Celery worker (with BROKER_URL) or the embedded worker loop (without)."""
+    """Start a Celery worker (with BROKER_URL) or the embedded worker loop (without).
+
+    Refuses to start without a usable secret key (see ``newsletter init``).
+    """
+
     from newsletter.config import get_settings
 
     prepare_store()
+    require_secret()
     if not get_settings().broker_url:
         from newsletter.dispatch.embedded import EmbeddedWorker
 
@@ -56,4 +61,12 @@ def beat_command(loglevel: str = typer.Option("info", "--loglevel")) -> None:
     prepare_store()
     from workers.celery_app import app
 
-    app.start(["beat", f"--loglevel={loglevel}", "--schedule=/tmp/newsletter-beat-schedule"])
+    folder = get_settings().state_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"NEWSLETTER_DATA_DIR {folder}: cannot create it ({exc.strerror})")
+    # Beat remembers when each periodic task last ran; in the installation's
+    # own folder, so two installations on one host never share the file.
+    schedule = folder / "beat-schedule"
+    app.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])

@@ -31,7 +31,9 @@ QUEUES = tuple(dict.fromkeys(QUEUE_OF.values()))
 # How often beat looks for due sends, reminders and stuck work (seconds).
 DUE_EVERY = 10.0
 REMINDERS_EVERY = 60.0
-RECOVER_EVERY = 60.0
+# Recovery reads the workers' heartbeats (leases of 20 s by default), so a dead
+# worker's rows are back within a lease and a run: under a minute.
+RECOVER_EVERY = 15.0
 BOUNCES_EVERY = 300.0
 
 

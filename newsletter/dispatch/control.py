@@ -6,6 +6,8 @@ Each opens its own transaction, commits, and only then enqueues tasks
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from newsletter import sends
 from newsletter.db import session_scope
 from newsletter.dispatch.batches import enqueue_pending
@@ -23,6 +25,26 @@ def start_if_due(send_id: int) -> bool:
     if is_due:
         get_queue().enqueue("plan_send", send_id)
     return is_due
+
+
+def send_now(send_id: int) -> None:
+    """Start a scheduled (or draft) send now instead of at its time; raises SendError otherwise."""
+    with session_scope() as session:
+        sends.schedule(session, send_id, utcnow())
+    start_if_due(send_id)
+
+
+def reschedule(send_id: int, at: datetime) -> None:
+    """Move a scheduled (or draft) send to ``at``.
+
+    Raises SendError for a send in another state, UserError for a time in the past.
+    """
+    from newsletter.send_review import check_time
+
+    check_time(at)
+    with session_scope() as session:
+        sends.schedule(session, send_id, at)
+    start_if_due(send_id)
 
 
 def pause(send_id: int) -> None:

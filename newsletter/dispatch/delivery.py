@@ -4,8 +4,10 @@ The contract (docs/architecture.md, "Rows before tasks"): a batch claims its
 rows with one conditional UPDATE (``pending`` → ``claimed``, or rows this
 very task claimed before its worker died; ``newsletter.deliveries.claim``),
 so a row is only ever in one batch; results are recorded in groups
-(``newsletter.dispatch.recording``), which bounds how many messages can be
-sent twice if a worker is killed (those sent but not yet recorded).  Per recipient
+(``newsletter.dispatch.recording``), and each accepted message is noted at
+once in the result journal (``newsletter.dispatch.journal``), so a worker
+killed mid-batch can cause at most the message on its SMTP connection at
+that instant to be sent twice, with the same Message-ID.  Per recipient
 the work is a token signature and a splice: the message template is built
 once per (send, segment) per process.
 
@@ -29,9 +31,11 @@ from sqlalchemy.orm import Session
 from newsletter import deliveries, sends
 from newsletter.config import get_settings
 from newsletter.db import id_in, session_scope
-from newsletter.dispatch.queue import get_queue
+from newsletter.dispatch.batches import enqueue_batch
+from newsletter.dispatch.journal import settle
+from newsletter.dispatch.leases import Lease, task_book
 from newsletter.dispatch.ratelimit import RateLimitedError
-from newsletter.dispatch.recording import RECORD_EVERY, Recorder, Row
+from newsletter.dispatch.recording import Recorder, Row
 from newsletter.dispatch.runtime import Runtime, get_runtime
 from newsletter.message import MessageError, MessageTemplate, Recipient
 from newsletter.models import (
@@ -83,22 +87,36 @@ def load_rows(session: Session, ids: Sequence[int]) -> list[Row]:
 
 
 def deliver_batch(send_id: int, delivery_ids: list[int], task_id: str | None = None) -> None:
-    """Send the batch's messages and record every outcome (see the module docstring)."""
+    """Send the batch's messages and record every outcome (see the module docstring).
+
+    The batch holds a lease (``newsletter.dispatch.leases``) from before it
+    claims until it ends, and sends only while the lease is fresh.  Rows the
+    result journal names went out already (this task ran before and its
+    worker died): they are recorded as sent, not sent again.
+    """
     runtime = get_runtime()
     task_id = task_id or uuid.uuid4().hex
-    with session_scope() as session:
-        status = session.scalar(select(Send.status).where(Send.id == send_id))
-        if status != SendStatus.SENDING:
-            return  # paused: rows stay pending for resume; cancelled: already skipped
-        claimed = deliveries.claim(session, send_id, delivery_ids, task_id)
-    if claimed:
-        _send_rows(runtime, send_id, claimed)
+    lease = Lease(task_book(), task_id, get_settings().lease_seconds)
+    lease.start()
+    try:
+        with session_scope() as session:
+            status = session.scalar(select(Send.status).where(Send.id == send_id))
+            if status != SendStatus.SENDING:
+                return  # paused: rows stay pending for resume; cancelled: already skipped
+            claimed = deliveries.claim(session, send_id, delivery_ids, task_id)
+        if claimed:
+            already = settle(send_id, claimed)
+            claimed = [i for i in claimed if i not in already]
+        if claimed:
+            _send_rows(runtime, send_id, claimed, lease)
+    finally:
+        lease.end()
     sends.finish_if_done(send_id)
 
 
-def _send_rows(runtime: Runtime, send_id: int, claimed: list[int]) -> None:
+def _send_rows(runtime: Runtime, send_id: int, claimed: list[int], lease: Lease) -> None:
     settings = get_settings()
-    recorder = Recorder(send_id)
+    recorder = Recorder(send_id, runtime.journal)
     with session_scope() as session:
         rows = load_rows(session, claimed)
         event_ids = {
@@ -111,6 +129,13 @@ def _send_rows(runtime: Runtime, send_id: int, claimed: list[int]) -> None:
     done = 0
     try:
         for done, row in enumerate(rows, start=1):
+            if not lease.valid():
+                # Recovery may be taking these rows back: record what went
+                # out and leave the rest to it, claimed.
+                log.warning("send %s: lease lapsed; %s rows left to recovery", send_id,
+                            len(rows) - done + 1)  # fmt: skip
+                recorder.flush()
+                return
             if row.status != "active":
                 recorder.add_skipped(row.delivery_id, f"subscriber is {row.status}")
             elif row.suppressed:
@@ -122,7 +147,7 @@ def _send_rows(runtime: Runtime, send_id: int, claimed: list[int]) -> None:
                     later = [r.delivery_id for r in rows[done - 1 :]]
                     deliveries.release(send_id, later, DeliveryStatus.PENDING)
                     recorder.flush()
-                    get_queue().enqueue("deliver_batch", send_id, later, countdown=exc.retry_after)
+                    enqueue_batch(send_id, later, countdown=exc.retry_after)
                     return
                 _send_one(
                     runtime,
@@ -133,7 +158,7 @@ def _send_rows(runtime: Runtime, send_id: int, claimed: list[int]) -> None:
                     send_id,
                     settings.max_attempts,
                 )
-            if recorder.pending_count >= RECORD_EVERY:
+            if recorder.due():
                 status = _record(recorder)
                 if status != SendStatus.SENDING:
                     _stop_early(send_id, recorder, status, [r.delivery_id for r in rows[done:]])
@@ -199,6 +224,8 @@ def _send_one(
         )
         message = template.outgoing(recipient)
         runtime.transport.send(message)
+        # At once, before anything else can fail: the server has the message.
+        runtime.journal.sent(send_id, row.delivery_id, message.message_id)
     except TransportError as exc:
         error = f"{exc.code or ''} {exc}".strip()
         if exc.permanent:
@@ -228,4 +255,4 @@ def hand_back_after_pause(send_id: int, ids: list[int]) -> None:
     with session_scope() as session:
         status = session.scalar(select(Send.status).where(Send.id == send_id))
     if status == SendStatus.SENDING and ids:
-        get_queue().enqueue("deliver_batch", send_id, ids)
+        enqueue_batch(send_id, ids)

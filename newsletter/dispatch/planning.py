@@ -23,7 +23,9 @@ committed before the tasks that name them.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, exists, func, insert, literal, select, text
+import uuid
+
+from sqlalchemy import ColumnElement, String, exists, func, insert, literal, select, text
 from sqlalchemy.orm import Session
 
 from newsletter import editions, sends
@@ -31,6 +33,7 @@ from newsletter import segments as segment_store
 from newsletter.config import get_settings
 from newsletter.db import session_scope
 from newsletter.dispatch.batches import enqueue_pending
+from newsletter.dispatch.leases import Lease, task_book
 from newsletter.events.queries import notice_audience
 from newsletter.models import Delivery, Send, SendStatus, Subscriber, utcnow
 
@@ -44,34 +47,56 @@ EVENT_AUDIENCE = "event-recipients"
 FIRST_BATCHES = 4
 
 
-def plan_send(send_id: int) -> None:
+def plan_send(send_id: int, task_id: str | None = None) -> None:
     """Start a due send: editions, the first delivery rows, enqueue; then the rest.
 
-    Idempotent: a send already ``sending`` has its pending rows re-enqueued
-    and its snapshot completed if a planner died before finishing it; a
-    paused, cancelled, finished or not-yet-due send is left alone.
+    Idempotent: a send already ``sending`` has its snapshot completed if a
+    planner died before finishing it, and its pending rows are otherwise left
+    to their batches and to recovery (or, without a Redis broker,
+    re-enqueued); a paused, cancelled, finished or not-yet-due send is left
+    alone.  The new rows carry this task's id until their batches are
+    enqueued, under a lease (``newsletter.dispatch.leases``): if the planner
+    dies in between, recovery enqueues what it left.
+    """
+    task_id = task_id or uuid.uuid4().hex
+    book = task_book()
+    lease = Lease(book, task_id, get_settings().lease_seconds)
+    lease.start()
+    try:
+        outcome = _take_and_snapshot(send_id, task_id)
+        if outcome == "planned" or (outcome == "sending" and book is None):
+            # The first rows are committed: hand them to the workers, then plan the rest.
+            enqueue_pending(send_id)
+        if outcome is not None:
+            after_id = complete_snapshot(send_id, task_id)
+            if after_id is not None:
+                enqueue_pending(send_id, after_id=after_id)
+    finally:
+        lease.end()
+    sends.finish_if_done(send_id)  # a send with nobody in its audience ends at once
+
+
+def _take_and_snapshot(send_id: int, task_id: str) -> str | None:
+    """Move a due send to sending with its editions and its first rows.
+
+    Returns "planned" if this call did, "sending" if the send already was,
+    None if it is not due or no longer sendable.
     """
     now = utcnow()
     with session_scope() as session:
         send = session.get(Send, send_id)
-        if send is None:
-            return
-        if send.status == SendStatus.SCHEDULED:
-            if send.scheduled_at is not None and send.scheduled_at > now:
-                return
-            if not sends.start(session, send_id, now):
-                return
-            session.refresh(send)
-            editions.ensure_rendered(session, send)
-            snapshot_audience(session, send, up_to=first_rows_boundary(session))
-        elif send.status != SendStatus.SENDING:
-            return
-        last_id = session.scalar(select(func.max(Delivery.id)).where(Delivery.send_id == send_id))
-    # The first rows are committed: hand them to the workers, then plan the rest.
-    enqueue_pending(send_id)
-    if complete_snapshot(send_id):
-        enqueue_pending(send_id, after_id=last_id or 0)
-    sends.finish_if_done(send_id)  # a send with nobody in its audience ends at once
+        if send is None or send.status not in (SendStatus.SCHEDULED, SendStatus.SENDING):
+            return None
+        if send.status == SendStatus.SENDING:
+            return "sending"
+        if send.scheduled_at is not None and send.scheduled_at > now:
+            return None
+        if not sends.start(session, send_id, now):
+            return None
+        session.refresh(send)
+        editions.ensure_rendered(session, send)
+        snapshot_audience(session, send, task_id, up_to=first_rows_boundary(session))
+        return "planned"
 
 
 def first_rows_boundary(session: Session) -> int | None:
@@ -84,13 +109,15 @@ def first_rows_boundary(session: Session) -> int | None:
     return session.scalar(select(Subscriber.id).order_by(Subscriber.id).offset(first - 1).limit(1))
 
 
-def complete_snapshot(send_id: int) -> bool:
+def complete_snapshot(send_id: int, task_id: str | None = None) -> int | None:
     """Insert the rest of the send's Delivery rows and record how many there are.
 
     Runs with the send's row locked (PostgreSQL), so two planners never
     insert at once; does nothing for a send whose snapshot is complete or
     that was cancelled meanwhile (a paused send is completed: resuming
-    enqueues its rows).  True if this call completed it.
+    enqueues its rows).  The new rows carry ``task_id`` as the first ones do.
+    Returns the greatest delivery id the send had before (0 for none): the
+    rows this call inserted come after it; None if it did nothing.
     """
     with session_scope() as session:
         send = session.scalars(select(Send).where(Send.id == send_id).with_for_update()).first()
@@ -99,17 +126,21 @@ def complete_snapshot(send_id: int) -> bool:
             or send.planned != sends.PLANNING
             or send.status not in (SendStatus.SENDING, SendStatus.PAUSED)
         ):
-            return False
-        send.planned = snapshot_audience(session, send)
+            return None
+        before = session.scalar(select(func.max(Delivery.id)).where(Delivery.send_id == send_id))
+        send.planned = snapshot_audience(session, send, task_id)
         analyse_deliveries(session)
-    return True
+    return int(before or 0)
 
 
-def snapshot_audience(session: Session, send: Send, *, up_to: int | None = None) -> int:
+def snapshot_audience(
+    session: Session, send: Send, task_id: str | None = None, *, up_to: int | None = None
+) -> int:
     """Insert the send's Delivery rows (subscribers with id ≤ ``up_to`` only, if given).
 
-    Subscribers already in the snapshot are skipped, so this can run again
-    after a partial snapshot.  Returns how many rows the send has now.
+    The rows are stamped with the planning task (``claimed_by``).  Subscribers
+    already in the snapshot are skipped, so this can run again after a
+    partial snapshot.  Returns how many rows the send has now.
     """
     for label, condition in audience_conditions(session, send):
         already = exists().where(
@@ -125,13 +156,14 @@ def snapshot_audience(session: Session, send: Send, *, up_to: int | None = None)
                 literal(label),
                 literal("pending"),
                 literal(0),
+                literal(task_id, String(64)),
             )
             .where(*where)
             .order_by(Subscriber.id)
         )
         session.execute(
             insert(Delivery).from_select(
-                ["send_id", "subscriber_id", "segment", "status", "attempts"], rows
+                ["send_id", "subscriber_id", "segment", "status", "attempts", "claimed_by"], rows
             )
         )
     total = session.scalar(select(func.count(Delivery.id)).where(Delivery.send_id == send.id))

@@ -12,11 +12,13 @@ ORM session per group cost more CPU than sending the messages.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, select, text, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from newsletter import sends
 from newsletter.config import get_settings
@@ -61,13 +63,43 @@ class WriteOutcome:
     status: str | None
     retry_ids: list[int]
     retry_delay: float
+    sent_ids: list[int] = field(default_factory=list)
+
+
+# Waits between tries of a group whose write lost its database connection (a
+# restart, a terminated backend, a failover): about 16 s in all, after which
+# the error goes up and the results stay in the journal for recovery.
+WRITE_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database connection failed (worth another try)."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def write_group(send_id: int, group: ResultGroup) -> WriteOutcome:
     """Write one group of results in one transaction; returns what the send looks like now.
 
-    Runs in the recorder's writer thread as well as the sending one.
+    A write that loses its connection is tried again on a fresh one after
+    :data:`WRITE_RETRY_DELAYS`; the transaction makes a retry all or nothing,
+    and every statement only moves rows still claimed, so a retry after a
+    commit whose answer was lost changes nothing twice.  Runs in the
+    recorder's writer thread as well as the sending one.
     """
+    for delay in (*WRITE_RETRY_DELAYS, None):
+        try:
+            return _write_once(send_id, group)
+        except Exception as exc:
+            if delay is None or not connection_lost(exc):
+                raise
+            log.warning("send %s: recording failed (%s); again in %.1f s", send_id, exc, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _write_once(send_id: int, group: ResultGroup) -> WriteOutcome:
     with get_engine().begin() as connection:
         _write_results(connection, group, utcnow())
         status = _update_failure_streak(connection, send_id, group)
@@ -75,6 +107,7 @@ def write_group(send_id: int, group: ResultGroup) -> WriteOutcome:
         status=status,
         retry_ids=[r["did"] for r in group.retry],
         retry_delay=max((r["delay"] for r in group.retry), default=0.0),
+        sent_ids=[r["did"] for r in group.sent],
     )
 
 

@@ -117,6 +117,7 @@ class MessageTemplate:
         feedback_id: str | None = None,
         is_suppressed: Callable[[str], bool] | None = None,
         envelope_from: Callable[[Recipient], str] | None = None,
+        message_id_key: bytes | None = None,
         with_attendee: AttendeeFunction | None = None,
         attendee_methods: frozenset[str] = frozenset({"REQUEST", "CANCEL"}),
         template_steps: Sequence[TemplateStep] = TEMPLATE_STEPS,
@@ -127,6 +128,8 @@ class MessageTemplate:
         ``subject`` defaults to the edition's; ``list_id`` to ``settings.list_id``;
         ``list_name`` to the From display name; ``feedback_id`` to
         ``{update}:{segment}:newsletter:{sending domain}`` (pass "" for none).
+        ``message_id_key`` makes each delivery's Message-ID stable (see
+        ``pipeline.stable_message_id``).
         ``with_attendee`` defaults to ``newsletter.calendar.with_attendee`` and is
         called per recipient only for parts whose method is in ``attendee_methods``
         (REQUEST: RFC 5546 section 3.2.2 lists the invitee; CANCEL: section 3.2.5
@@ -149,6 +152,7 @@ class MessageTemplate:
             sending_domain=s.sending_domain,
             is_suppressed=is_suppressed,
             envelope_from=envelope_from,
+            message_id_key=message_id_key,
         )
         check_value("Subject", subject or edition.subject)
         plan: list[bytes | Slot] = [build_constant_headers(options, tuple(template_steps))]

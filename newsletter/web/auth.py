@@ -1,9 +1,12 @@
 """Organiser sign-in and sign-out.
 
 Signing in replaces the session cookie with a new one (new CSRF token), so a
-session planted before login is worthless (no session fixation).  Attempts
-are rate-limited per client address; the page never says whether the
-address or the password was wrong.
+session planted before login is worthless (no session fixation).  Failed
+attempts are throttled per account and per client address (shared through
+Redis when a broker is configured), successful ones are not counted; the
+page never says whether the address or the password was wrong.  Signing out
+ends the session on the server too: the organiser's session version rises,
+so a copy of the cookie kept elsewhere stops working.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from newsletter.organisers import authenticate, password_fingerprint
+from newsletter.models import Organiser
+from newsletter.organisers import authenticate, end_sessions
 from newsletter.web.deps import (
     client_address,
     page,
     set_session_cookie,
     store,
     verify_csrf,
+    web_session,
 )
 from newsletter.web.errors import TooManyRequests
 from newsletter.web.security import SESSION_COOKIE, SessionData, safe_next
@@ -41,17 +46,26 @@ def login(
     next: Annotated[str, Form()] = "/console",
 ) -> Response:
     """Check the password (argon2); on success set a fresh session and go to ``next``."""
-    retry = request.app.state.login_limiter.hit(client_address(request))
+    state = request.app.state
+    address = client_address(request)
+    account = email.strip().lower()[:320]
+    waits = [
+        state.login_address_limiter.retry_after(address),
+        state.login_account_limiter.retry_after(account),
+    ]
+    retry = max((w for w in waits if w is not None), default=None)
     if retry is not None:
         raise TooManyRequests(retry)
     with store(request) as db:
         organiser = authenticate(db, email, password)
         session = (
-            SessionData.fresh(organiser.id, password_fingerprint(organiser))
+            SessionData.fresh(organiser.id, organiser.session_version)
             if organiser is not None
             else None
         )
     if session is None:
+        state.login_address_limiter.count(address)
+        state.login_account_limiter.count(account)
         context = {"next": safe_next(next), "error": "Wrong email address or password."}
         return page(request, "login.html", context, status_code=401)
     response = RedirectResponse(safe_next(next), status_code=303)
@@ -61,7 +75,13 @@ def login(
 
 @router.post("/logout", dependencies=[Depends(verify_csrf)])
 def logout(request: Request) -> Response:
-    """End the session."""
+    """End the session here and on the server (every copy of the cookie stops working)."""
+    current = web_session(request)
+    if current.organiser_id is not None:
+        with store(request) as db:
+            organiser = db.get(Organiser, current.organiser_id)
+            if organiser is not None and organiser.session_version == current.version:
+                end_sessions(organiser)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -22,10 +22,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from newsletter import display
 from newsletter.config import Settings
 from newsletter.db import engine_for, session_scope
 from newsletter.models import Organiser
-from newsletter.organisers import organiser_for_token, password_fingerprint
+from newsletter.organisers import organiser_for_token
 from newsletter.paths import templates_dir
 from newsletter.web.security import (
     CSRF_FIELD,
@@ -63,6 +64,12 @@ def make_templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # Times and counts are written for people (newsletter.display).
+    env.filters["uk_time"] = display.uk_time
+    env.filters["uk_time_seconds"] = display.uk_time_seconds
+    env.filters["uk_time_iso"] = display.uk_time_iso
+    env.filters["plural"] = display.plural
+    env.filters["form_time"] = display.form_value
     return Jinja2Templates(env=env)
 
 
@@ -94,8 +101,8 @@ def web_session(request: Request) -> SessionData:
     cached: SessionData | None = getattr(request.state, "web_session", None)
     if cached is not None:
         return cached
-    secret = settings_of(request).secret_key
-    data = read_session(request.cookies.get(SESSION_COOKIE), secret)
+    keys = settings_of(request).verification_keys
+    data = read_session(request.cookies.get(SESSION_COOKIE), keys)
     if data is None:
         data = SessionData.fresh()
         request.state.new_session = True
@@ -138,13 +145,22 @@ def page(
 
 
 def current_organiser(request: Request) -> Principal | None:
-    """The organiser of the session cookie, or None (also when their password changed)."""
+    """The organiser of the session cookie, or None.
+
+    None also when the server ended the session since (sign-out elsewhere,
+    password change, disabling: the session version moved on) or the
+    organiser is disabled or gone.
+    """
     session = web_session(request)
     if session.organiser_id is None:
         return None
     with store(request) as db:
         organiser = db.get(Organiser, session.organiser_id)
-        if organiser is None or password_fingerprint(organiser) != session.fingerprint:
+        if (
+            organiser is None
+            or organiser.disabled_at is not None
+            or organiser.session_version != session.version
+        ):
             return None
         return Principal(organiser.id, organiser.email)
 

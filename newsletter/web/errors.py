@@ -38,11 +38,14 @@ _LINK_WORDS = {
 class BadLink(UserError):  # noqa: N818 (reads as what the visitor has)
     """A tampered, expired or orphaned email link: answered 400 with a page that says which."""
 
-    def __init__(self, purpose: str, *, expired: bool, gone: bool = False) -> None:
+    def __init__(
+        self, purpose: str, *, expired: bool, gone: bool = False, used: bool = False
+    ) -> None:
         super().__init__(purpose)
         self.purpose = purpose
         self.expired = expired
         self.gone = gone
+        self.used = used
 
 
 class TooManyRequests(UserError):  # noqa: N818
@@ -62,6 +65,11 @@ async def _bad_link(request: Request, exc: Exception) -> Response:
     what = _LINK_WORDS.get(exc.purpose, exc.purpose)
     if exc.gone:
         message = "This link belongs to a subscription that no longer exists."
+    elif exc.used:
+        message = (
+            f"This {what} link has already been used, or the subscription changed since it "
+            "was sent. To subscribe again, use the subscribe form for a fresh link."
+        )
     elif exc.expired:
         message = f"This {what} link has expired. Ask for a fresh one below."
     else:

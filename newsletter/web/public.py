@@ -5,28 +5,27 @@ their path (``newsletter.tokens``), never by a cookie: they work in any
 browser, and the token itself defeats cross-site request forgery, so only
 the cookie-based subscribe and link-request forms carry CSRF tokens.
 GETs never change anything: mail scanners prefetch links (RFC 8058 §1).
-Whether an address is subscribed is never revealed: every subscribe or
-link request gets the same answer.
+Whether an address is subscribed is never revealed: every valid subscribe or
+link request queues the same task and gets the same answer in the same time
+(``newsletter.subscription_mail`` decides whether to send, off the request).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from newsletter.dispatch.queue import get_queue
 from newsletter.models import Subscriber, SubscriberRole
 from newsletter.roles import BUILTIN_ROLES, normalise_role
 from newsletter.subscribers import (
     SubscriberError,
     SubscriberInput,
-    by_key,
-    record_consent,
+    check_text,
     set_status,
-    upsert,
 )
 from newsletter.suppressions import is_suppressed
 from newsletter.tokens import (
@@ -35,23 +34,27 @@ from newsletter.tokens import (
     UNSUBSCRIBE,
     TokenError,
     TokenExpired,
+    TokenPayload,
     preferences_url,
     read_token,
+    status_stamp,
 )
-from newsletter.transports import TransportError
 from newsletter.web.deps import client_address, page, settings_of, store, verify_csrf
 from newsletter.web.errors import BadLink, TooManyRequests
-from newsletter.web.mail import send_confirmation, send_preferences_link
 
-log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 ROLE_CHOICES = list(BUILTIN_ROLES.items())
 
 
 def _subject(request: Request, token: str, purpose: str) -> int:
     """The subscriber id the token names; raises BadLink for a tampered or expired token."""
+    return _payload(request, token, purpose).subject_id
+
+
+def _payload(request: Request, token: str, purpose: str) -> TokenPayload:
+    """The verified token (current or previous keys); raises BadLink otherwise."""
     try:
-        return read_token(token, purpose, secret=settings_of(request).secret_key).subject_id
+        return read_token(token, purpose, secret=settings_of(request).verification_keys)
     except TokenExpired as exc:
         raise BadLink(purpose, expired=True) from exc
     except TokenError as exc:  # tampered, another key, another purpose, malformed
@@ -83,10 +86,14 @@ def subscribe(
     organisation: Annotated[str, Form()] = "",
     role: Annotated[str, Form()] = "",
 ) -> Response:
-    """Start double opt-in: store a pending subscriber and email the confirmation link.
+    """Start double opt-in: queue the task that stores a pending subscriber and emails the link.
 
-    Rate-limited per client address.  Active and suppressed addresses get no
-    email, but the same answer, so the form cannot be used to probe the list.
+    Rate-limited per client address; the task applies the recipient's
+    cooldown and daily cap.  Every valid request queues the same task and
+    gets the same answer, so the form cannot be used to probe the list.
+    Existing profiles are never changed from this unauthenticated form
+    (anyone can type anyone's address): people change them on the
+    preferences page.
     """
     _limit(request, "subscribe_limiter")
     values = {"email": email, "name": name, "organisation": organisation, "role": role}
@@ -97,29 +104,14 @@ def subscribe(
     except SubscriberError as exc:
         context = {"roles": ROLE_CHOICES, "values": values, "error": exc.reason, "field": exc.field}
         return page(request, "subscribe.html", context, status_code=400)
-    with store(request) as db:
-        subscriber = by_key(db, wanted.email_key)
-        if subscriber is None:
-            upsert(db, [wanted], default_status="pending", consent_source="web form (unconfirmed)")
-            subscriber = by_key(db, wanted.email_key)
-            assert subscriber is not None  # just inserted in this transaction
-        # Existing profiles are not changed from an unauthenticated form: anyone can type
-        # anyone's address.  They change them on the preferences page after confirming.
-        should_send = subscriber.status != "active" and not _suppressed(db, wanted.email_key)
-    if should_send:
-        try:
-            send_confirmation(subscriber, settings_of(request))
-        except TransportError:
-            log.exception("confirmation email to subscriber %s failed", subscriber.id)
-            return page(request, "message.html", _mail_failed(), status_code=503)
+    get_queue().enqueue(
+        "request_confirmation",
+        wanted.email,
+        wanted.name,
+        wanted.organisation,
+        wanted.roles[0] if wanted.roles else "",
+    )
     return RedirectResponse("/subscribe/check-your-email", status_code=303)
-
-
-def _mail_failed() -> dict[str, str]:
-    return {
-        "title": "We could not send the email",
-        "message": "Our mail server did not accept the message. Please try again in a while.",
-    }
 
 
 @router.get("/subscribe/check-your-email", response_class=HTMLResponse)
@@ -145,15 +137,29 @@ def confirm_form(request: Request, token: str) -> Response:
 
 @router.post("/confirm/{token}", response_class=HTMLResponse)
 def confirm(request: Request, token: str) -> Response:
-    """Make the subscriber active and record their consent with the client's address."""
-    subscriber_id = _subject(request, token, CONFIRM)
+    """Make the subscriber active and record their consent with the client's address.
+
+    The link works once, and only while the subscriber's status is the one it
+    was issued for: after confirming, unsubscribing, bouncing or complaining
+    it is void, so an old link can never bring back someone who left.
+    """
+    payload = _payload(request, token, CONFIRM)
     with store(request) as db:
-        subscriber = db.get(Subscriber, subscriber_id)
+        subscriber = db.get(Subscriber, payload.subject_id)
         if subscriber is None:
-            raise BadLink(CONFIRM, expired=False)
-        if subscriber.status != "active":
-            set_status(subscriber, "active")
-            record_consent(subscriber, "web form, double opt-in", ip=client_address(request))
+            raise BadLink(CONFIRM, expired=False, gone=True)
+        current = payload.extra == status_stamp(subscriber.status_changed_at)
+        if not current or subscriber.status not in ("pending", "unsubscribed"):
+            raise BadLink(CONFIRM, expired=False, used=True)
+        if _suppressed(db, subscriber.email_key):
+            raise BadLink(CONFIRM, expired=False, used=True)
+        set_status(
+            subscriber,
+            "active",
+            source="confirmation link",
+            consent_source="web form, double opt-in",
+            consent_ip=client_address(request),
+        )
         prefs = _preferences_link(request, subscriber.id)
     return page(request, "confirmed.html", {"preferences_url": prefs})
 
@@ -203,19 +209,27 @@ def save_preferences(
         subscriber = _load(db, subscriber_id, PREFERENCES)
         if action == "unsubscribe":
             if subscriber.status in ("active", "pending"):
-                set_status(subscriber, "unsubscribed")
+                set_status(subscriber, "unsubscribed", source="preferences page")
             outcome = "unsubscribed"
         elif action == "resubscribe":
             # The token reached their mailbox: that proves the address, as a confirmation does.
             if subscriber.status != "active":
-                set_status(subscriber, "active")
-                record_consent(subscriber, "preferences page", ip=client_address(request))
+                set_status(
+                    subscriber,
+                    "active",
+                    source="preferences page",
+                    consent_source="preferences page",
+                    consent_ip=client_address(request),
+                )
             outcome = "resubscribed"
         else:
             slugs = sorted({normalise_role(r) for r in roles or [] if r.strip()})
             if slugs != subscriber.role_names:
                 subscriber.roles = [SubscriberRole(role=slug) for slug in slugs]
-            subscriber.organisation = organisation.strip()[:200]
+            try:
+                subscriber.organisation = check_text("organisation", organisation)
+            except SubscriberError as exc:
+                raise HTTPException(400, str(exc)) from exc
             subscriber.reminders_enabled = reminders is not None
             outcome = "saved"
     return RedirectResponse(f"/preferences/{token}?saved={outcome}", status_code=303)
@@ -230,21 +244,17 @@ def link_request_form(request: Request) -> Response:
 
 @router.post("/preferences", dependencies=[Depends(verify_csrf)])
 def link_request(request: Request, email: Annotated[str, Form()] = "") -> Response:
-    """Email a preferences link if the address is on the list; same answer either way."""
+    """Queue the task that emails a preferences link if the address is on the list.
+
+    Same task, same answer, same time whether or not it is; the task applies
+    the recipient's cooldown and daily cap.
+    """
     _limit(request, "subscribe_limiter")
     try:
         wanted = SubscriberInput.build(email)
     except SubscriberError as exc:
         return page(request, "link_request.html", {"error": exc.reason}, status_code=400)
-    with store(request) as db:
-        subscriber = by_key(db, wanted.email_key)
-        ok = subscriber is not None and not _suppressed(db, wanted.email_key)
-    if ok and subscriber is not None:
-        try:
-            send_preferences_link(subscriber, settings_of(request))
-        except TransportError:
-            log.exception("preferences link to subscriber %s failed", subscriber.id)
-            return page(request, "message.html", _mail_failed(), status_code=503)
+    get_queue().enqueue("request_preferences_link", wanted.email)
     return page(
         request,
         "message.html",
@@ -269,10 +279,10 @@ def unsubscribe(request: Request, token: str) -> Response:
     Mail clients POST ``List-Unsubscribe=One-Click``; the confirmation button
     posts the same.  A bounced or complained status is kept (it says more).
     """
-    subscriber_id = _subject(request, token, UNSUBSCRIBE)
+    payload = _payload(request, token, UNSUBSCRIBE)
     with store(request) as db:
-        subscriber = db.get(Subscriber, subscriber_id)
+        subscriber = db.get(Subscriber, payload.subject_id)
         if subscriber is not None and subscriber.status in ("active", "pending"):
-            set_status(subscriber, "unsubscribed")
+            set_status(subscriber, "unsubscribed", source="unsubscribe link", send_id=payload.extra)
         known = subscriber is not None
     return page(request, "unsubscribe.html", {"token": token, "done": True, "known": known})

@@ -15,11 +15,13 @@ from fastapi import Request
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from newsletter import sends, updates
+from newsletter import display, sends, updates
+from newsletter.imports import report_json
 from newsletter.ingest import IngestError, ParseResult, parse_bytes
 from newsletter.models import Delivery, Subscriber, UpdateRecord
-from newsletter.subscriber_csv import ImportReport, import_csv
 from newsletter.web.deps import store
+
+__all__ = ["report_json"]  # re-exported: the console and the API show reports alike
 
 PAGE_SIZE = 50
 INGEST_FORMATS = ("auto", "text", "markdown", "json")
@@ -69,32 +71,6 @@ def search_subscribers(
     if status:
         stmt = stmt.where(Subscriber.status == status)
     return list(session.scalars(stmt.order_by(Subscriber.id).limit(max(1, min(limit, 500)))))
-
-
-def import_subscribers(session: Session, data: bytes, source: str) -> ImportReport:
-    """Import CSV bytes (UTF-8, BOM allowed); raises CsvFormatError for an unusable file."""
-    from newsletter.subscriber_csv import CsvFormatError
-
-    if b"\x00" in data:
-        raise CsvFormatError(f"{source}: binary data, not a CSV file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CsvFormatError(f"{source}: not UTF-8 (byte {exc.start}); save as CSV UTF-8") from exc
-    return import_csv(session, text, source=source)
-
-
-def report_json(report: ImportReport) -> dict[str, Any]:
-    """An import report as the API returns it and the console shows it."""
-    return {
-        "rows": report.rows,
-        "created": report.result.created,
-        "updated": report.result.updated,
-        "unchanged": report.result.unchanged,
-        "skipped": len(report.result.skipped_opted_out),
-        "rejected": [{"line": r.line, "reason": r.reason} for r in report.rejected],
-        "warnings": list(report.warnings),
-    }
 
 
 def export_subscribers(request: Request) -> Iterator[str]:
@@ -184,9 +160,17 @@ def _epoch(session: Session) -> _Epoch:
 def send_progress(request: Request, send_id: int) -> dict[str, Any]:
     """A send's documented JSON (status, counts) with its delivered/failed timeline.
 
+    ``scheduled_at_uk``, ``started_at_uk`` and ``finished_at_uk`` are the times
+    as people read them ("Wed 20 Oct 2027, 09:00 UK").
+
     The console's live page and the API both serve this; raises SendNotFoundError
     (404 on the web) for an unknown send.
     """
     with store(request) as db:
         send = sends.get_send(db, send_id)
-        return {**sends.to_json(db, send), "timeline": timeline(db, send_id).to_json()}
+        data = sends.to_json(db, send)
+        shown = {
+            f"{key}_uk": display.uk_time_iso(data[key], empty="not yet")
+            for key in ("scheduled_at", "started_at", "finished_at")
+        }
+        return {**data, **shown, "timeline": timeline(db, send_id).to_json()}

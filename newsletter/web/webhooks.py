@@ -16,10 +16,12 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from newsletter.bounces.sources import handle_webhook
 from newsletter.config import Settings
 from newsletter.db import session_scope
+from newsletter.web.security import read_limited
 
 router = APIRouter()
 
@@ -41,20 +43,22 @@ def _authorised(request: Request, settings: Settings) -> bool:
 
 @router.post("/webhooks/bounces", include_in_schema=False)
 async def bounce_webhook(request: Request) -> dict[str, Any]:
-    """Ingest one posted bounce or complaint; 401 without the right bearer secret."""
+    """Ingest one posted bounce or complaint; 401 without the right bearer secret, 413 if too big.
+
+    The database work runs in a worker thread, off the event loop.
+    """
     settings: Settings = request.app.state.settings
     if not _authorised(request, settings):
         raise HTTPException(
             status_code=401, detail="bearer secret required",
             headers={"WWW-Authenticate": "Bearer"},
         )  # fmt: skip
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise HTTPException(status_code=413, detail="report too large")
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise HTTPException(status_code=413, detail="report too large")
+    # Streamed: a chunked body is refused at the first chunk past the limit.
+    body = await read_limited(request, MAX_BODY)
     content_type = request.headers.get("content-type", "message/rfc822")
-    with session_scope() as session:
-        result = handle_webhook(session, body, content_type)
-    return asdict(result)
+
+    def ingest() -> dict[str, Any]:
+        with session_scope() as session:
+            return asdict(handle_webhook(session, body, content_type))
+
+    return await run_in_threadpool(ingest)

@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from newsletter import segments as segment_store
-from newsletter import suppressions
+from newsletter import subscriber_record, suppressions
+from newsletter.dispatch.queue import get_queue
+from newsletter.errors import NotFound, UserError
+from newsletter.imports import create_job, decode_upload, estimated_rows, get_job, job_json
 from newsletter.models import SUBSCRIBER_STATUSES, Subscriber
 from newsletter.segment_rules import RuleError
 from newsletter.segments import SegmentError
 from newsletter.subscriber_csv import CsvFormatError
+from newsletter.subscriber_csv import import_csv as import_csv_text
 from newsletter.subscribers import SubscriberError, SubscriberInput, by_key, to_json, upsert
 from newsletter.web.api.schemas import (
+    ConsentIn,
     RuleIn,
-    SegmentFeedIn,
     SegmentIn,
+    SegmentPatch,
     SubscriberIn,
+    SubscriberPatch,
     SuppressionIn,
 )
-from newsletter.web.deps import store
+from newsletter.web.deps import Principal, require_api_organiser, settings_of, store
+from newsletter.web.security import MAX_ID, read_limited
 from newsletter.web.services import (
     PAGE_SIZE,
     export_subscribers,
-    import_subscribers,
     report_json,
     search_subscribers,
 )
@@ -35,7 +43,11 @@ router = APIRouter()
 
 @router.get("/subscribers", tags=["subscribers"])
 def list_subscribers(
-    request: Request, q: str = "", status: str = "", after: int = 0, limit: int = PAGE_SIZE
+    request: Request,
+    q: Annotated[str, Query(max_length=200)] = "",
+    status: str = "",
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = PAGE_SIZE,
 ) -> dict[str, Any]:
     """Subscribers matching ``q`` (address, name, organisation), by id after ``after``.
 
@@ -82,34 +94,132 @@ def export(request: Request) -> Response:
     return StreamingResponse(export_subscribers(request), media_type="text/csv; charset=utf-8")
 
 
-@router.post("/subscribers/import", tags=["subscribers"])
-async def import_csv(request: Request) -> dict[str, Any]:
-    """Import a CSV request body (``Content-Type: text/csv``); rejected lines are listed."""
-    data = await request.body()
-    return _import(request, data)
+@router.post(
+    "/subscribers/import",
+    tags=["subscribers"],
+    responses={202: {"description": "A big file: queued as an import job (see /imports/{id})"}},
+)
+async def import_csv(
+    request: Request, principal: Annotated[Principal, Depends(require_api_organiser)]
+) -> Response:
+    """Import a CSV request body (``Content-Type: text/csv``); rejected lines are listed.
+
+    The body is streamed and refused with 413 past ``MAX_UPLOAD_BYTES``
+    (10 MB by default).  Up to ``IMPORT_INLINE_ROWS`` rows the import runs
+    at once (off the event loop) and the answer is the report; a bigger
+    file is queued as an import job and the answer is 202 with the job,
+    whose progress ``GET /api/v1/imports/{id}`` reports.
+    """
+    limit = settings_of(request).max_upload_bytes
+    data = await read_limited(request, limit)
+    return await run_in_threadpool(_import, request, data, principal.email)
 
 
-def _import(request: Request, data: bytes) -> dict[str, Any]:
+def _import(request: Request, data: bytes, who: str) -> Response:
     try:
+        text = decode_upload(data, "api.csv")
+        if estimated_rows(text) > settings_of(request).import_inline_rows:
+            with store(request) as db:
+                job = create_job(db, text, "api.csv", created_by=who)
+                body = job_json(job)
+            get_queue().enqueue("run_import", body["id"])
+            return JSONResponse(body, status_code=202)
         with store(request) as db:
-            return report_json(import_subscribers(db, data, "api.csv"))
+            return JSONResponse(report_json(import_csv_text(db, text, source="api.csv"), text))
     except CsvFormatError as exc:
         raise HTTPException(422, str(exc)) from exc
 
 
+@router.get("/imports/{job_id}", tags=["subscribers"])
+def import_job(request: Request, job_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> dict[str, Any]:
+    """An import job: status (queued, running, finished, failed), rows done, the report."""
+    with store(request) as db:
+        try:
+            return job_json(get_job(db, job_id))
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+
+
 @router.get("/subscribers/{subscriber_id}", tags=["subscribers"])
 def get_subscriber(request: Request, subscriber_id: int) -> dict[str, Any]:
-    """One subscriber, with roles and consent record."""
+    """One subscriber's record: profile, roles, consent, status history, sends, events, reports."""
     with store(request) as db:
-        subscriber = db.get(Subscriber, subscriber_id)
-        if subscriber is None:
-            raise HTTPException(404, f"no subscriber {subscriber_id}")
+        subscriber = _subscriber(db, subscriber_id)
+        return subscriber_record.record_json(subscriber_record.record_of(db, subscriber))
+
+
+def _subscriber(db: Session, subscriber_id: int) -> Subscriber:
+    try:
+        return subscriber_record.get_subscriber(db, subscriber_id)
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+
+
+@router.patch("/subscribers/{subscriber_id}", tags=["subscribers"])
+def edit_subscriber(request: Request, subscriber_id: int, body: SubscriberPatch) -> dict[str, Any]:
+    """Change profile fields (address, name, organisation, region, roles)."""
+    with store(request) as db:
+        subscriber = _subscriber(db, subscriber_id)
+        try:
+            wanted = SubscriberInput.build(
+                body.email if body.email is not None else subscriber.email,
+                name=body.name if body.name is not None else subscriber.name,
+                organisation=(
+                    body.organisation if body.organisation is not None else subscriber.organisation
+                ),
+                region=body.region if body.region is not None else subscriber.region,
+                roles=body.roles if body.roles is not None else subscriber.role_names,
+            )
+            subscriber_record.edit(db, subscriber, wanted)
+        except (SubscriberError, UserError) as exc:
+            raise HTTPException(422, str(exc)) from exc
         return to_json(subscriber)
+
+
+@router.post("/subscribers/{subscriber_id}/unsubscribe", tags=["subscribers"])
+def unsubscribe(
+    request: Request,
+    subscriber_id: int,
+    organiser: Annotated[Principal, Depends(require_api_organiser)],
+) -> dict[str, Any]:
+    """Unsubscribe the person; idempotent (an opted-out status is kept)."""
+    with store(request) as db:
+        subscriber = _subscriber(db, subscriber_id)
+        subscriber_record.unsubscribe(subscriber, by=f"api: {organiser.email}")
+        return to_json(subscriber)
+
+
+@router.post("/subscribers/{subscriber_id}/resubscribe", tags=["subscribers"])
+def resubscribe(
+    request: Request,
+    subscriber_id: int,
+    body: ConsentIn,
+    organiser: Annotated[Principal, Depends(require_api_organiser)],
+) -> dict[str, Any]:
+    """Make an opted-out person active again on fresh consent (422 without it)."""
+    with store(request) as db:
+        subscriber = _subscriber(db, subscriber_id)
+        try:
+            subscriber_record.resubscribe(
+                db, subscriber, consent=body.consent, by=f"api: {organiser.email}"
+            )
+        except UserError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return to_json(subscriber)
+
+
+@router.delete("/subscribers/{subscriber_id}", tags=["subscribers"])
+def erase(request: Request, subscriber_id: int) -> dict[str, Any]:
+    """Erase the person (GDPR); their deliveries stay without personal data (count returned)."""
+    with store(request) as db:
+        kept = subscriber_record.erase(db, _subscriber(db, subscriber_id))
+    return {"erased": subscriber_id, "deliveries_kept_anonymised": kept}
 
 
 def _segment_json(db: Any, segment: Any) -> dict[str, Any]:
     return {
         "name": segment.name,
+        "label": segment_store.display_name(segment),
         "rule": segment.rule,
         "description": segment.description,
         "builtin": segment.builtin,
@@ -130,10 +240,10 @@ def add_segment(request: Request, body: SegmentIn) -> dict[str, Any]:
     """Create a custom segment; 422 names the rule position or the name problem."""
     try:
         with store(request) as db:
-            return _segment_json(
-                db,
-                segment_store.add(db, body.name, body.rule, body.description, public=body.public),
+            created = segment_store.add(
+                db, body.name, body.rule, body.description, body.label, public=body.public
             )
+            return _segment_json(db, created)
     except RuleError as exc:
         raise HTTPException(422, {"error": exc.message, "position": exc.position}) from exc
     except SegmentError as exc:
@@ -151,13 +261,14 @@ def count_rule(request: Request, body: RuleIn) -> dict[str, Any]:
 
 
 @router.patch("/segments/{name}", tags=["segments"])
-def publish_segment(request: Request, name: str, body: SegmentFeedIn) -> dict[str, Any]:
-    """List (``public: true``) or unlist the segment's calendar feed on /calendar."""
-    try:
-        with store(request) as db:
-            return _segment_json(db, segment_store.set_public(db, name, body.public))
-    except SegmentError as exc:
-        raise HTTPException(404, str(exc)) from exc
+def patch_segment(request: Request, name: str, body: SegmentPatch) -> dict[str, Any]:
+    """Change a segment's display name (``label``), description, and whether its
+    calendar feed is listed on /calendar (``public``); built-ins too."""
+    with store(request) as db:
+        segment = segment_store.describe(db, name, label=body.label, description=body.description)
+        if body.public is not None:
+            segment = segment_store.set_public(db, name, body.public)
+        return _segment_json(db, segment)
 
 
 @router.delete("/segments/{name}", tags=["segments"], status_code=204)

@@ -7,9 +7,9 @@ changing anything, as the console shows before its confirmation.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from newsletter.dispatch import control
@@ -27,6 +27,7 @@ from newsletter.models import EventRecord
 from newsletter.sends import SendError, parse_uk_time
 from newsletter.web.api.schemas import EventCancel, EventPatch
 from newsletter.web.deps import store
+from newsletter.web.security import MAX_ID
 
 router = APIRouter(tags=["events"])
 
@@ -42,7 +43,9 @@ def _event_json(record: EventRecord) -> dict[str, Any]:
 
 
 @router.get("/events")
-def list_events(request: Request, update_id: int | None = None) -> list[dict[str, Any]]:
+def list_events(
+    request: Request, update_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
+) -> list[dict[str, Any]]:
     """Events, by start time; only one update's with ``update_id``."""
     with store(request) as db:
         return [_event_json(r) for r in queries.list_events(db, update_id)]

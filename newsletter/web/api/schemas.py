@@ -1,11 +1,33 @@
-"""Request bodies of the REST API (module level, so FastAPI can resolve them)."""
+"""Request bodies of the REST API (module level, so FastAPI can resolve them).
+
+Every body refuses NUL characters in its text (no column can hold them, and
+PostgreSQL refuses them outright) and ids beyond the 32-bit id columns, so
+such input gets a 422 naming the field instead of reaching the database.
+Lengths of names and organisations are checked by the domain's own
+validation, which names the limit.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, field_validator
+
+# The largest id a row can have (32-bit integer columns).
+Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
-class UpdateIn(BaseModel):
+class _Body(BaseModel):
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+class UpdateIn(_Body):
     """An update to ingest, as text."""
 
     text: str = Field(description="The update: website text, Markdown or JSON.")
@@ -13,7 +35,7 @@ class UpdateIn(BaseModel):
     source_name: str = Field(default="api.txt", description="A file name for messages.")
 
 
-class EventPatch(BaseModel):
+class EventPatch(_Body):
     """Corrections to an event; absent fields stay.  Times are UK local unless offset given."""
 
     title: str | None = None
@@ -48,7 +70,7 @@ class AudiencesIn(BaseModel):
     audiences: list[str]
 
 
-class SubscriberIn(BaseModel):
+class SubscriberIn(_Body):
     """A subscriber to create or update (by address)."""
 
     email: str
@@ -59,47 +81,75 @@ class SubscriberIn(BaseModel):
     status: str | None = Field(default=None, description="Default active for new ones.")
 
 
-class SegmentIn(BaseModel):
+class SegmentIn(_Body):
     """A custom segment."""
 
-    name: str
+    name: str = Field(max_length=100)
     rule: str
-    description: str = ""
+    description: str = Field(default="", max_length=2000)
+    label: str = Field(
+        default="", max_length=200, description='Display name, e.g. "North East leaders".'
+    )
     # Listed on /calendar with a public feed; new segments are private by default.
     public: bool = False
 
 
-class SegmentFeedIn(BaseModel):
-    """Whether the segment's calendar feed is public."""
-
-    public: bool
-
-
-class RuleIn(BaseModel):
+class RuleIn(_Body):
     """A rule to count."""
 
     rule: str
 
 
-class SuppressionIn(BaseModel):
+class SuppressionIn(_Body):
     """An address to suppress by hand."""
 
     email: str
     detail: str = ""
 
 
-class SendIn(BaseModel):
+class SendIn(_Body):
     """A send to schedule; ``at`` absent means now."""
 
-    update_id: int
+    update_id: Id
     segments: list[str]
     at: str | None = Field(default=None, description='"2026-12-01 09:00" (UK) or ISO 8601.')
-    subject: str | None = None
+    subject: str | None = Field(default=None, max_length=300)
 
 
-class ProofIn(BaseModel):
+class ProofIn(_Body):
     """A test copy of an update's edition to one address (default: the caller)."""
 
-    update_id: int
+    update_id: Id
     segment: str = "dcs"
     email: str | None = None
+    emails: list[str] = Field(default_factory=list, description="Several addresses (max 20).")
+
+
+class SubscriberPatch(BaseModel):
+    """Profile fields to change; absent fields stay as they are (status has its own routes)."""
+
+    email: str | None = None
+    name: str | None = None
+    organisation: str | None = None
+    region: str | None = None
+    roles: list[str] | None = None
+
+
+class ConsentIn(BaseModel):
+    """Fresh consent for subscribing an opted-out person again."""
+
+    consent: str = Field(description='How they consented again, e.g. "asked by email on 2 Dec".')
+
+
+class RescheduleIn(BaseModel):
+    """The new time of a scheduled send."""
+
+    at: str = Field(description='"2026-12-01 09:00" (UK) or ISO 8601; not in the past.')
+
+
+class SegmentPatch(BaseModel):
+    """A segment's display name and description; absent fields stay as they are."""
+
+    label: str | None = None
+    description: str | None = None
+    public: bool | None = Field(default=None, description="List its feed on /calendar.")

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+import io
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
 
-from newsletter import sends
+from newsletter import delivery_report, send_review, sends
 from newsletter.dispatch import control
+from newsletter.errors import UserError
 from newsletter.segments import SegmentError
 from newsletter.sends import SendError, parse_uk_time
 from newsletter.single_message import send_test_copy
 from newsletter.subscribers import SubscriberError
 from newsletter.transports import TransportError
 from newsletter.updates import UpdateNotFoundError
-from newsletter.web.api.schemas import ProofIn, SendIn
+from newsletter.web.api.schemas import ProofIn, RescheduleIn, SendIn
 from newsletter.web.deps import Principal, require_api_organiser, store
 from newsletter.web.services import send_progress
 
@@ -22,7 +25,9 @@ router = APIRouter(tags=["sends"])
 
 
 @router.get("/sends")
-def list_sends(request: Request, limit: int = 50) -> list[dict[str, Any]]:
+def list_sends(
+    request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[dict[str, Any]]:
     """The most recent sends with their counts."""
     with store(request) as db:
         return [sends.to_json(db, s) for s in sends.list_sends(db, max(1, min(limit, 500)))]
@@ -34,22 +39,39 @@ def create_send(
     body: SendIn,
     organiser: Principal = Depends(require_api_organiser),  # noqa: B008 (FastAPI idiom)
 ) -> dict[str, Any]:
-    """Schedule a send of an update to segments (now when ``at`` is absent)."""
+    """Schedule a send of an update to segments (now when ``at`` is absent; never in the past).
+
+    ``POST /sends/review`` answers what this would do, without doing it.
+    """
     try:
         with store(request) as db:
             send = sends.create_send(
                 db,
                 update_id=body.update_id,
                 segments=body.segments,
-                at=parse_uk_time(body.at) if body.at else None,
+                at=send_review.check_time(parse_uk_time(body.at, option="at") if body.at else None),
                 subject=body.subject,
                 created_by=organiser.email,
             )
             send_id = send.id
-    except (SendError, SegmentError, UpdateNotFoundError) as exc:
+    except (SendError, SegmentError, UpdateNotFoundError, UserError) as exc:
         raise HTTPException(422, str(exc)) from exc
     control.start_if_due(send_id)
     return send_progress(request, send_id)
+
+
+@router.post("/sends/review")
+def review_send(request: Request, body: SendIn) -> dict[str, Any]:
+    """What ``POST /sends`` would do: editions, subjects, recipients per segment, UK time."""
+    try:
+        with store(request) as db:
+            when = parse_uk_time(body.at, option="at") if body.at else None
+            review = send_review.review(
+                db, body.update_id, body.segments, at=when, subject=body.subject
+            )
+    except (SendError, SegmentError, UpdateNotFoundError, UserError) as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return review.to_json()
 
 
 @router.post("/sends/test")
@@ -58,16 +80,23 @@ def test_copy(
     body: ProofIn,
     organiser: Principal = Depends(require_api_organiser),  # noqa: B008
 ) -> dict[str, Any]:
-    """Send one "[Test]" copy of the segment's edition (to the caller unless ``email``)."""
-    address = body.email or organiser.email
+    """Send "[Test]" copies of the segment's edition to ``emails`` (or ``email``, or the caller).
+
+    Answers ``to`` and ``message_id`` of the first copy and ``sent``: every
+    address with its Message-ID.
+    """
     try:
+        wanted = send_review.test_addresses(body.emails or [body.email or organiser.email])
+        sent = []
         with store(request) as db:
-            message_id = send_test_copy(db, body.update_id, body.segment, address)
-    except (UpdateNotFoundError, SegmentError, SubscriberError) as exc:
+            for address in wanted:
+                message_id = send_test_copy(db, body.update_id, body.segment, address)
+                sent.append({"to": address, "message_id": message_id})
+    except (UpdateNotFoundError, SegmentError, SubscriberError, UserError) as exc:
         raise HTTPException(422, str(exc)) from exc
     except TransportError as exc:
         raise HTTPException(502, f"the transport refused the message: {exc}") from exc
-    return {"to": address, "message_id": message_id}
+    return {**sent[0], "sent": sent}
 
 
 @router.get("/sends/{send_id}")
@@ -82,6 +111,72 @@ def _act(request: Request, send_id: int, action: str) -> dict[str, Any]:
         control.apply(send_id, action)
     except SendError as exc:
         raise HTTPException(409, str(exc)) from exc
+    return send_progress(request, send_id)
+
+
+@router.get("/sends/{send_id}/recipients")
+def recipients(
+    request: Request, send_id: int, status: str = "", q: str = "", after: int = 0, limit: int = 50
+) -> dict[str, Any]:
+    """The delivery report, a page at a time: every recipient with status, reason, reply.
+
+    ``status`` filters (sent, failed, skipped, retrying, waiting, bounced,
+    complained, unsubscribed, not_delivered); ``q`` matches address or name;
+    ``next_after`` is the ``after`` of the next page (null on the last).
+    ``reasons`` summarises why recipients did not get it.
+    """
+    send_progress(request, send_id)
+    try:
+        with store(request) as db:
+            rows, next_after = delivery_report.page(
+                db, send_id, status=status, search=q, after=after, limit=limit
+            )
+            why = delivery_report.reasons(db, send_id)
+    except UserError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return {
+        "items": [r.to_json() for r in rows],
+        "next_after": next_after,
+        "reasons": [r.to_json() for r in why],
+    }
+
+
+@router.get("/sends/{send_id}/recipients.csv", response_class=Response)
+def recipients_csv(request: Request, send_id: int, status: str = "", q: str = "") -> Response:
+    """The delivery report as CSV (filtered like ``/recipients``)."""
+    send_progress(request, send_id)
+    out = io.StringIO()
+    try:
+        with store(request) as db:
+            delivery_report.write_csv(
+                delivery_report.iter_rows(db, send_id, status=status, search=q), out
+            )
+    except UserError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+
+
+@router.post("/sends/{send_id}/send-now")
+def send_now(request: Request, send_id: int) -> dict[str, Any]:
+    """Start a scheduled send now instead of at its time."""
+    send_progress(request, send_id)  # 404 for an unknown send
+    try:
+        control.send_now(send_id)
+    except SendError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return send_progress(request, send_id)
+
+
+@router.post("/sends/{send_id}/reschedule")
+def reschedule(request: Request, send_id: int, body: RescheduleIn) -> dict[str, Any]:
+    """Move a scheduled send to another time (UK unless it carries an offset; never the past)."""
+    send_progress(request, send_id)
+    try:
+        control.reschedule(send_id, parse_uk_time(body.at, option="at"))
+    except SendError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except UserError as exc:
+        raise HTTPException(422, str(exc)) from exc
     return send_progress(request, send_id)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
-from newsletter.web.console import events, home, segments, sends, subscribers, updates
+from newsletter.web.console import events, home, segments, sends, subscribers, updates, users
 from newsletter.web.deps import require_organiser
 
 router = APIRouter(
@@ -18,7 +18,7 @@ router = APIRouter(
 )
 # The dashboard sits at the prefix itself ("/console"), which an included router cannot add.
 router.add_api_route("", home.dashboard, methods=["GET"], response_class=HTMLResponse)
-for area in (home, updates, events, subscribers, segments, sends):
+for area in (home, updates, events, subscribers, segments, sends, users):
     router.include_router(area.router)
 
 __all__ = ["router"]

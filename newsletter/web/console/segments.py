@@ -1,4 +1,5 @@
-"""Console: segments — the rule editor with a live count, custom segments added and removed."""
+"""Console: segments — the rule editor with a live count, custom segments added and removed,
+display names and descriptions edited."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from newsletter import segments as segment_store
+from newsletter.errors import NotFound
 from newsletter.segment_rules import RuleError
 from newsletter.segments import SegmentError
 from newsletter.web.deps import page, store, verify_csrf
@@ -28,7 +30,10 @@ def rule_count(request: Request, rule: str) -> dict[str, Any]:
 
 def _context(request: Request, **extra: Any) -> dict[str, Any]:
     with store(request) as db:
-        rows = [(s, segment_store.count_rule(db, s.rule)) for s in segment_store.list_all(db)]
+        rows = [
+            (s, segment_store.display_name(s), segment_store.count_rule(db, s.rule))
+            for s in segment_store.list_all(db)
+        ]
     return {"rows": rows, "values": {}, **extra}
 
 
@@ -50,13 +55,14 @@ def add_segment(
     name: Annotated[str, Form()] = "",
     rule: Annotated[str, Form()] = "",
     description: Annotated[str, Form()] = "",
+    label: Annotated[str, Form()] = "",
     public: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Create a custom segment; a bad name or rule is shown with the form kept."""
     try:
         with store(request) as db:
             segment_store.add(
-                db, name.strip(), rule, description.strip(), public=public is not None
+                db, name.strip(), rule, description.strip(), label=label, public=public is not None
             )
     except RuleError as exc:
         error = f"Rule, at character {exc.position}: {exc.message}"
@@ -64,9 +70,28 @@ def add_segment(
         error = str(exc)
     else:
         return RedirectResponse("/console/segments", status_code=303)
-    values = {"name": name, "rule": rule, "description": description}
+    values = {"name": name, "rule": rule, "description": description, "label": label}
     context = _context(request, error=error, values=values)
     return page(request, "console/segments.html", context, status_code=400)
+
+
+@router.post("/segments/{name}/describe", dependencies=[Depends(verify_csrf)])
+def describe_segment(
+    request: Request,
+    name: str,
+    label: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+) -> Response:
+    """Change a segment's display name and description (built-ins too)."""
+    try:
+        with store(request) as db:
+            segment_store.describe(db, name, label=label, description=description)
+    except SegmentError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        context = _context(request, error=str(exc))
+        return page(request, "console/segments.html", context, status_code=400)
+    return RedirectResponse("/console/segments", status_code=303)
 
 
 @router.post("/segments/{name}/delete", dependencies=[Depends(verify_csrf)])

@@ -72,9 +72,9 @@
     status.textContent = data.status;
     status.className = "status status-" + data.status;
     set("reason", data.reason || "");
-    const utc = (v) => (v ? v.slice(0, 19).replace("T", " ") + " UTC" : "not yet");
-    set("started", utc(data.started_at));
-    set("finished", utc(data.finished_at));
+    set("scheduled", data.scheduled_at_uk);
+    set("started", data.started_at_uk);
+    set("finished", data.finished_at_uk);
     const bar = document.getElementById("bar");
     bar.max = data.planned || 1;
     bar.value = data.sent + data.failed + data.skipped;
