@@ -102,7 +102,6 @@ def list_command(
     json_output: bool = typer.Option(False, "--json"),
 ) -> None:
     """List suppressed addresses with reason and date, newest first."""
-
     from newsletter.display import uk_time
     from newsletter.suppressions import list_suppressions
 

@@ -16,7 +16,6 @@ def demo_command(
     json_output: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Ingest the samples, add ~300 subscribers, send everything to the outbox."""
-
     from newsletter.demo import run_demo
     from newsletter.display import plural
 

@@ -54,7 +54,6 @@ def list_command(json_output: bool = typer.Option(False, "--json")) -> None:
 @app.command("show")
 def show_command(name: str, json_output: bool = typer.Option(False, "--json")) -> None:
     """Show one segment's rule and audience size."""
-
     from newsletter import segments
     from newsletter.display import plural
 
@@ -83,7 +82,6 @@ def add_command(
     ),
 ) -> None:
     """Create a segment from a rule."""
-
     from newsletter import segments
     from newsletter.display import plural
 
@@ -102,7 +100,6 @@ def edit_command(
     description: str | None = typer.Option(None, "--description"),
 ) -> None:
     """Change a segment's display name and/or description (built-ins too)."""
-
     from newsletter import segments
 
     if label is None and description is None:

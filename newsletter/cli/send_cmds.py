@@ -105,7 +105,6 @@ def send_command(
     The review (editions, subjects, recipients per segment, UK time) is shown
     and must be confirmed on a terminal; scripts pass --yes.
     """
-
     from newsletter import send_review, sends
 
     with user_errors():
@@ -175,7 +174,6 @@ def invite_command(
     yes: bool = typer.Option(False, "--yes", help="Do not ask (needed without a terminal)."),
 ) -> None:
     """Send an invitation (METHOD:REQUEST, recipient as ATTENDEE) for an event, after a review."""
-
     from newsletter import send_review, sends
 
     with user_errors():
@@ -224,7 +222,6 @@ def _summary(send_id: int) -> None:
 @app.command("list")
 def list_command(json_output: bool = typer.Option(False, "--json")) -> None:
     """The most recent sends."""
-
     from newsletter import sends
     from newsletter.display import uk_time_iso
 
@@ -254,7 +251,6 @@ def show_command(send_id: int, json_output: bool = typer.Option(False, "--json")
     paused or was cancelled), last_error (the latest delivery error, or null)
     and ``reasons`` (each ``{reason, count, status}``).
     """
-
     from newsletter import delivery_report, sends
     from newsletter.display import uk_time_iso
 
@@ -287,7 +283,6 @@ def recipients_command(
     csv_output: bool = typer.Option(False, "--csv", help="CSV, as the console downloads it."),
 ) -> None:
     """Every recipient of a send: status, reason in words, the server's reply, tries, times."""
-
     from newsletter import delivery_report, sends
     from newsletter.display import uk_time
 
@@ -315,7 +310,6 @@ def send_now_command(
     yes: bool = typer.Option(False, "--yes", help="Do not ask (needed without a terminal)."),
 ) -> None:
     """Send a scheduled send now instead of at its time, after a review."""
-
     from newsletter.dispatch import control
 
     _review_existing(send_id, None, yes=yes, verb="Send now")
@@ -332,7 +326,6 @@ def reschedule_command(
     yes: bool = typer.Option(False, "--yes", help="Do not ask (needed without a terminal)."),
 ) -> None:
     """Move a scheduled send to another UK time, after a review."""
-
     from newsletter import send_review, sends
     from newsletter.dispatch import control
 
@@ -390,7 +383,6 @@ def resume_command(send_id: int) -> None:
 @app.command("cancel")
 def cancel_command(send_id: int) -> None:
     """Cancel a send; what is not yet sent is skipped."""
-
     from newsletter.dispatch import control
     from newsletter.display import plural
 

@@ -36,7 +36,6 @@ def init_command() -> None:
     and kept beside a SQLite store (STORE.secret-key, readable by its owner
     only), so the embedded set-up signs links with a key nobody else knows.
     """
-
     from newsletter.config import ensure_secret_key, get_settings, reset_settings, secret_problem
     from newsletter.db import get_engine
     from newsletter.migrate import current_revision

@@ -98,7 +98,6 @@ def show_command(
     json_output: bool = typer.Option(False, "--json", help="Print the whole record as JSON."),
 ) -> None:
     """One subscriber: profile, consent, status history, sends received, bounces."""
-
     from newsletter import subscriber_record
 
     with store() as session:
@@ -155,7 +154,6 @@ def edit_command(
     role: list[str] | None = typer.Option(None, "--role", help="Repeat; replaces the roles."),
 ) -> None:
     """Change a subscriber's profile; options not given stay as they are."""
-
     from newsletter import subscriber_record, subscribers
 
     with store() as session:
@@ -175,7 +173,6 @@ def edit_command(
 @app.command("unsubscribe")
 def unsubscribe_command(who: str = typer.Argument(..., metavar="ID_OR_EMAIL")) -> None:
     """Unsubscribe a subscriber (recorded in their history as done from the command line)."""
-
     from newsletter import subscriber_record
 
     with store() as session:
@@ -193,7 +190,6 @@ def resubscribe_command(
     ),
 ) -> None:
     """Make an opted-out subscriber active again: only with fresh consent, which is recorded."""
-
     from newsletter import subscriber_record
 
     with store() as session:
@@ -211,7 +207,6 @@ def erase_command(
     yes: bool = typer.Option(False, "--yes", help="Do not ask (needed without a terminal)."),
 ) -> None:
     """Erase a person (GDPR): personal data goes, their deliveries stay anonymised."""
-
     from newsletter import subscriber_record
     from newsletter.display import plural
 
@@ -256,7 +251,6 @@ def import_command(
     ),
 ) -> None:
     """Import subscribers from CSV (upsert by email); exit 1 if any row was rejected."""
-
     from newsletter.display import plural
     from newsletter.subscriber_csv import import_csv, read_text
 
@@ -320,7 +314,6 @@ def export_command(
     out: Path | None = typer.Option(None, "--out", "-o", help="File to write; default stdout."),
 ) -> None:
     """Export every subscriber as CSV in the import format."""
-
     from newsletter.display import plural
     from newsletter.subscriber_csv import export_csv
 

@@ -20,7 +20,6 @@ def ingest_command(
     json_output: bool = typer.Option(False, "--json", help="Print the stored update(s) as JSON."),
 ) -> None:
     """Parse and store updates; every file is checked before anything is stored."""
-
     from newsletter import updates
     from newsletter.display import plural
     from newsletter.ingest import IngestError, parse_file

@@ -110,7 +110,6 @@ def change_password(
     ),
 ) -> None:
     """Set a new password; ends the organiser's console sessions and revokes their API tokens."""
-
     from newsletter.organisers import OrganiserError, find_organiser, set_password
 
     secret = _password(password)
@@ -133,7 +132,6 @@ def new_token(
     days: int = typer.Option(TOKEN_DAYS, "--days", help="Days until the token expires (1 to 366)."),
 ) -> None:
     """Print a new API bearer token (shown once; only its SHA-256 is stored)."""
-
     from newsletter.organisers import (
         get_organiser,
         issue_token,
@@ -151,7 +149,6 @@ def new_token(
 @users_app.command("tokens")
 def show_tokens(email: str = typer.Argument(..., help="Whose tokens to list.")) -> None:
     """List an organiser's API tokens: id, name, created, expires, last used, state."""
-
     from newsletter.organisers import get_organiser, list_tokens
 
     with store() as session:
@@ -178,7 +175,6 @@ def revoke(
     all_tokens: bool = typer.Option(False, "--all", help="Revoke every token they have."),
 ) -> None:
     """Revoke one API token by id, or all of an organiser's tokens with --all."""
-
     from newsletter.organisers import get_organiser, revoke_token, revoke_tokens
 
     if (token_id is None) == (not all_tokens):
@@ -198,7 +194,6 @@ def revoke(
 @users_app.command("disable")
 def disable_user(email: str = typer.Argument(...)) -> None:
     """Stop an organiser signing in or using API tokens; ends their sessions at once."""
-
     from newsletter.organisers import disable, get_organiser
 
     with store() as session:
@@ -209,7 +204,6 @@ def disable_user(email: str = typer.Argument(...)) -> None:
 @users_app.command("enable")
 def enable_user(email: str = typer.Argument(...)) -> None:
     """Let a disabled organiser sign in and use their unexpired tokens again."""
-
     from newsletter.organisers import enable, get_organiser
 
     with store() as session:
@@ -223,7 +217,6 @@ def remove_user(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Delete an organiser and their API tokens (cannot be undone; asks first)."""
-
     from newsletter.organisers import get_organiser, remove
 
     if not yes:
@@ -239,7 +232,6 @@ def remove_user(
 @users_app.command("list")
 def list_users(json_output: bool = typer.Option(False, "--json")) -> None:
     """List organisers with their state and number of live API tokens."""
-
     from sqlalchemy import func, select
 
     from newsletter.display import uk_time

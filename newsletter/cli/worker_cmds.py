@@ -18,7 +18,6 @@ def worker_command(
 
     Refuses to start without a usable secret key (see ``newsletter init``).
     """
-
     from newsletter.config import get_settings
 
     prepare_store()
