@@ -1,7 +1,10 @@
 """Editions: one update rendered for one segment, rendered once per send and stored.
 
 This module owns the edition as the product stores it: rendering a send's
-editions at planning (``render_send_editions``), storing them in
+editions when it is scheduled (``render_send_editions``, called by
+``newsletter.sends``; the planner renders any send that has none yet, see
+:func:`ensure_rendered`), rendering again those of sends not yet started when
+an event they show changes (:func:`rerender_unstarted`), storing them in
 :class:`~newsletter.models.SendEdition` rows and reading them back
 (:func:`stored`).  The rendered type, :class:`~newsletter.parts.RenderedEdition`,
 lives in ``newsletter.parts`` with the other parts that message assembly
@@ -17,18 +20,21 @@ from __future__ import annotations
 
 import base64
 
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.orm import Session
 
 from newsletter import segments as segment_store
-from newsletter.calendar import publish_part
 from newsletter.config import get_settings
 from newsletter.content import Event, Update
-from newsletter.events.notices import build_notice, was_invited
 from newsletter.events.queries import event_from_record, get_event
-from newsletter.models import Send, SendEdition
+from newsletter.models import EventRecord, Send, SendEdition, SendStatus
 from newsletter.parts import CalendarPart, RenderedEdition
-from newsletter.render import render_edition
 from newsletter.updates import load_update
+
+# The renderer (Jinja2, premailer, lxml) and the calendar writer are imported
+# inside the functions that render: processes that only read stored editions
+# (workers building templates) or only schedule (the CLI's `send`) do not pay
+# for them at start-up (docs/performance.md, "Time to first message").
 
 NOTICE_AUDIENCE_NAME = "people who have this event in their calendar"
 
@@ -42,6 +48,8 @@ def archive_url(update_id: int | None) -> str | None:
 
 def featured_calendars(update: Update) -> tuple[list[Event], list[CalendarPart]]:
     """The events a newsletter attaches (featured, not cancelled) and their PUBLISH parts."""
+    from newsletter.calendar import publish_part
+
     featured = [e for e in update.events if e.featured and not e.cancelled]
     url = archive_url(update.id)
     return featured, [publish_part(e, update_url=url) for e in featured]
@@ -56,9 +64,50 @@ def render_send_editions(session: Session, send: Send) -> None:
     session.flush()
 
 
+def has_editions(session: Session, send_id: int) -> bool:
+    """Whether the send's editions are stored."""
+    return bool(session.scalar(select(exists().where(SendEdition.send_id == send_id))))
+
+
+def ensure_rendered(session: Session, send: Send) -> bool:
+    """Render the send's editions unless they are stored already; True if rendered now."""
+    if has_editions(session, send.id):
+        return False
+    render_send_editions(session, send)
+    return True
+
+
+def rerender_unstarted(session: Session, event: EventRecord) -> list[int]:
+    """Render again the stored editions of sends not yet started that show ``event``.
+
+    A send's editions are rendered when it is scheduled; if the event it
+    announces (a notice or invitation) or features (a newsletter of the
+    event's update) is then corrected or cancelled, what goes out must be
+    the corrected event.  Sends already started keep what they began with,
+    as their recipients partly have it.  Returns the ids of the sends
+    rendered again.
+    """
+    waiting = select(Send).where(
+        Send.started_at.is_(None),
+        Send.status.in_((SendStatus.SCHEDULED, SendStatus.PAUSED)),
+        or_(
+            Send.event_id == event.id,
+            (Send.kind == "newsletter") & (Send.update_id == event.update_id),
+        ),
+        exists().where(SendEdition.send_id == Send.id),
+    )
+    again = list(session.scalars(waiting))
+    for send in again:
+        session.execute(delete(SendEdition).where(SendEdition.send_id == send.id))
+        render_send_editions(session, send)
+    return [send.id for send in again]
+
+
 def _newsletter_editions(session: Session, send: Send) -> None:
     if send.update_id is None:
         raise ValueError(f"send {send.id}: a newsletter needs an update")
+    from newsletter.render import render_edition
+
     update = load_update(session, send.update_id)
     featured, parts = featured_calendars(update)
     event_ids = [e.id for e in featured if e.id is not None]
@@ -71,6 +120,9 @@ def _newsletter_editions(session: Session, send: Send) -> None:
 def _notice_edition(session: Session, send: Send) -> None:
     if send.event_id is None:
         raise ValueError(f"send {send.id}: an event notice needs an event")
+    from newsletter.events.notices import build_notice, was_invited
+    from newsletter.render import render_edition
+
     record = get_event(session, send.event_id)
     event = event_from_record(record)
     url = archive_url(record.update_id)

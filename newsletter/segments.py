@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from newsletter.errors import NotFound, UserError
 from newsletter.models import Segment, Subscriber
-from newsletter.render.sections import segment_name
 from newsletter.roles import BUILTIN_ROLES
 from newsletter.segment_rules import RuleError, parse_rule, to_sql
 
@@ -62,6 +61,10 @@ def display_name(segment: Segment) -> str:
 
     Its label when one is set; else the built-in name, or one made from the slug.
     """
+    # Imported here: the ``newsletter.render`` package loads the renderer
+    # (Jinja2, premailer), which scheduling a send does not need.
+    from newsletter.render.sections import segment_name
+
     return segment.label.strip() or segment_name(segment.name)
 
 

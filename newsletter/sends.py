@@ -7,9 +7,12 @@ when.  Workers plan it into Delivery rows and deliver them
 of a send's status, each a conditional UPDATE so that two actors never both
 win a change.  Every change goes through :func:`move`, which checks it
 against :data:`TRANSITIONS` and raises :class:`IllegalSendTransition` for a
-move the lifecycle does not have (a bug, not bad input):
+move the lifecycle does not have (a bug, not bad input).  A send's editions
+are rendered when it is scheduled (``newsletter.editions``), so that the
+planner, when the time comes, only has to snapshot the audience:
 
 - ``draft → scheduled``, ``scheduled → scheduled`` (re-timed): :func:`schedule`
+  (a send is created scheduled by :func:`create_send` unless it is a draft)
 - ``scheduled → sending``: :func:`start`, when a worker plans the send
 - ``sending → finished``: :func:`finish_if_done`, when no delivery is open
 - ``scheduled | sending → paused``: :func:`pause`, or :func:`pause_after_failures`
@@ -28,7 +31,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Table, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from newsletter import deliveries
+from newsletter import deliveries, editions
 from newsletter import segments as segment_store
 from newsletter.config import get_settings
 from newsletter.db import session_scope
@@ -69,6 +72,10 @@ TRANSITIONS: Final[dict[SendStatus, frozenset[SendStatus]]] = {
 }
 # The statuses in which a send is over; nothing moves it again.
 FINAL: Final = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
+# ``Send.planned`` from the start of a send until its audience snapshot is
+# complete (docs/architecture.md, "Streamed planning"): such a send is never
+# finished, however few of its rows are open.
+PLANNING: Final = -1
 
 SENDS = cast(Table, Send.__table__)
 
@@ -124,8 +131,19 @@ def create_send(
     reminder_offset: int | None = None,
     created_by: str | None = None,
     draft: bool = False,
+    render: bool = True,
+    message: str | None = None,
 ) -> Send:
     """Create a send, scheduled for ``at`` (default now) unless ``draft``.
+
+    ``message`` is an event notice's note from the organiser (shown in it).
+
+    A scheduled send's editions are rendered and stored here, unless
+    ``render`` is False: then the planner renders them when it starts the
+    send.  ``newsletter send`` passes False for a send due at once: its
+    fresh process would import the renderer (about a third of its start-up,
+    measured in benchmarks/first_message.py) only to hand the send to a warm
+    worker a moment later.
 
     Raises SendError when the update, an event or a segment does not exist,
     when no segment is given for a segment-targeted send, or when the subject
@@ -154,9 +172,12 @@ def create_send(
         status=DRAFT if draft else SCHEDULED,
         scheduled_at=None if draft else (at or utcnow()),
         created_by=created_by,
+        message=message,
     )
     session.add(send)
     session.flush()
+    if render and not draft:
+        editions.render_send_editions(session, send)
     return send
 
 
@@ -186,11 +207,17 @@ def _transition(
 
 
 def schedule(session: Session, send_id: int, at: datetime | None = None) -> None:
-    """Schedule a draft (or re-time a scheduled send); raises SendError otherwise."""
+    """Schedule a draft (or re-time a scheduled send), rendering its editions if needed.
+
+    Raises SendError when the send is neither a draft nor scheduled.
+    """
     if not _transition(
         session, send_id, (DRAFT, SCHEDULED), SCHEDULED, scheduled_at=at or utcnow()
     ):
         raise SendError(f"send {send_id} is {get_send(session, send_id).status}; cannot schedule")
+    send = get_send(session, send_id)
+    session.refresh(send)
+    editions.ensure_rendered(session, send)
 
 
 def pause(session: Session, send_id: int, reason: str = "paused by an organiser") -> None:
@@ -233,15 +260,37 @@ def cancel(session: Session, send_id: int) -> int:
 
 
 def start(session: Session, send_id: int, now: datetime) -> bool:
-    """Move a scheduled send to sending (a worker plans it); True if this call did it."""
-    return _transition(session, send_id, (SCHEDULED,), SENDING, started_at=now)
+    """Move a scheduled send to sending (a worker plans it); True if this call did it.
+
+    Its ``planned`` becomes :data:`PLANNING` until the planner has completed
+    the audience snapshot.
+    """
+    return _transition(session, send_id, (SCHEDULED,), SENDING, started_at=now, planned=PLANNING)
+
+
+def planning_stalled(session: Session, started_before: datetime) -> list[int]:
+    """Sending sends, started before ``started_before``, whose snapshot is incomplete.
+
+    Their planner died between the first rows and the rest; recovery plans
+    them again (``newsletter.dispatch.planning.plan_send`` is idempotent).
+    """
+    return list(
+        session.scalars(
+            select(Send.id).where(
+                Send.status.in_((SENDING, PAUSED)),
+                Send.planned == PLANNING,
+                Send.started_at < started_before,
+            )
+        )
+    )
 
 
 def finish_if_done(send_id: int) -> bool:
-    """Mark a sending send finished when no delivery is pending or claimed.
+    """Mark a sending send finished when its snapshot is complete and no delivery is open.
 
-    One conditional UPDATE, so concurrent batches cannot both finish it or
-    finish it early.  Returns True if this call finished the send.
+    Open means pending or claimed.  One conditional UPDATE, so concurrent
+    batches cannot both finish it or finish it early.  Returns True if this
+    call finished the send.
     """
     open_rows = exists().where(
         Delivery.send_id == send_id,
@@ -250,7 +299,7 @@ def finish_if_done(send_id: int) -> bool:
     with session_scope() as session:
         result = session.execute(
             update(Send)
-            .where(Send.id == send_id, Send.status == SENDING, ~open_rows)
+            .where(Send.id == send_id, Send.status == SENDING, Send.planned != PLANNING, ~open_rows)
             .values(status=move([SENDING], FINISHED), finished_at=utcnow())
             .execution_options(synchronize_session=False)
         )

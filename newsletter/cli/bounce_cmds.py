@@ -26,8 +26,6 @@ from newsletter.cli.common import (
     store,
     user_errors,
 )
-from newsletter.display import plural, uk_time
-from newsletter.suppressions import add_suppression, list_suppressions, remove_suppression
 
 bounces_app = typer.Typer(
     help="Bounces and complaints: read DSN and ARF reports, apply the rules.",
@@ -54,6 +52,9 @@ def _describe(source: str, result: BounceResult) -> dict[str, object]:
 
 
 def _report(rows: list[dict[str, object]], json_output: bool) -> None:
+
+    from newsletter.display import plural
+
     if json_output:
         print_json(rows)
         return
@@ -101,6 +102,9 @@ def list_command(
     json_output: bool = typer.Option(False, "--json"),
 ) -> None:
     """List suppressed addresses with reason and date, newest first."""
+    from newsletter.display import uk_time
+    from newsletter.suppressions import list_suppressions
+
     with store() as session:
         entries = list_suppressions(session, reason=reason)
     if json_output:
@@ -121,6 +125,8 @@ def add_command(
     detail: str = typer.Option("", "--detail"),
 ) -> None:
     """Suppress an address (it keeps its first reason if already suppressed)."""
+    from newsletter.suppressions import add_suppression
+
     with store() as session:
         entry, created = add_suppression(session, email, reason, detail)
     if created:
@@ -135,6 +141,8 @@ def add_command(
 @suppressions_app.command("remove")
 def remove_command(email: str) -> None:
     """Lift a suppression; the subscriber's status is not changed."""
+    from newsletter.suppressions import remove_suppression
+
     with store() as session:
         removed = remove_suppression(session, email)
     if not removed:

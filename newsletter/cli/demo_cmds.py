@@ -9,7 +9,6 @@ import typer
 from rich.table import Table
 
 from newsletter.cli.common import console, err_console, print_json, print_table, user_errors
-from newsletter.display import plural
 
 
 def demo_command(
@@ -18,6 +17,7 @@ def demo_command(
 ) -> None:
     """Ingest the samples, add ~300 subscribers, send everything to the outbox."""
     from newsletter.demo import run_demo
+    from newsletter.display import plural
 
     # With --json, stdout carries the JSON only; the running commentary goes to stderr.
     out = err_console if json_output else console

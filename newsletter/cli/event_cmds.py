@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from newsletter import updates
 from newsletter.cli.common import console, fail, print_json, print_table, store, user_errors
 from newsletter.cli.send_cmds import run_embedded_if_needed
-from newsletter.dispatch import control
-from newsletter.events import replies
-from newsletter.events.changes import (
-    ChangePreview,
-    EventFields,
-    cancel_event,
-    edit_event,
-    preview_cancel,
-    preview_change,
-)
-from newsletter.events.queries import event_from_record
-from newsletter.events.queries import list_events as list_events_of
-from newsletter.sends import parse_uk_time
+
+if TYPE_CHECKING:
+    from newsletter.events.changes import ChangePreview
 
 app = typer.Typer(help="Events found in updates.", no_args_is_help=True)
 
@@ -34,6 +24,9 @@ def list_events(
     json_output: bool = typer.Option(False, "--json"),
 ) -> None:
     """List events with their UK times."""
+    from newsletter import updates
+    from newsletter.events.queries import event_from_record
+    from newsletter.events.queries import list_events as list_events_of
     from newsletter.render.formatting import when_label
 
     with store() as session:
@@ -108,6 +101,9 @@ def edit_event_command(
 
     Shows who will be notified and the notice first, and asks on a terminal.
     """
+    from newsletter.events.changes import EventFields, edit_event, preview_change
+    from newsletter.sends import parse_uk_time
+
     with user_errors():
         start_at = parse_uk_time(start, option="--start") if start else None
         end_at = parse_uk_time(end, option="--end") if end else None
@@ -130,6 +126,8 @@ def cancel_event_command(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (scripts)."),
 ) -> None:
     """Cancel an event; everyone who has it gets METHOD:CANCEL (asks first on a terminal)."""
+    from newsletter.events.changes import cancel_event, preview_cancel
+
     with store() as session:
         preview = preview_cancel(session, event_id, notify=not quiet, message=message)
     _confirm(preview, yes)
@@ -139,6 +137,8 @@ def cancel_event_command(
 
 
 def _report(changed: tuple[str, ...], send_id: int | None, recipients: int, what: str) -> None:
+    from newsletter.dispatch import control
+
     if not changed:
         console.print("Nothing changed.")
         return
@@ -161,6 +161,8 @@ def attendees_command(
     ),
 ) -> None:
     """Who has the event and what they answered (accepted, tentative, declined, no reply)."""
+    from newsletter.events import replies
+
     with store() as session:
         people = replies.attendees(session, event_id)
     tally = replies.counts(people)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
-from newsletter import segments
 from newsletter.cli.common import console, fail, print_json, print_table, store
-from newsletter.display import plural
-from newsletter.models import Segment
+
+if TYPE_CHECKING:
+    from newsletter.models import Segment
 
 app = typer.Typer(help="Segments: named rules over subscriber fields.", no_args_is_help=True)
 
 
 def _json(segment: Segment, count: int) -> dict[str, object]:
+
+    from newsletter import segments
+
     return {
         "name": segment.name,
         "label": segments.display_name(segment),
@@ -28,6 +33,8 @@ def _json(segment: Segment, count: int) -> dict[str, object]:
 @app.command("list")
 def list_command(json_output: bool = typer.Option(False, "--json")) -> None:
     """List segments with their rules and audience sizes."""
+    from newsletter import segments
+
     with store() as session:
         rows = [(s, segments.count_rule(session, s.rule)) for s in segments.list_all(session)]
     if json_output:
@@ -47,6 +54,9 @@ def list_command(json_output: bool = typer.Option(False, "--json")) -> None:
 @app.command("show")
 def show_command(name: str, json_output: bool = typer.Option(False, "--json")) -> None:
     """Show one segment's rule and audience size."""
+    from newsletter import segments
+    from newsletter.display import plural
+
     with store() as session:
         segment = segments.get(session, name)
         n = segments.count_rule(session, segment.rule)
@@ -72,6 +82,9 @@ def add_command(
     ),
 ) -> None:
     """Create a segment from a rule."""
+    from newsletter import segments
+    from newsletter.display import plural
+
     with store() as session:
         segments.add(session, name, rule, description, label=label, public=public)
         n = segments.count_rule(session, rule)
@@ -87,6 +100,8 @@ def edit_command(
     description: str | None = typer.Option(None, "--description"),
 ) -> None:
     """Change a segment's display name and/or description (built-ins too)."""
+    from newsletter import segments
+
     if label is None and description is None:
         fail("give --label and/or --description")
     with store() as session:
@@ -101,6 +116,8 @@ def publish_command(
     private: bool = typer.Option(False, "--private", help="Unlist the feed instead."),
 ) -> None:
     """List the segment's calendar feed on /calendar (or unlist it with --private)."""
+    from newsletter import segments
+
     with store() as session:
         segments.set_public(session, name, not private)
     state = "private" if private else "public"
@@ -110,6 +127,8 @@ def publish_command(
 @app.command("remove")
 def remove_command(name: str) -> None:
     """Delete a custom segment."""
+    from newsletter import segments
+
     with store() as session:
         segments.remove(session, name)
     console.print(f"Segment {name} removed.")
@@ -118,6 +137,8 @@ def remove_command(name: str) -> None:
 @app.command("count")
 def count_command(name: str) -> None:
     """Print only the number of active subscribers in the segment."""
+    from newsletter import segments
+
     with store() as session:
         n = segments.count(session, name)
     typer.echo(str(n))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 import time
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from newsletter import delivery_report, send_review, sends
 from newsletter.cli.common import (
     confirm,
     console,
@@ -22,22 +22,31 @@ from newsletter.cli.common import (
     store,
     user_errors,
 )
-from newsletter.config import get_settings
-from newsletter.db import session_scope
-from newsletter.dispatch import control
-from newsletter.dispatch.embedded import run_until_idle
-from newsletter.display import plural, uk_time, uk_time_iso
-from newsletter.models import utcnow
+
+if TYPE_CHECKING:
+    from newsletter.send_review import SendReview
+
+# What ``sends recipients --status`` accepts: newsletter.delivery_report.FILTERS,
+# written out so that the help does not load the store (tests/test_startup.py
+# checks the two agree).
+RECIPIENT_FILTERS = (
+    "sent, failed, skipped, retrying, waiting, bounced, complained, unsubscribed, not_delivered"
+)
 
 app = typer.Typer(help="Sends: follow and control them.", no_args_is_help=True)
-
-FINAL_STATES = sends.FINAL
 
 
 def run_embedded_if_needed(send_id: int, *, show_progress: bool = True) -> None:
     """With no broker, run the send's tasks here and now (the embedded default)."""
+    from newsletter.config import get_settings
+
     if get_settings().broker_url:
         return
+    from newsletter import sends
+    from newsletter.db import session_scope
+    from newsletter.dispatch.embedded import run_until_idle
+    from newsletter.models import utcnow
+
     with store() as session:
         send = sends.get_send(session, send_id)
         if send.status != sends.SCHEDULED or (
@@ -60,6 +69,8 @@ def run_embedded_if_needed(send_id: int, *, show_progress: bool = True) -> None:
 
 def start_and_report(send_id: int) -> None:
     """Wake the workers for a new send (or run it here without a broker), then summarise."""
+    from newsletter.dispatch import control
+
     with user_errors():
         control.start_if_due(send_id)
     run_embedded_if_needed(send_id)
@@ -94,6 +105,8 @@ def send_command(
     The review (editions, subjects, recipients per segment, UK time) is shown
     and must be confirmed on a terminal; scripts pass --yes.
     """
+    from newsletter import send_review, sends
+
     with user_errors():
         when = sends.parse_uk_time(at) if at else None
     if test_to:
@@ -111,8 +124,15 @@ def send_command(
     print_review(review)
     confirm(f"Send {review.summary()}?", yes=yes)
     with store() as session:
+        # A send due now is rendered by the (warm) worker that plans it, a later
+        # one here (sends.create_send says why).
         send = sends.create_send(
-            session, update_id=update_id, segments=segment, at=when, subject=subject
+            session,
+            update_id=update_id,
+            segments=segment,
+            at=when,
+            subject=subject,
+            render=when is not None,
         )
         send_id = send.id
     typer.echo(str(send_id))
@@ -120,6 +140,7 @@ def send_command(
 
 
 def _test_copies(update_id: int, edition: str, addresses: list[str], subject: str | None) -> None:
+    from newsletter import send_review
     from newsletter.single_message import send_test_copy
 
     with user_errors():
@@ -130,9 +151,7 @@ def _test_copies(update_id: int, edition: str, addresses: list[str], subject: st
             console.print(f"Test copy ({edition} edition) sent to {address}: {message_id}")
 
 
-def print_review(
-    review: send_review.SendReview, *, title: str = "Review", out: Console = err_console
-) -> None:
+def print_review(review: SendReview, *, title: str = "Review", out: Console = err_console) -> None:
     """The review as a table (to stderr by default: stdout carries the send id)."""
     table = Table(title=f"{title}: {review.title}, {review.when}")
     table.add_column("segment")
@@ -155,6 +174,8 @@ def invite_command(
     yes: bool = typer.Option(False, "--yes", help="Do not ask (needed without a terminal)."),
 ) -> None:
     """Send an invitation (METHOD:REQUEST, recipient as ATTENDEE) for an event, after a review."""
+    from newsletter import send_review, sends
+
     with user_errors():
         when = send_review.check_time(sends.parse_uk_time(at) if at else None)
     with store() as session:
@@ -175,6 +196,7 @@ def invite_command(
             segments=segment,
             at=when,
             subject=subject,
+            render=when is not None,
         )
         send_id = send.id
     typer.echo(str(send_id))
@@ -182,6 +204,10 @@ def invite_command(
 
 
 def _summary(send_id: int) -> None:
+
+    from newsletter import sends
+    from newsletter.display import uk_time_iso
+
     with store() as session:
         data = sends.to_json(session, sends.get_send(session, send_id))
     console.print(
@@ -196,6 +222,9 @@ def _summary(send_id: int) -> None:
 @app.command("list")
 def list_command(json_output: bool = typer.Option(False, "--json")) -> None:
     """The most recent sends."""
+    from newsletter import sends
+    from newsletter.display import uk_time_iso
+
     with store() as session:
         rows = [sends.to_json(session, s) for s in sends.list_sends(session)]
     if json_output:
@@ -222,6 +251,9 @@ def show_command(send_id: int, json_output: bool = typer.Option(False, "--json")
     paused or was cancelled), last_error (the latest delivery error, or null)
     and ``reasons`` (each ``{reason, count, status}``).
     """
+    from newsletter import delivery_report, sends
+    from newsletter.display import uk_time_iso
+
     with store() as session:
         data = sends.to_json(session, sends.get_send(session, send_id))
         why = delivery_report.reasons(session, send_id)
@@ -245,14 +277,15 @@ def show_command(send_id: int, json_output: bool = typer.Option(False, "--json")
 @app.command("recipients")
 def recipients_command(
     send_id: int,
-    status: str = typer.Option(
-        "", "--status", help=f"Only these: {', '.join(delivery_report.FILTERS)}."
-    ),
+    status: str = typer.Option("", "--status", help=f"Only these: {RECIPIENT_FILTERS}."),
     search: str = typer.Option("", "--search", help="Only addresses or names containing this."),
     json_output: bool = typer.Option(False, "--json", help="One JSON array of recipients."),
     csv_output: bool = typer.Option(False, "--csv", help="CSV, as the console downloads it."),
 ) -> None:
     """Every recipient of a send: status, reason in words, the server's reply, tries, times."""
+    from newsletter import delivery_report, sends
+    from newsletter.display import uk_time
+
     with store() as session:
         sends.get_send(session, send_id)
         rows = list(delivery_report.iter_rows(session, send_id, status=status, search=search))
@@ -277,6 +310,8 @@ def send_now_command(
     yes: bool = typer.Option(False, "--yes", help="Do not ask (needed without a terminal)."),
 ) -> None:
     """Send a scheduled send now instead of at its time, after a review."""
+    from newsletter.dispatch import control
+
     _review_existing(send_id, None, yes=yes, verb="Send now")
     with user_errors():
         control.send_now(send_id)
@@ -291,6 +326,9 @@ def reschedule_command(
     yes: bool = typer.Option(False, "--yes", help="Do not ask (needed without a terminal)."),
 ) -> None:
     """Move a scheduled send to another UK time, after a review."""
+    from newsletter import send_review, sends
+    from newsletter.dispatch import control
+
     with user_errors():
         when = send_review.check_time(sends.parse_uk_time(at))
     assert when is not None
@@ -301,6 +339,9 @@ def reschedule_command(
 
 
 def _review_existing(send_id: int, at: datetime | None, *, yes: bool, verb: str) -> None:
+
+    from newsletter import send_review, sends
+
     with store() as session:
         send = sends.get_send(session, send_id)
         if send.status not in ("scheduled", "draft"):
@@ -317,6 +358,8 @@ def _review_existing(send_id: int, at: datetime | None, *, yes: bool, verb: str)
 @app.command("pause")
 def pause_command(send_id: int) -> None:
     """Pause a send; batches in flight stop at their next record."""
+    from newsletter.dispatch import control
+
     with user_errors():
         control.pause(send_id)
     console.print(f"Send {send_id} paused.")
@@ -325,6 +368,10 @@ def pause_command(send_id: int) -> None:
 @app.command("resume")
 def resume_command(send_id: int) -> None:
     """Resume a paused send."""
+    from newsletter.config import get_settings
+    from newsletter.dispatch import control
+    from newsletter.dispatch.embedded import run_until_idle
+
     with user_errors():
         status = control.resume(send_id)
     console.print(f"Send {send_id} is {status} again.")
@@ -336,6 +383,9 @@ def resume_command(send_id: int) -> None:
 @app.command("cancel")
 def cancel_command(send_id: int) -> None:
     """Cancel a send; what is not yet sent is skipped."""
+    from newsletter.dispatch import control
+    from newsletter.display import plural
+
     with user_errors():
         skipped = control.cancel(send_id)
     skipped_text = plural(skipped, "pending delivery", "pending deliveries")
@@ -345,6 +395,8 @@ def cancel_command(send_id: int) -> None:
 @app.command("watch")
 def watch_command(send_id: int, interval: float = typer.Option(1.0, "--interval", min=0.1)) -> None:
     """A live progress bar until the send finishes, is cancelled or pauses."""
+    from newsletter import sends
+
     with _progress() as progress:
         task = progress.add_task(f"send {send_id}", total=None)
         while True:
@@ -358,7 +410,7 @@ def watch_command(send_id: int, interval: float = typer.Option(1.0, "--interval"
                 completed=c.planned - c.pending,
                 description=f"send {send_id} {status} (failed {c.failed}, skipped {c.skipped})",
             )
-            if status in FINAL_STATES or status == "paused":
+            if status in sends.FINAL or status == "paused":
                 break
             time.sleep(interval)
     _summary(send_id)

@@ -6,22 +6,14 @@ import typer
 from rich.table import Table
 
 from newsletter.cli.common import console, initialise, print_table, user_errors
-from newsletter.config import (
-    Settings,
-    ensure_secret_key,
-    get_settings,
-    masked,
-    reset_settings,
-    secret_problem,
-)
-from newsletter.db import get_engine
-from newsletter.migrate import current_revision
 
 
 def config_command(
     json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Print the effective settings, secrets masked."""
+    from newsletter.config import Settings, get_settings, masked
+
     settings = get_settings()
     values = {name: masked(name, getattr(settings, name)) for name in Settings.model_fields}
     if json_output:
@@ -44,6 +36,10 @@ def init_command() -> None:
     and kept beside a SQLite store (STORE.secret-key, readable by its owner
     only), so the embedded set-up signs links with a key nobody else knows.
     """
+    from newsletter.config import ensure_secret_key, get_settings, reset_settings, secret_problem
+    from newsletter.db import get_engine
+    from newsletter.migrate import current_revision
+
     with user_errors():
         engine = get_engine()
         before = current_revision(engine)

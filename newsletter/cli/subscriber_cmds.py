@@ -9,9 +9,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
-from sqlalchemy import select
 
-from newsletter import subscriber_record, subscribers
 from newsletter.cli.common import (
     confirm,
     console,
@@ -21,9 +19,6 @@ from newsletter.cli.common import (
     print_table,
     store,
 )
-from newsletter.display import plural, uk_time
-from newsletter.models import Subscriber
-from newsletter.subscriber_csv import export_csv, import_csv, read_text
 
 app = typer.Typer(help="Subscribers: the list itself.", no_args_is_help=True)
 
@@ -41,6 +36,8 @@ def add_command(
     pending: bool = typer.Option(False, "--pending", help="Add as pending (needs confirming)."),
 ) -> None:
     """Add one subscriber (active unless --pending)."""
+    from newsletter import subscribers
+
     with store() as session:
         data = subscribers.SubscriberInput.build(
             email, name=name, organisation=organisation, region=region, roles=role
@@ -64,7 +61,10 @@ def list_command(
     segment: str | None = typer.Option(None, "--segment", help="Only this segment's audience."),
 ) -> None:
     """List subscribers."""
-    from newsletter import segments
+    from sqlalchemy import select
+
+    from newsletter import segments, subscribers
+    from newsletter.models import Subscriber
 
     with store() as session:
         query = select(Subscriber).order_by(Subscriber.id)
@@ -98,6 +98,8 @@ def show_command(
     json_output: bool = typer.Option(False, "--json", help="Print the whole record as JSON."),
 ) -> None:
     """One subscriber: profile, consent, status history, sends received, bounces."""
+    from newsletter import subscriber_record
+
     with store() as session:
         record = subscriber_record.record_json(
             subscriber_record.record_of(session, subscriber_record.lookup(session, who))
@@ -134,7 +136,10 @@ def show_command(
 
 
 def _when(iso: str | None) -> str:
+
     from datetime import datetime
+
+    from newsletter.display import uk_time
 
     return uk_time(datetime.fromisoformat(iso)) if iso else ""
 
@@ -149,6 +154,8 @@ def edit_command(
     role: list[str] | None = typer.Option(None, "--role", help="Repeat; replaces the roles."),
 ) -> None:
     """Change a subscriber's profile; options not given stay as they are."""
+    from newsletter import subscriber_record, subscribers
+
     with store() as session:
         subscriber = subscriber_record.lookup(session, who)
         wanted = subscribers.SubscriberInput.build(
@@ -166,6 +173,8 @@ def edit_command(
 @app.command("unsubscribe")
 def unsubscribe_command(who: str = typer.Argument(..., metavar="ID_OR_EMAIL")) -> None:
     """Unsubscribe a subscriber (recorded in their history as done from the command line)."""
+    from newsletter import subscriber_record
+
     with store() as session:
         subscriber = subscriber_record.lookup(session, who)
         changed = subscriber_record.unsubscribe(subscriber, by=f"cli: {_operator()}")
@@ -181,6 +190,8 @@ def resubscribe_command(
     ),
 ) -> None:
     """Make an opted-out subscriber active again: only with fresh consent, which is recorded."""
+    from newsletter import subscriber_record
+
     with store() as session:
         subscriber = subscriber_record.lookup(session, who)
         subscriber_record.resubscribe(
@@ -196,6 +207,9 @@ def erase_command(
     yes: bool = typer.Option(False, "--yes", help="Do not ask (needed without a terminal)."),
 ) -> None:
     """Erase a person (GDPR): personal data goes, their deliveries stay anonymised."""
+    from newsletter import subscriber_record
+    from newsletter.display import plural
+
     with store() as session:
         subscriber = subscriber_record.lookup(session, who)
         confirm(f"Erase {subscriber.email} for good?", yes=yes)
@@ -237,6 +251,9 @@ def import_command(
     ),
 ) -> None:
     """Import subscribers from CSV (upsert by email); exit 1 if any row was rejected."""
+    from newsletter.display import plural
+    from newsletter.subscriber_csv import import_csv, read_text
+
     with store() as session:
         text = read_text(file)
         total = max(text.count("\n"), 1)
@@ -297,6 +314,9 @@ def export_command(
     out: Path | None = typer.Option(None, "--out", "-o", help="File to write; default stdout."),
 ) -> None:
     """Export every subscriber as CSV in the import format."""
+    from newsletter.display import plural
+    from newsletter.subscriber_csv import export_csv
+
     with store() as session:
         if out is None:
             export_csv(session, sys.stdout)

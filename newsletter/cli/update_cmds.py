@@ -7,9 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from newsletter import corrections, updates
 from newsletter.cli.common import console, err_console, fail, print_json, print_table, store
-from newsletter.display import plural
 
 updates_app = typer.Typer(help="Stored updates.", no_args_is_help=True)
 # Who the update history names for corrections made on the command line.
@@ -22,6 +20,8 @@ def ingest_command(
     json_output: bool = typer.Option(False, "--json", help="Print the stored update(s) as JSON."),
 ) -> None:
     """Parse and store updates; every file is checked before anything is stored."""
+    from newsletter import updates
+    from newsletter.display import plural
     from newsletter.ingest import IngestError, parse_file
 
     results = []
@@ -57,6 +57,8 @@ def ingest_command(
 @updates_app.command("list")
 def list_updates(json_output: bool = typer.Option(False, "--json")) -> None:
     """List stored updates, newest first."""
+    from newsletter import updates
+
     with store() as session:
         rows = [
             {
@@ -82,6 +84,8 @@ def list_updates(json_output: bool = typer.Option(False, "--json")) -> None:
 @updates_app.command("show")
 def show_update(update_id: int, json_output: bool = typer.Option(False, "--json")) -> None:
     """Show one update (its documented JSON with --json)."""
+    from newsletter import corrections, updates
+
     with store() as session:
         data = updates.load_update(session, update_id).to_json()
         changes = [
@@ -130,6 +134,8 @@ def set_section_audiences(
     ),
 ) -> None:
     """Correct which segments a section speaks to; later previews and sends use it."""
+    from newsletter import corrections
+
     with store() as session:
         change = corrections.section_audiences(
             session, update_id, section, audiences.split(","), actor=CLI_ACTOR
@@ -150,6 +156,8 @@ def correct_update_command(
     ),
 ) -> None:
     """Correct the update's title, region or period as ingest understood them."""
+    from newsletter import corrections
+
     with store() as session:
         changes = corrections.correct_update(
             session, update_id, title=title, region=region, period=period, actor=CLI_ACTOR
@@ -165,6 +173,8 @@ def correct_update_command(
 @updates_app.command("delete")
 def delete_update(update_id: int) -> None:
     """Delete an update that no send has used."""
+    from newsletter import updates
+
     with store() as session:
         updates.delete_update(session, update_id)
     console.print(f"Deleted update {update_id}.")

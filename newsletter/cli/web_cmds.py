@@ -12,7 +12,6 @@ import sys
 
 import typer
 from rich.table import Table
-from sqlalchemy import func, select
 
 from newsletter.cli.common import (
     console,
@@ -23,24 +22,10 @@ from newsletter.cli.common import (
     require_secret,
     store,
 )
-from newsletter.config import get_settings
-from newsletter.display import uk_time
-from newsletter.models import ApiToken, Organiser, utcnow
-from newsletter.organisers import (
-    DEFAULT_TOKEN_DAYS,
-    OrganiserError,
-    create_organiser,
-    disable,
-    enable,
-    find_organiser,
-    get_organiser,
-    issue_token,
-    list_tokens,
-    remove,
-    revoke_token,
-    revoke_tokens,
-    set_password,
-)
+
+# newsletter.organisers.DEFAULT_TOKEN_DAYS, written out so that the help does
+# not load the store (tests/test_startup.py checks the two agree).
+TOKEN_DAYS = 90
 
 users_app = typer.Typer(help="Organisers who use the console and the API.", no_args_is_help=True)
 
@@ -61,7 +46,10 @@ def web_command(
     so scheduled sends go out with nothing else running.
     """
     import uvicorn
+    from sqlalchemy import func, select
 
+    from newsletter.config import get_settings
+    from newsletter.models import Organiser
     from newsletter.web import create_app
 
     prepare_store()
@@ -102,6 +90,8 @@ def add_user(
     ),
 ) -> None:
     """Create an organiser with an argon2-hashed password."""
+    from newsletter.organisers import OrganiserError, create_organiser
+
     secret = _password(password)
     with store() as session:
         try:
@@ -120,6 +110,8 @@ def change_password(
     ),
 ) -> None:
     """Set a new password; ends the organiser's console sessions and revokes their API tokens."""
+    from newsletter.organisers import OrganiserError, find_organiser, set_password
+
     secret = _password(password)
     with store() as session:
         try:
@@ -137,11 +129,15 @@ def new_token(
     email: str = typer.Argument(..., help="The organiser the token acts for."),
     revoke: bool = typer.Option(False, "--revoke-others", help="Revoke their other tokens."),
     name: str = typer.Option("", "--name", help="What the token is for (shown in listings)."),
-    days: int = typer.Option(
-        DEFAULT_TOKEN_DAYS, "--days", help="Days until the token expires (1 to 366)."
-    ),
+    days: int = typer.Option(TOKEN_DAYS, "--days", help="Days until the token expires (1 to 366)."),
 ) -> None:
     """Print a new API bearer token (shown once; only its SHA-256 is stored)."""
+    from newsletter.organisers import (
+        get_organiser,
+        issue_token,
+        revoke_tokens,
+    )
+
     with store() as session:
         organiser = get_organiser(session, email)
         if revoke:
@@ -153,6 +149,8 @@ def new_token(
 @users_app.command("tokens")
 def show_tokens(email: str = typer.Argument(..., help="Whose tokens to list.")) -> None:
     """List an organiser's API tokens: id, name, created, expires, last used, state."""
+    from newsletter.organisers import get_organiser, list_tokens
+
     with store() as session:
         tokens = list_tokens(session, get_organiser(session, email))
     table = Table(title=f"API tokens of {email}")
@@ -177,6 +175,8 @@ def revoke(
     all_tokens: bool = typer.Option(False, "--all", help="Revoke every token they have."),
 ) -> None:
     """Revoke one API token by id, or all of an organiser's tokens with --all."""
+    from newsletter.organisers import get_organiser, revoke_token, revoke_tokens
+
     if (token_id is None) == (not all_tokens):
         fail("give a token id or --all")
     with store() as session:
@@ -194,6 +194,8 @@ def revoke(
 @users_app.command("disable")
 def disable_user(email: str = typer.Argument(...)) -> None:
     """Stop an organiser signing in or using API tokens; ends their sessions at once."""
+    from newsletter.organisers import disable, get_organiser
+
     with store() as session:
         disable(session, get_organiser(session, email))
     console.print(f"Organiser {email} disabled; their sessions have ended.", markup=False)
@@ -202,6 +204,8 @@ def disable_user(email: str = typer.Argument(...)) -> None:
 @users_app.command("enable")
 def enable_user(email: str = typer.Argument(...)) -> None:
     """Let a disabled organiser sign in and use their unexpired tokens again."""
+    from newsletter.organisers import enable, get_organiser
+
     with store() as session:
         enable(session, get_organiser(session, email))
     console.print(f"Organiser {email} enabled.", markup=False)
@@ -213,6 +217,8 @@ def remove_user(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Delete an organiser and their API tokens (cannot be undone; asks first)."""
+    from newsletter.organisers import get_organiser, remove
+
     if not yes:
         if not sys.stdin.isatty():
             fail("removing an organiser cannot be undone: pass --yes to confirm in scripts")
@@ -226,6 +232,11 @@ def remove_user(
 @users_app.command("list")
 def list_users(json_output: bool = typer.Option(False, "--json")) -> None:
     """List organisers with their state and number of live API tokens."""
+    from sqlalchemy import func, select
+
+    from newsletter.display import uk_time
+    from newsletter.models import ApiToken, Organiser, utcnow
+
     with store() as session:
         rows = session.execute(
             select(

@@ -7,7 +7,6 @@ import time
 import typer
 
 from newsletter.cli.common import console, fail, prepare_store, require_secret
-from newsletter.config import get_settings
 
 
 def worker_command(
@@ -19,6 +18,8 @@ def worker_command(
 
     Refuses to start without a usable secret key (see ``newsletter init``).
     """
+    from newsletter.config import get_settings
+
     prepare_store()
     require_secret()
     if not get_settings().broker_url:
@@ -49,6 +50,8 @@ def worker_command(
 
 def beat_command(loglevel: str = typer.Option("info", "--loglevel")) -> None:
     """Start Celery beat: due sends, event reminders, recovery of stuck deliveries."""
+    from newsletter.config import get_settings
+
     if not get_settings().broker_url:
         console.print(
             "Beat needs NEWSLETTER_BROKER_URL; without it `newsletter worker` does its job."

@@ -79,18 +79,21 @@ def enqueue_pending(
     *,
     older_than: datetime | None = None,
     lost_tasks: Collection[str] | None = None,
+    after_id: int = 0,
 ) -> int:
     """Enqueue every pending delivery of the send in batches; returns rows enqueued.
 
     Recovery narrows the rows: with ``older_than``, only rows last enqueued
     before then (or never); with ``lost_tasks``, only rows stamped with one of
-    those task ids or with none.  The rows are stamped (``enqueued_at``, and
+    those task ids or with none.  With ``after_id``, only rows with a greater
+    id: the planner uses it to enqueue the rest of a snapshot without the
+    first rows it enqueued already.  The rows are stamped (``enqueued_at``, and
     the new task's id in ``claimed_by``) before the tasks are sent, in
     committed transactions, so a task never runs before its rows say they are
     queued.
     """
     batch_size = get_settings().batch_size
-    last_id = 0
+    last_id = after_id
     total = 0
     while True:
         with session_scope() as session:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from kombu import Queue
 
 from newsletter.config import get_settings
@@ -93,6 +93,21 @@ def _own_database_connections(**_: Any) -> None:
     sockets alone (closing them here would end the parent's session).
     """
     get_engine().dispose(close=False)
+
+
+@worker_init.connect
+def _warm_renderer(**_: Any) -> None:
+    """Load and exercise the renderer in the worker's main process, before the pool forks.
+
+    The task modules load the renderer only when a send is planned (so that
+    senders such as the CLI never do); a worker does it here instead, once,
+    and its pool processes inherit it warm.  Otherwise the first send planned
+    after a worker starts pays the import and the first render, about 0.3 s
+    of CPU, before its first message (docs/performance.md).
+    """
+    from newsletter.render import warm_up
+
+    warm_up()
 
 
 app = make_app()

@@ -3,7 +3,8 @@
 * ``dispatch_due``: start scheduled sends whose time has come.
 * ``recover``: take back deliveries claimed by a worker that died (settling
   the result journal first), re-enqueue pending rows whose task was lost
-  (never rows waiting in a healthy queue), and finish sends whose last batch
+  (never rows waiting in a healthy queue), plan again sends whose planner
+  died before completing the snapshot, and finish sends whose last batch
   ended without noticing.
 * ``send_reminders``: enqueue the reminder sends ``newsletter.events.reminders``
   finds due.
@@ -26,7 +27,7 @@ from newsletter.dispatch.leases import QUEUED, RUNNING, TaskBook, task_book
 from newsletter.dispatch.queue import get_queue
 from newsletter.events.reminders import create_due_reminders
 from newsletter.models import Delivery, DeliveryStatus, Send, SendStatus, utcnow
-from newsletter.sends import due, finish_if_done
+from newsletter.sends import due, finish_if_done, planning_stalled
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,11 @@ def recover(now: datetime | None = None) -> dict[str, int]:
         reclaimed = _take_back_dead_claims(book, now)
     with session_scope() as session:
         sending = list(session.scalars(select(Send.id).where(Send.status == SendStatus.SENDING)))
+        quiet = now - timedelta(seconds=settings.requeue_after_seconds)
+        replan = planning_stalled(session, quiet)
+    for send_id in replan:  # a planner died before completing the snapshot
+        get_queue().enqueue("plan_send", send_id)
     requeued = 0
-    quiet = now - timedelta(seconds=settings.requeue_after_seconds)
     for send_id in sending:
         if book is None:
             requeued += enqueue_pending(send_id, older_than=quiet)

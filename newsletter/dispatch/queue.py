@@ -195,14 +195,20 @@ class InProcessQueue:
 
 
 class CeleryQueue:
-    """Sends tasks to the Celery broker by name (no import of the worker code)."""
+    """Sends tasks to the Celery broker by name (no import of the worker code).
+
+    Only the name is checked here, not the task's module: importing the
+    planner would pull the renderer (premailer, lxml) into every process
+    that merely enqueues, the CLI included (docs/performance.md).
+    """
 
     def enqueue(
         self, name: str, *args: Any, countdown: float | None = None, task_id: str | None = None
     ) -> None:
         from newsletter.dispatch.celery_app import app_for_settings
 
-        task_function(name)
+        if name not in TASKS:
+            raise KeyError(name)
         app_for_settings().send_task(
             f"newsletter.{name}",
             args=list(args),

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from newsletter.config import get_settings
+from newsletter.editions import rerender_unstarted
 from newsletter.errors import UserError
 from newsletter.events.event import Event, placeholder_title
 from newsletter.events.notices import build_notice, was_invited
@@ -236,6 +237,9 @@ def edit_event(
         setattr(record, name, value)
     if title is not None:
         record.needs_title = False  # an organiser has named it
+    if changes:
+        session.flush()
+        rerender_unstarted(session, record)  # scheduled sends go out with the corrected event
     recipients = recipient_count(session, event_id)
     notice = None
     if notify and recipients and any(name in NOTIFIABLE for name in changes):
@@ -258,6 +262,8 @@ def cancel_event(
     text = _check_message(message)
     record.cancelled = True
     record.sequence += 1
+    session.flush()
+    rerender_unstarted(session, record)  # a newsletter not yet sent no longer attaches it
     recipients = recipient_count(session, event_id)
     notice = _notice(session, record, "event_cancel", text) if notify and recipients else None
     session.flush()
@@ -266,7 +272,11 @@ def cancel_event(
 
 def _notice(session: Session, event: EventRecord, kind: str, message: str | None) -> int:
     send: Send = create_send(
-        session, update_id=event.update_id, segments=[], kind=kind, event_id=event.id
+        session,
+        update_id=event.update_id,
+        segments=[],
+        kind=kind,
+        event_id=event.id,
+        message=message,  # before its editions are rendered, which show it
     )
-    send.message = message
     return send.id
