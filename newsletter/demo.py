@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsletter.config import reset_settings
+from newsletter.config import ensure_secret_key, get_settings, reset_settings
 from newsletter.db import get_engine, reset_engines, session_scope
 from newsletter.dispatch import control
 from newsletter.dispatch.embedded import run_until_idle
@@ -124,6 +124,10 @@ def run_demo(folder: Path, *, progress: Callable[[str], None] | None = None) -> 
     os.environ.pop("NEWSLETTER_BROKER_URL", None)
     os.environ.pop("NEWSLETTER_SMTP_URL", None)
     reset_settings()
+    # Links are signed: with no key configured, the demo's store gets a random
+    # one beside it, as `newsletter init` does, so the demo still needs no set-up.
+    if ensure_secret_key(get_settings()) is not None:
+        reset_settings()
     reset_engines()
     set_runtime(None)
     say = progress or (lambda _: None)

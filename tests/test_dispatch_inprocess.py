@@ -417,10 +417,14 @@ def test_audience_snapshot_excludes_later_joiners(
     assert not transport.sent_to("late@x.org")
 
 
-def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
+def test_demo_runs_on_embedded_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on a fresh machine: no secret key configured, so the demo makes one for its store."""
     from newsletter.demo import run_demo
 
+    monkeypatch.delenv("NEWSLETTER_SECRET_KEY")
     result = run_demo(tmp_path / "demo")
+    key_file = result.database.with_name(result.database.name + ".secret-key")
+    assert len(key_file.read_text(encoding="utf-8").strip()) >= 32
     assert result.subscribers >= 290 and len(result.updates) == 3
     for s in result.sends:
         assert s.status == "finished" and s.planned == s.sent + s.failed + s.skipped
