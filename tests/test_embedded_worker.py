@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
+from celery_harness import wait_for
 from smtp_server import SMTPTestServer, running_smtp_server
 from sqlalchemy import select
 
@@ -29,18 +29,6 @@ from newsletter.sends import counts, create_send, get_send
 from newsletter.subscribers import SubscriberInput, upsert
 from newsletter.transports.smtp import SMTPTransport
 from newsletter.updates import store_update
-
-
-def _wait_for(condition: Callable[[], Any], timeout: float) -> Any:
-    """Poll ``condition`` until it is truthy; fails after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(0.01)
 
 
 def test_due_tasks_run_in_time_order_and_delayed_ones_wait_apart(
@@ -136,15 +124,17 @@ def test_an_address_answering_451_delays_no_other_send(
                 row = session.scalars(select(Delivery).where(Delivery.send_id == stuck)).first()
                 return row is not None and row.status == "pending" and row.attempts == 1
 
-        _wait_for(waiting_for_retry, timeout=10)
+        wait_for(waiting_for_retry, timeout=10, what="the 451 retry to be waiting", interval=0.01)
         other = _start(update_id, "lead-member")
-        _wait_for(lambda: _finished(other), timeout=1.0)
+        wait_for(
+            lambda: _finished(other), timeout=1.0, what="the other send to finish", interval=0.01
+        )
         assert not _finished(stuck)  # still waiting for its retry
         assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == [
             f"reader{i}@example.org" for i in range(3)
         ]
         # The retry still happens in its time, and the second 451 is the last try.
-        _wait_for(lambda: _finished(stuck), timeout=10)
+        wait_for(lambda: _finished(stuck), timeout=10, what="the 451 send to finish", interval=0.01)
         with session_scope() as session:
             assert counts(session, stuck).failed == 1
             error = session.scalars(select(Delivery.error).where(Delivery.send_id == stuck)).one()
@@ -190,7 +180,7 @@ def test_progress_counts_move_with_each_few_messages(
                 seen.add(c.sent)
             return c.sent == 20
 
-        _wait_for(recorded, timeout=30)
+        wait_for(recorded, timeout=30, what="a partial count to be recorded", interval=0.01)
     finally:
         worker.stop()
         worker.join(timeout=10)
