@@ -48,7 +48,7 @@ from pathlib import Path
 
 from dispatch_engine import newsletter_command, start_worker
 from dispatch_procs import Service, free_port, start_redis
-from dispatch_store import SEGMENTS, fill_store, scratch_store
+from dispatch_store import SEGMENTS, ensure_secret_key, fill_store, scratch_store
 from redis import Redis
 from sqlalchemy import select
 
@@ -220,6 +220,7 @@ def main() -> None:
     parser.add_argument("--before", default="main", help="git ref of the baseline code")
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
     args = parser.parse_args()
+    ensure_secret_key()
 
     configured = os.environ.get("NEWSLETTER_DATABASE_URL", "")
     print(f"load average before: {os.getloadavg()}, {os.cpu_count()} CPUs")
