@@ -35,6 +35,12 @@ from newsletter.render.environment import email_environment
 from newsletter.render.formatting import TEXT_WIDTH, truncate, when_label
 from newsletter.render.render import PlaceholderError, inline_css
 from newsletter.render.sections import ALSO_HEADING, segment_heading
+from newsletter.render.subject import (
+    SUBJECT_TEMPLATE,
+    check_content,
+    render_subject,
+    subject_context,
+)
 
 SEGMENTS = ("dcs", "lead-member", "workforce-lead", "north-tyneside-staff")
 SETTINGS = Settings(
@@ -284,6 +290,24 @@ def test_subject_comes_from_template_or_override_and_is_one_line() -> None:
     assert chosen.subject == "Chosen subject"
 
 
+@pytest.mark.parametrize("subject", [None, "Chosen\r\nsubject"])
+@pytest.mark.parametrize("segment", SEGMENTS)
+def test_the_reviews_subject_is_the_messages(segment: str, subject: str | None) -> None:
+    """The send review renders subjects alone; they must be what the edition carries."""
+    for update in (april_2017(), december_2018(), september_2019()):
+        alone = render_subject(update, segment, subject=subject, settings=SETTINGS)
+        edition = render_edition(update, segment, subject=subject, settings=SETTINGS)
+        assert alone == edition.subject
+
+
+def test_subject_template_sees_only_the_subject_context() -> None:
+    env = email_environment()
+    source = env.loader.get_source(env, SUBJECT_TEMPLATE)[0]  # type: ignore[union-attr]
+    used = set(re.findall(r"{{\s*(\w+)", source))
+    update = december_2018()
+    assert used <= set(subject_context(update, "dcs", None, SETTINGS))
+
+
 # --- editions --------------------------------------------------------------------------
 
 
@@ -505,6 +529,9 @@ def test_content_holding_a_placeholder_is_refused() -> None:
     update.sections[0].blocks.append(Paragraph(f"Click {parts.UNSUBSCRIBE_URL} now"))
     with pytest.raises(PlaceholderError):
         render_edition(update, "dcs", settings=SETTINGS)
+    with pytest.raises(PlaceholderError):  # the review's check, without rendering
+        check_content(update)
+    check_content(december_2018())
 
 
 # --- environment -----------------------------------------------------------------------
