@@ -228,8 +228,8 @@ def test_event_lifecycle(client: TestClient, transport: InMemoryTransport, api_t
         # Nobody answers for someone else by naming them: the message must come
         # from the attendee (or from the delegate its SENT-BY names).
         pat = "pat.roe@northumberland.gov.uk"
-        forged = _calendar_reply(uid, pat, "mallory@example.net", "DECLINED", stamp)
-        kept = ingest_message(session, forged, source="forged")
+        impostor = _calendar_reply(uid, pat, "mallory@example.net", "DECLINED", stamp)
+        kept = ingest_message(session, impostor, source="forged")
         assert (kept.outcome, kept.reason) == (
             "set-aside",
             "reply sent by someone other than the attendee",
