@@ -190,6 +190,7 @@ def preferences(request: Request, token: str, saved: str | None = None) -> Respo
             "roles": list(roles.items()),
             "mine": set(subscriber.role_names),
             "saved": saved,
+            "suppressed": _suppressed(db, subscriber.email_key),
         }
         return page(request, "preferences.html", context)
 
@@ -211,6 +212,10 @@ def save_preferences(
             if subscriber.status in ("active", "pending"):
                 set_status(subscriber, "unsubscribed", source="preferences page")
             outcome = "unsubscribed"
+        elif action == "resubscribe" and _suppressed(db, subscriber.email_key):
+            # Mail to the address bounced, it was reported as spam, or an organiser
+            # suppressed it: only an organiser lifts that, never a link in an old email.
+            outcome = "blocked"
         elif action == "resubscribe":
             # The token reached their mailbox: that proves the address, as a confirmation does.
             if subscriber.status != "active":
