@@ -366,6 +366,8 @@ def test_dates_that_are_not_occasions(text: str) -> None:
         # Called off.
         "The SEND conference planned for 26 June has been postponed; a new date will follow.",
         "The away day on 11 June is cancelled.",
+        "The commissioning away day on 11 June will not go ahead.",
+        "Following the cancellation of the workshop on 12 June, places are refunded.",
     ],
 )
 def test_past_and_called_off_occasions_are_not_events(text: str) -> None:
@@ -380,6 +382,10 @@ def test_past_and_called_off_occasions_are_not_events(text: str) -> None:
         ("Findings were presented at the DCS meeting on 5 April.", "2019-04-05"),
         ("The conference, postponed from 4 March, will now be held on 18 June.", "2019-06-18"),
         ("The forum has been postponed to 14 June.", "2019-06-14"),
+        (
+            "The conference returns on 5 June in Leeds, replacing the event that was cancelled.",
+            "2019-06-05",
+        ),
     ],
 )
 def test_occasions_kept_despite_past_or_postponed_words(text: str, day: str) -> None:

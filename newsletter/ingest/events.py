@@ -130,13 +130,20 @@ _NOT_OCCASION_AFTER = re.compile(
     r"\s+live|^[^.;]{0,60}?\b(?:took|takes)\s+effect|^[^.;]{0,40}?\bwas\s+(?:published|launched"
     r"|announced|issued|introduced|implemented)\b"
 )
-# A clause saying its occasion will not happen on that date, and one saying
-# the date is the new one.
-_CALLED_OFF = re.compile(
-    r"(?i)\b(?:cancell?ed|cancell?ing|postponed|postponing|called\s+off|deferred"
-    r"|(?:will|would)\s+not\s+(?:now\s+)?(?:go\s+ahead|take\s+place|run|be\s+held)"
-    r"|no\s+longer\s+(?:go(?:es|ing)?\s+ahead|tak(?:es?|ing)\s+place|run(?:s|ning)?))\b"
+# The occasion at a date called off: said of it after the date, in its own
+# clause ("planned for 26 March has been postponed", "on 11 March is
+# cancelled", "will not go ahead"), or just before it ("the cancelled
+# meeting on", "postponed from").  Not across a comma, so that "…in Leeds,
+# replacing the event that was cancelled" keeps its event.
+_OFF = r"(?:cancell?ed|postponed|called\s+off|deferred)"
+_CALLED_OFF_AFTER = re.compile(
+    rf"(?i)[^;,]{{0,60}}?\b(?:(?:is|are|was|were|has\s+been|have\s+been|had\s+been|will\s+be"
+    rf"|is\s+being)\s+(?:now\s+)?{_OFF}|(?:will|would)\s+(?:now\s+)?not\s+(?:go\s+ahead"
+    r"|take\s+place|run|be\s+held)|no\s+longer\s+(?:go(?:es|ing)?\s+ahead|tak(?:es?|ing)\s+place"
+    r"|run(?:s|ning)?))\b"
 )
+_CALLED_OFF_BEFORE = re.compile(rf"(?i)\b(?:{_OFF}|cancell?ation\s+of)\b[^;,]{{0,60}}$")
+# Words before a date that make it the new one ("postponed to 14 May").
 _RESCHEDULED = re.compile(
     r"(?i)\b(?:now|new\s+date|re-?scheduled|re-?arranged|moved\s+to|instead"
     r"|(?:postponed|put\s+back|deferred)\s+(?:to|until|till))\b"
@@ -586,10 +593,10 @@ class _Reader:
         A date that is the new one ("postponed to 14 May", "will now take
         place on 18 June") is not called off.
         """
-        near_before, near_after = before[-80:], after[:80]
-        if not _CALLED_OFF.search(near_before + " " + near_after):
-            return False
+        near_before = before[-80:]
         if _RESCHEDULED.search(near_before):
+            return False
+        if not (_CALLED_OFF_AFTER.match(after) or _CALLED_OFF_BEFORE.search(near_before)):
             return False
         context = _source(sentence, m.start(), m.end())[:80]
         where = self.hints.line_of(m.group(0)) if len(self.warnings) < MAX_WARNINGS else ""
