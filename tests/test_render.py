@@ -7,6 +7,7 @@ freely as long as the email stays correct.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -604,3 +605,37 @@ def test_every_sample_renders_for_every_segment() -> None:
     rendered = list(editions())
     assert len(rendered) == len(samples()) * len(SEGMENTS)
     assert all(ed.segment_name for *_, ed in rendered)
+
+
+WARM_THEN_RENDER = """
+import sys
+from newsletter.ingest import parse_file
+from newsletter.paths import SAMPLES_DIR
+from newsletter.render import render_edition, warm_up
+update = parse_file(SAMPLES_DIR / "north-east-2017-04.txt").update
+warm_up()
+before = set(sys.modules)
+for segment in ("dcs", "lead-member", "workforce-lead"):
+    render_edition(update, segment)
+print(sorted(set(sys.modules) - before))
+"""
+
+
+def test_the_first_edition_after_the_warm_up_loads_nothing_new() -> None:
+    """Workers warm up before forking: a real edition must not import anything more.
+
+    The sample has a featured event (calendar links), bullets, contacts and
+    tags; a warm-up without them left 0.1 s of imports to the first send.
+    """
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", WARM_THEN_RENDER],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NEWSLETTER_SECRET_KEY": "warm-up-test-" + "k" * 40},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
