@@ -52,6 +52,7 @@ _MAX_HEADING_CHARS = 90
 #: Most words of a "Workforce:" label heading.
 _MAX_LABEL_WORDS = 6
 _RULE_RE = re.compile(r"^(?:={3,}|-{3,}|~{3,}|_{3,})$")
+_ANY_RULE_RE = re.compile(r"(?m)^(?:={3,}|-{3,}|~{3,}|_{3,})$")
 
 Kind = Literal["candidate", "label", "paragraph", "item", "heading"]
 
@@ -134,7 +135,8 @@ def _split_underlined(chunk: Sequence[str]) -> list[tuple[list[str], bool]]:
 
     The underline itself is dropped, and so is a rule line under nothing.
     """
-    if not any(_RULE_RE.match(line) for line in chunk):
+    # One search over the joined chunk: a chunk may be tens of thousands of lines.
+    if not _ANY_RULE_RE.search("\n".join(chunk)):
         return [(list(chunk), False)]
     out: list[tuple[list[str], bool]] = []
     current: list[str] = []
@@ -218,7 +220,8 @@ def _chunk_units(chunk: Sequence[str]) -> list[tuple[Kind, str]]:
     # line by line would copy the item each time (quadratic on long items).
     item: list[str] = []
     for index, line in enumerate(chunk):
-        if _heads_next(chunk, index):
+        # Running text starts lower case: skip the heading test for it cheaply.
+        if not line[:1].islower() and _heads_next(chunk, index):
             if paragraph:
                 out.append(("paragraph", " ".join(paragraph)))
                 paragraph = []

@@ -108,7 +108,11 @@ def parse_plain_text(
     )
     featured: list[tuple[int, Event]] = []
     for index in range(end):
-        if _featured_label(lines[index]) is not None and index not in skip:
+        if (
+            index not in skip
+            and _FEATURED_LABEL.match(lines[index])
+            and _featured_label(lines[index]) is not None
+        ):
             used, event, named = _featured_block(lines, index, end, title_at, hints, warnings)
             skip.update(used)
             if event is not None:
