@@ -221,7 +221,11 @@ def _table_rows(chunk: Sequence[str]) -> dict[int, str]:
         run.clear()
 
     for index, line in enumerate(chunk):
-        cells = [c.strip() for c in line.split("\t") if c.strip()] if "\t" in line else []
+        if "\t" not in line:
+            if run:
+                close_run()
+            continue
+        cells = [c.strip() for c in line.split("\t") if c.strip()]
         if len(cells) < 2 or BULLET_RE.match(line):
             close_run()
             continue

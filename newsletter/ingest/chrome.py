@@ -24,6 +24,7 @@ _LINES = frozenset(
         *("search this site", "search", "email this page", "menu", "main menu"),
     )
 )
+_LONGEST_LINE = max(len(line) for line in _LINES) + 2
 # Breadcrumbs: three or more short parts joined by "›" or "»", or any number
 # starting from "Home" joined by those, ">" or " / " (which text uses
 # otherwise: "attendance > 90%", "June/July 2019").
@@ -31,6 +32,8 @@ _CRUMBS = re.compile(
     r"(?i)^(?:you\s+are\s+here\s*:?\s*)?(?:[^›»]{1,50}(?:\s*[›»]\s*[^›»]{1,50}){2,}"
     r"|home(?:\s*(?:[›»>]|\s/\s)\s*[^›»>/]{1,50})+)$"
 )
+_CRUMB_STARTS = frozenset(("home", "you"))
+_FEEDBACK_STARTS = frozenset(("was", "is", "did"))
 _FEEDBACK = re.compile(
     r"(?i)^(?:was|is|did\s+you\s+find)\s+this\s+(?:page|article|information)\s+"
     r"(?:useful|helpful)\b"
@@ -47,18 +50,27 @@ _WORDS = re.compile(r"[a-z][a-z\-]*")
 
 
 def is_chrome(line: str) -> bool:
-    """True when ``line`` is web-page furniture rather than the update (see the module docs)."""
+    """True when ``line`` is web-page furniture rather than the update (see the module docs).
+
+    Every line of an update is tested, so each test runs only when a cheap
+    look at the line's first word or characters allows it.
+    """
     if not line or len(line) > _MAX_CHROME_CHARS:
         return False
-    lower = line.lower()
-    if lower.rstrip(" .:") in _LINES:
+    if len(line) <= _LONGEST_LINE and line.lower().rstrip(" .:") in _LINES:
         return True
-    if _CRUMBS.match(line) or _FEEDBACK.match(line) or _COPYRIGHT.match(line):
+    first = line.split(None, 1)[0].lower()
+    if ("›" in line or "»" in line or first in _CRUMB_STARTS) and _CRUMBS.match(line):
         return True
-    words = _WORDS.findall(lower)
-    if words and all(w in _SHARE_WORDS for w in words) and any(w in _SOCIAL for w in words):
+    if first in _FEEDBACK_STARTS and _FEEDBACK.match(line):
         return True
-    return "|" in line and _footer_links(lower)
+    if first.startswith(("©", "(c", "copyright")) and _COPYRIGHT.match(line):
+        return True
+    if first.strip("|·:") in _SHARE_WORDS:
+        words = _WORDS.findall(line.lower())
+        if all(w in _SHARE_WORDS for w in words) and any(w in _SOCIAL for w in words):
+            return True
+    return "|" in line and _footer_links(line.lower())
 
 
 def _footer_links(lower: str) -> bool:
