@@ -50,6 +50,25 @@ ADVERSARIAL: dict[str, tuple[str, str, str]] = {
     "capitalised venue words": (TITLE, "At The Big Hall In Leeds ", ".\n"),
     "time-like numbers": (TITLE, "10-12pm 9.30 ", ".\n"),
     "deep Markdown quotes": ("# North East Update April 2017\n\n", "> ", "deep\n"),
+    # Forms read since the second blind round: ISO dates with 24-hour ranges
+    # and dashed venues, tab-separated table rows, featured blocks and tags
+    # paragraphs in Markdown, addresses spelt with "[at]".
+    "ISO dates, 1000–1230, dashes": (
+        TITLE,
+        "on 2019-03-05, 1000–1230 – Leeds Civic Hall – ",
+        ".\n",
+    ),
+    "table rows with tabs": (
+        "North East Update April 2017\n\nDates\n",
+        "Tue 5 Mar\tDCS meeting\tCivic Hall\n",
+        "",
+    ),
+    "Markdown featured and tags": (
+        "# North East Update April 2017\n\n",
+        "> **Featured event**\n> 5 March 2019, 10.00–12.30\n> Forum\n\n**Tags:** SLI (3)\n\n",
+        "",
+    ),
+    "addresses spelt with [at]": (TITLE, "jo [at] ne.example.org ", ".\n"),
 }
 
 

@@ -129,6 +129,35 @@ from newsletter.ingest.titles import looks_like_title, read_title
             "2020-12",
             "December 2020",
         ),
+        # A range of days names the months they fall in.
+        (
+            "London (ALDCS) Update: 1 April – 30 June 2022",
+            "London",
+            "2022-04",
+            "2022-06",
+            "April – June 2022",
+        ),
+        (
+            "ALDCS Update, 1st of May to 31st of July 2022",
+            "London",
+            "2022-05",
+            "2022-07",
+            "May – July 2022",
+        ),
+        (
+            "ADCS Yorkshire & Humber – Q3 2021/22 update",
+            "Yorkshire and the Humber",
+            "2021-10",
+            "2021-12",
+            "Quarter 3 2021/22",
+        ),
+        (
+            "Eastern region update - January to March 2022",
+            "East of England",
+            "2022-01",
+            "2022-03",
+            "January – March 2022",
+        ),
     ],
 )
 def test_title_forms(title: str, region: str, start: str, end: str, label: str) -> None:
@@ -313,6 +342,55 @@ def at(day: str, clock: str | None = None) -> datetime:
         ("The forum will be held online on 5 June.", at("2019-06-05"), None, "Online"),
         ("The review ran from 8 to 12 July.", at("2019-07-08"), at("2019-07-12"), None),
         ("Findings went to the DCS meeting on 5 July.", at("2019-07-05"), None, None),
+        # ISO dates, and UK dates with a two-digit year and a short weekday.
+        (
+            "The away day is on 2019-06-24 at the Hilton Brighton Metropole, 9.30am–4pm.",
+            at("2019-06-24", "09:30"),
+            at("2019-06-24", "16:00"),
+            "Hilton Brighton Metropole",
+        ),
+        # The 24-hour clock without a colon, as a range.
+        (
+            "The DCS meeting is on Thurs 18/07/19, 1000–1230, at Leeds Civic Hall.",
+            at("2019-07-18", "10:00"),
+            at("2019-07-18", "12:30"),
+            "Leeds Civic Hall",
+        ),
+        (
+            "The forum meets on 3 June, 0930-1600hrs.",
+            at("2019-06-03", "09:30"),
+            at("2019-06-03", "16:00"),
+            None,
+        ),
+        (
+            "The workshop is on 28 June from 9.30am to 12 noon.",
+            at("2019-06-28", "09:30"),
+            at("2019-06-28", "12:00"),
+            None,
+        ),
+        (
+            "A briefing runs from midday to 2pm on 7 June via Zoom.",
+            at("2019-06-07", "12:00"),
+            at("2019-06-07", "14:00"),
+            "Zoom",
+        ),
+        # A week named by its first day is its working week.
+        (
+            "Practice week takes place in the week commencing 10th June.",
+            at("2019-06-10"),
+            at("2019-06-14"),
+            None,
+        ),
+        ("Visits run w/c 17 June.", at("2019-06-17"), at("2019-06-21"), None),
+        # A venue set off by a dash at the end, as a table row gives it.
+        (
+            "Tue 4 Jun – WM DCS meeting – Walsall Council House",
+            at("2019-06-04"),
+            None,
+            "Walsall Council House",
+        ),
+        ("The meeting is on 5 June – directors only.", at("2019-06-05"), None, None),
+        ("The meeting is on 5 June – Directors Only", at("2019-06-05"), None, None),
     ],
 )
 def test_prose_event_when_and_where(
@@ -322,6 +400,19 @@ def test_prose_event_when_and_where(
     assert (event.start, event.end, event.location) == (start, end, location)
     assert event.all_day == (start.time() == time(0))
     assert event.source == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Years and counts are not the 24-hour clock.
+        "The 2019-2020 plan goes to the meeting on 5 June.",
+        "Between 1000 and 1230 children attend the fair on 5 June.",
+    ],
+)
+def test_numbers_that_are_not_times(text: str) -> None:
+    [event] = events_of(text)
+    assert event.all_day and event.end is None
 
 
 def test_each_date_gets_its_own_time_and_title() -> None:
@@ -350,6 +441,11 @@ def test_two_days_joined_by_and_are_two_events() -> None:
         "Returns are due by 30 September.",
         "From 1 April the service moves to the trust.",
         "The report was published on 10 January 2019.",
+        # Things sent out, posted or opening to people: they start, nobody attends.
+        "The draft framework will be circulated w/c 7 June for comment.",
+        "Papers will be sent out on 3 June.",
+        "Posted by the ALDCS secretariat on 4 April 2019",
+        "The first children's homes open to referrals on 1 July.",
     ],
 )
 def test_dates_that_are_not_occasions(text: str) -> None:
@@ -386,6 +482,9 @@ def test_past_and_called_off_occasions_are_not_events(text: str) -> None:
             "The conference returns on 5 June in Leeds, replacing the event that was cancelled.",
             "2019-06-05",
         ),
+        # An occasion open to people is still an occasion.
+        ("Training sessions open to all staff on 5 June cover the new framework.", "2019-06-05"),
+        ("The briefing is open to lead members on 5 June.", "2019-06-05"),
     ],
 )
 def test_occasions_kept_despite_past_or_postponed_words(text: str, day: str) -> None:
@@ -413,6 +512,25 @@ def test_a_list_of_dates_takes_its_title_from_the_lead_in() -> None:
 def test_a_bare_occasion_names_itself_with_its_topic() -> None:
     [event] = events_of("A webinar on the new ASYE framework is at 10am on 12 June.")
     assert event.title == "Webinar on the new ASYE framework"
+
+
+def test_an_occasion_is_not_the_noun_of_its_topic() -> None:
+    # "Review" is an occasion noun ("peer review"), but here it is what the webinar is about.
+    [event] = events_of(
+        "A Lead Member webinar on the Independent Review of Children's Social Care runs from"
+        " midday to 2pm on 7 June via Zoom."
+    )
+    assert (event.title, event.location) == ("Lead Member webinar", "Zoom")
+    # Another occasion's date between them: not a topic.
+    [meeting, session] = events_of(
+        "The DCS meeting on Monday 3 June and the training session on 5 June are in Leeds."
+    )
+    assert (meeting.title, session.title) == ("DCS meeting", "Training session")
+
+
+def test_a_region_with_the_in_its_name_titles_an_occasion_whole() -> None:
+    [event] = events_of("The Yorkshire and the Humber DCS meeting is on 18 June.")
+    assert event.title == "Yorkshire and the Humber DCS meeting"
 
 
 def test_titles_are_short_noun_phrases() -> None:
@@ -524,6 +642,23 @@ def test_featured_event_named_by_the_update() -> None:
             at("2020-03-12", "13:00"),
             "DCS away day",
             None,
+        ),
+        # Name, date and place on the label's line, parted by dashes (the
+        # dash between the times belongs to the date).
+        (
+            "FEATURED EVENT – Regional fostering conference – Wednesday 2 March 2020, 09:30 –"
+            " 15:00 – Amex Stadium, Brighton",
+            at("2020-03-02", "09:30"),
+            at("2020-03-02", "15:00"),
+            "Regional fostering conference",
+            "Amex Stadium, Brighton",
+        ),
+        (
+            "Featured event | Lead Member briefing | 2/3/2020 at 2pm | Online",
+            at("2020-03-02", "14:00"),
+            None,
+            "Lead Member briefing",
+            "Online",
         ),
     ],
 )

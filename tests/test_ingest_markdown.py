@@ -148,3 +148,79 @@ def test_unknown_front_matter_key_is_a_warning(tmp_path: Path) -> None:
     path = tmp_path / "w.md"
     path.write_text("---\ntitle: T\nauthor: me\n---\nBody.\n", encoding="utf-8")
     assert any("author" in w for w in parse_file(path).warnings)
+
+
+FEATURED_QUOTE_MD = """\
+# ADCS North West – Summer 2022 update
+
+> **Featured event**
+> **Thursday 14 July 2022, 10.00–15.30**
+> North West Practice Leaders Conference
+> Emirates Old Trafford, Manchester
+
+## Events
+
+* The Lead Member network meets on 21 June, 2pm–4pm, at Liverpool Town Hall.
+* The SEND data workshop is on 14 July from 9.30am to 12 noon.
+
+**Tags:** North West (18), Sufficiency (4)
+"""
+
+
+def test_markdown_featured_block_quote_and_tags_paragraph() -> None:
+    result = parse_bytes(FEATURED_QUOTE_MD.encode(), "nw.md")
+    u = result.update
+    featured, network, workshop = u.events
+    assert (featured.title, featured.location, featured.featured) == (
+        "North West Practice Leaders Conference",
+        "Emirates Old Trafford, Manchester",
+        True,
+    )
+    assert (featured.start.isoformat(), featured.end and featured.end.isoformat()) == (
+        "2022-07-14T10:00:00+01:00",
+        "2022-07-14T15:30:00+01:00",
+    )
+    # Another occasion on the featured day at another time stays its own event.
+    assert (network.title, workshop.title) == ("Lead Member network", "SEND data workshop")
+    assert workshop.end is not None and workshop.end.isoformat() == "2022-07-14T12:00:00+01:00"
+    assert u.tags == [Tag("North West", 18), Tag("Sufficiency", 4)]
+    body = str(u.to_json()["sections"])
+    assert "Featured event" not in body and "Tags" not in body and "Old Trafford" not in body
+    assert [s.heading for s in u.sections] == ["Events"]
+
+
+def test_markdown_featured_heading_takes_the_paragraph_under_it() -> None:
+    text = (
+        "---\ntags: [South West]\n---\n\n# South West ADCS Update – March 2022\n\n"
+        "## Featured event\n\n**SEND Leaders' Summit**  \nWednesday 30 March 2022 · 9.30am –"
+        " 3.30pm  \nSandy Park, Exeter\n\n## SEND\n\nThe partnership met in February.\n"
+    )
+    u = parse_text(text, "markdown", "sw.md")
+    [event] = u.events
+    assert (event.title, event.location, event.featured) == (
+        "SEND Leaders' Summit",
+        "Sandy Park, Exeter",
+        True,
+    )
+    assert event.start.isoformat() == "2022-03-30T09:30:00+01:00"
+    assert [s.heading for s in u.sections] == ["SEND"]
+    assert u.tags == [Tag("South West", None)]
+
+
+def test_markdown_featured_heading_without_a_date_is_kept_out_with_a_warning() -> None:
+    text = (
+        "# London Update May 2022\n\n## Featured event\n\nLondon Practice Week\n\n## News\n\nX.\n"
+    )
+    result = parse_bytes(text.encode(), "l.md")
+    assert result.update.events == []
+    assert [s.heading for s in result.update.sections] == ["News"]
+    assert any("'London Practice Week' has no date" in w for w in result.warnings)
+
+
+def test_markdown_heading_over_sub_headings_keeps_its_section() -> None:
+    text = "# London Update May 2022\n\n## Workforce\n\n### Apprenticeships\n\nThey start soon.\n"
+    u = parse_text(text, "markdown", "l.md")
+    assert [(s.heading, len(s.blocks)) for s in u.sections] == [
+        ("Workforce", 0),
+        ("Apprenticeships", 1),
+    ]

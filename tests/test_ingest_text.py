@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from newsletter.content import Bullets, Event, Paragraph, Tag, Update
-from newsletter.ingest import parse_file, parse_text
+from newsletter.ingest import parse_bytes, parse_file, parse_text
+from newsletter.ingest.chrome import is_chrome
 from newsletter.ingest.dates import UK, resolve_year
-from newsletter.ingest.text import parse_tags
+from newsletter.ingest.tags import parse_tags
 from newsletter.paths import SAMPLES_DIR
 
 SHARED_SAMPLES = Path("/work/shared/samples/updates")
@@ -345,9 +346,11 @@ def test_undated_title_on_first_line() -> None:
 
 def test_text_before_the_title_is_kept_with_a_warning(tmp_path: Path) -> None:
     path = tmp_path / "u.txt"
-    path.write_text("Home > News\n\nNorth East Update April 2017\n\nBody.\n", encoding="utf-8")
+    path.write_text(
+        "Draft for directors\n\nNorth East Update April 2017\n\nBody.\n", encoding="utf-8"
+    )
     result = parse_file(path)
-    assert result.update.sections[0].blocks[0] == Paragraph("Home > News")
+    assert result.update.sections[0].blocks[0] == Paragraph("Draft for directors")
     assert any("before the title" in w for w in result.warnings)
 
 
@@ -372,6 +375,14 @@ def test_yearless_event_without_period_takes_the_ingest_year_with_warning(tmp_pa
         ("WORKFORCE 3", [Tag("WORKFORCE", 3)]),
         ("SLI, NORTH EAST", [Tag("SLI", None), Tag("NORTH EAST", None)]),
         ("SLI 100 NORTH EAST", [Tag("SLI", 100), Tag("NORTH EAST", None)]),
+        # Counts in brackets, with or without separators; "·" separates too.
+        ("London (41), Workforce (7)", [Tag("London", 41), Tag("Workforce", 7)]),
+        ("Eastern region (14) SEND (3)", [Tag("Eastern region", 14), Tag("SEND", 3)]),
+        (
+            "Yorkshire (22) · SLI · Lead Members (3)",
+            [Tag("Yorkshire", 22), Tag("SLI", None), Tag("Lead Members", 3)],
+        ),
+        ("2020 vision, SEND", [Tag("2020 vision", None), Tag("SEND", None)]),
     ],
 )
 def test_tags_line(line: str, tags: list[Tag]) -> None:
@@ -404,6 +415,115 @@ def test_featured_block_after_the_title_and_odd_whitespace() -> None:
     assert prose.end is not None and prose.end.isoformat() == "2019-12-03T13:00:00+00:00"
     assert prose.source.endswith("at Durham County Hall.")
     assert u.contacts == ["events@ne.example.org"]
+
+
+WEB_PAGE = """\
+Skip to main content
+Home › Regions › London › News and updates
+Search this site
+
+London Update May 2019
+
+Share this page
+Share on Facebook | Share on Twitter | Email this page
+Print this page
+
+Posted by the secretariat on 2 May 2019
+
+Network
+
+The network meets on 5 June at City Hall.
+
+Share this page
+Facebook  Twitter  LinkedIn
+
+Was this page useful? Yes | No
+Back to top
+© 2019 ALDCS | Privacy | Cookies | Accessibility statement
+"""
+
+
+def test_a_web_pages_furniture_is_dropped_and_never_the_title() -> None:
+    result = parse_bytes(WEB_PAGE.encode(), "page.txt")
+    u = result.update
+    # The breadcrumbs name London and the update word, but are not the title.
+    assert (u.title, u.period) == ("London Update May 2019", "2019-05")
+    body = str(u.to_json()["sections"])
+    for chrome in ("Skip to", "Home ›", "Search", "Share", "Facebook", "useful", "Back to", "©"):
+        assert chrome not in body
+    assert headings(u) == [None, "Network"]
+    assert not any("before the title" in w for w in result.warnings)
+    # The page's date line is the update's own date, not an occasion.
+    assert [(e.start.date(), e.location) for e in u.events] == [(date(2019, 6, 5), "City Hall")]
+
+
+@pytest.mark.parametrize(
+    ("line", "chrome"),
+    [
+        ("Home › Regions › London", True),
+        ("You are here: Home > News", True),
+        ("Home / News / Regional updates", True),
+        ("Share on LinkedIn", True),
+        ("Did you find this page useful?", True),
+        ("Copyright © 2022 ADCS", True),
+        ("Terms | Privacy | Contact us", True),
+        ("Attendance > 90% and exclusions > 5% in 2019", False),
+        ("June/July 2019 update", False),
+        ("Contact Jo | 01234 567890 | jo@example.org", False),
+        ("Twitter and Facebook campaigns reached 40,000 young people.", False),
+        ("Search and rescue", False),
+    ],
+)
+def test_chrome_lines(line: str, chrome: bool) -> None:
+    assert is_chrome(line) is chrome
+
+
+def test_a_table_copied_with_tabs_becomes_list_items() -> None:
+    text = (
+        "West Midlands Update March 2022\n\nUpcoming dates\n"
+        "Date\t\tMeeting\t\tVenue\n"
+        "Tue 5 Apr\tWM DCS meeting\tWalsall Council House\n"
+        "Thu 21 Apr\tHeads of Service forum\tOnline (Teams)\n\n"
+        "Priorities\n\n–\tFirst priority\n–\tSecond priority\n"
+    )
+    u = parse_text(text, "text", "t.txt")
+    assert headings(u) == ["Upcoming dates", "Priorities"]
+    assert u.sections[0].blocks == [
+        Bullets(
+            (
+                "Date – Meeting – Venue",
+                "Tue 5 Apr – WM DCS meeting – Walsall Council House",
+                "Thu 21 Apr – Heads of Service forum – Online (Teams)",
+            )
+        )
+    ]
+    # A list after tabs is a list, not a table.
+    assert u.sections[1].blocks == [Bullets(("First priority", "Second priority"))]
+    assert [(e.title, e.start.date(), e.location) for e in u.events] == [
+        ("WM DCS meeting", date(2022, 4, 5), "Walsall Council House"),
+        ("Heads of Service forum", date(2022, 4, 21), "Microsoft Teams"),
+    ]
+
+
+def test_a_single_line_with_a_tab_is_not_a_table() -> None:
+    text = "London Update May 2019\n\nNews\n\nContact:\tJo Bloggs on 01234 567890.\n"
+    u = parse_text(text, "text", "t.txt")
+    assert u.sections[0].blocks == [Paragraph("Contact:\tJo Bloggs on 01234 567890.")]
+
+
+@pytest.mark.parametrize(
+    ("written", "address"),
+    [
+        ("priya.patel [at] kirklees.gov.uk", "priya.patel@kirklees.gov.uk"),
+        ("j.bloggs[at]walsall.gov.uk", "j.bloggs@walsall.gov.uk"),
+        ("Jo.Smith (AT) Suffolk.gov.uk", "Jo.Smith@Suffolk.gov.uk"),
+    ],
+)
+def test_an_address_spelt_against_robots_is_a_contact(written: str, address: str) -> None:
+    text = f"London Update May 2019\n\nNews\n\nWrite to {written} for details.\n"
+    u = parse_text(text, "text", "t.txt")
+    assert u.contacts == [address]
+    assert written in str(u.to_json()["sections"])
 
 
 def test_long_question_is_a_paragraph_short_one_a_heading() -> None:

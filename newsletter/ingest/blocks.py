@@ -30,6 +30,10 @@ paragraphs separated by blank lines — one or more):
   heading when the update heads sections that way — at least two such lines
   directly followed by a paragraph — and the colon is dropped; otherwise
   ("Summary:" once, or "Our priorities are:" before a list) it stays text.
+* a run of two or more lines that split at tabs into the same number of
+  cells is a table (as copied from a web page or a document); each row
+  becomes a list item of its cells joined by " – " ("Tue 5 Apr – WM DCS
+  meeting – Walsall Council House"), so its dates are read as events.
 * text before the first heading is a section whose heading is None.
 """
 
@@ -166,7 +170,12 @@ def _is_label(line: str) -> bool:
 
 
 def sections(unit_list: Sequence[tuple[Kind, str]]) -> list[Section]:
-    """Build sections from resolved units; empty sections are dropped."""
+    """Build sections from resolved units.
+
+    A heading directly followed by another heading keeps its section, empty:
+    it heads the ones after it (Markdown's "## Workforce" then "###
+    Apprenticeships"); other empty sections are dropped.
+    """
     out: list[Section] = []
     heading: str | None = None
     blocks: list[Block] = []
@@ -183,7 +192,7 @@ def sections(unit_list: Sequence[tuple[Kind, str]]) -> list[Section]:
             continue
         if kind == "heading":
             flush_items()
-            if blocks:
+            if blocks or heading is not None:
                 out.append(Section(heading=heading, blocks=list(blocks)))
             heading, blocks = text, []
         else:
@@ -193,6 +202,38 @@ def sections(unit_list: Sequence[tuple[Kind, str]]) -> list[Section]:
     if blocks:
         out.append(Section(heading=heading, blocks=blocks))
     return out
+
+
+def _table_rows(chunk: Sequence[str]) -> dict[int, str]:
+    """The chunk's table rows, by line index, each as its cells joined by " – ".
+
+    A table is two or more consecutive lines that split at tabs into the same
+    number (two or more) of cells, as a table copied from a web page or a
+    document arrives: "Tue 5 Apr<TAB>WM DCS meeting<TAB>Walsall Council House".
+    A list item ("–<TAB>Covid-19 recovery") is not a row.
+    """
+    rows: dict[int, str] = {}
+    run: list[tuple[int, list[str]]] = []
+
+    def close_run() -> None:
+        if len(run) >= 2:
+            rows.update((at, " – ".join(cells)) for at, cells in run)
+        run.clear()
+
+    for index, line in enumerate(chunk):
+        if "\t" not in line:
+            if run:
+                close_run()
+            continue
+        cells = [c.strip() for c in line.split("\t") if c.strip()]
+        if len(cells) < 2 or BULLET_RE.match(line):
+            close_run()
+            continue
+        if run and len(run[-1][1]) != len(cells):
+            close_run()
+        run.append((index, cells))
+    close_run()
+    return rows
 
 
 def _join_lone_markers(chunk: Sequence[str]) -> list[str]:
@@ -215,13 +256,23 @@ def _chunk_units(chunk: Sequence[str]) -> list[tuple[Kind, str]]:
     out: list[tuple[Kind, str]] = []
     if len(chunk) == 1 and is_heading_shaped(chunk[0]):
         return [("candidate", chunk[0])]
+    rows = _table_rows(chunk)
     paragraph: list[str] = []
     # Continuation lines of the current item, joined once at the end: joining
     # line by line would copy the item each time (quadratic on long items).
     item: list[str] = []
     for index, line in enumerate(chunk):
+        if index in rows:
+            if paragraph:
+                out.append(("paragraph", " ".join(paragraph)))
+                paragraph = []
+            if item:
+                out.append(("item", " ".join(item)))
+                item = []
+            out.append(("item", rows[index]))
+            continue
         # Running text starts lower case: skip the heading test for it cheaply.
-        if not line[:1].islower() and _heads_next(chunk, index):
+        if not line[:1].islower() and _heads_next(chunk, index, rows):
             if paragraph:
                 out.append(("paragraph", " ".join(paragraph)))
                 paragraph = []
@@ -250,10 +301,18 @@ def _chunk_units(chunk: Sequence[str]) -> list[tuple[Kind, str]]:
     return out
 
 
-def _heads_next(chunk: Sequence[str], index: int) -> bool:
-    """True when line ``index`` of a several-line chunk heads the lines after it."""
+def _heads_next(chunk: Sequence[str], index: int, rows: dict[int, str]) -> bool:
+    """True when line ``index`` of a several-line chunk heads the lines after it.
+
+    ``rows`` are the chunk's table rows (:func:`_table_rows`): a line before
+    a table heads it as a line before a list does.
+    """
     if index + 1 >= len(chunk) or not is_heading_shaped(chunk[index]):
         return False
+    if index + 1 in rows:
+        return index == 0 or chunk[index - 1].rstrip(_TRAILING_WRAPPERS).endswith(
+            (".", "!", "?", ":")
+        )
     nxt = chunk[index + 1]
     shorter = len(chunk[index]) <= 0.6 * len(nxt)
     if index > 0 and BULLET_RE.match(chunk[index - 1]):

@@ -19,7 +19,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from newsletter.content import UK_TIMEZONE
-from newsletter.ingest.periods import MONTH_PATTERN, MONTHS, months_between
+from newsletter.ingest.periods import MONTH_NAMES, MONTH_PATTERN, MONTHS, months_between
 
 UK = ZoneInfo(UK_TIMEZONE)
 
@@ -47,19 +47,31 @@ WEEKDAY_PATTERN = (
     r"|Mon|Tues|Tue|Wed|Thurs|Thur|Thu|Fri|Sat|Sun)\.?"
 )
 
-# "10am", "2.30pm", "10:00", "noon", "midnight".  A bare "10" or a dotted "9.30" only
-# counts as the first half of a range whose second half is a clear time
-# ("2-4pm", "9.30-3.30pm", "09.30 to 16.00"), and a dotted "16.00" only as
-# the second half: alone they are as likely money or a section number.
+# "10am", "2.30pm", "10:00", "noon", "12 noon", "midnight".  A bare "10" or a
+# dotted "9.30" only counts as the first half of a range whose second half is
+# a clear time ("2-4pm", "9.30-3.30pm", "09.30 to 16.00"), and a dotted
+# "16.00" only as the second half: alone they are as likely money or a
+# section number.
 CLOCK_PATTERN = (
-    r"(?:\d{1,2}(?:[:.]\d{2})?\s*(?:[ap]\.?m\.?)(?![\w])|\d{1,2}:\d{2}(?!\d)|noon|midday"
-    r"|midnight)"
+    r"(?:\d{1,2}(?:[:.]\d{2})?\s*(?:[ap]\.?m\.?)(?![\w])|\d{1,2}:\d{2}(?!\d)"
+    r"|(?:12\s+)?(?:noon|midday|midnight))"
 )
 _RANGE_SEP = r"\s*(?:-|–|—|to|until|till|and)\s*"
-_CLEAR_END = r"(?:\d{1,2}(?:[:.]\d{2})?\s*[ap]\.?m|\d{1,2}[:.]\d{2}(?!\d)|noon|midday|midnight)"
+_CLEAR_END = (
+    r"(?:\d{1,2}(?:[:.]\d{2})?\s*[ap]\.?m|\d{1,2}[:.]\d{2}(?!\d)|(?:12\s+)?(?:noon|midday"
+    r"|midnight))"
+)
+# The 24-hour clock without a colon, "1000–1230", only as a range joined by a
+# dash or "to", on the quarter hour, starting before 20:00 ("2019-2020" is
+# two years, "1000 and 1230" two numbers); "hrs" may follow either half.
+_QUARTER = r"(?:00|15|30|45)"
+_HHMM_RANGE = (
+    rf"(?P<h1>[01]\d{_QUARTER})(?:\s*hrs)?\s*(?:-|–|—|to|until)\s*"
+    rf"(?P<h2>(?:[01]\d|2[0-3]){_QUARTER})(?!\d)(?:\s*hrs\b)?"
+)
 TIME_RE = re.compile(
-    rf"(?i:(?<![\w.:£$/])(?:from\s+|between\s+)?(?P<t1>{CLOCK_PATTERN}|\d{{1,2}}(?:\.\d{{2}})?(?={_RANGE_SEP}{_CLEAR_END}))"
-    rf"(?:{_RANGE_SEP}(?P<t2>{CLOCK_PATTERN}|\d{{1,2}}\.\d{{2}}(?!\d)))?)"
+    rf"(?i:(?<![\w.:£$/])(?:from\s+|between\s+)?(?:{_HHMM_RANGE}|(?P<t1>{CLOCK_PATTERN}|\d{{1,2}}(?:\.\d{{2}})?(?={_RANGE_SEP}{_CLEAR_END}))"
+    rf"(?:{_RANGE_SEP}(?P<t2>{CLOCK_PATTERN}|\d{{1,2}}\.\d{{2}}(?!\d)))?))"
 )
 _CLOCK_PARTS = re.compile(r"(?i)^(\d{1,2})(?:[:.](\d{2}))?\s*(?:([ap])\.?m\.?)?$")
 
@@ -80,6 +92,8 @@ def parse_clock(text: str, *, pm_hint: bool = False) -> time | None:
     ``pm_hint`` makes an am/pm-less hour 1–11 afternoon — the "2" of "2-4pm".
     """
     cleaned = text.strip().lower()
+    if cleaned.startswith("12 "):
+        cleaned = cleaned[3:].strip()  # "12 noon"
     if cleaned in ("noon", "midday"):
         return time(12, 0)
     if cleaned == "midnight":
@@ -98,6 +112,13 @@ def parse_clock(text: str, *, pm_hint: bool = False) -> time | None:
     return time(hour, minute)
 
 
+def _hhmm_range(first: str, second: str) -> tuple[time, time | None] | None:
+    """ "1000", "1230" as 10:00–12:30 (digits checked by the pattern); None unless it ends later."""
+    start = time(int(first[:2]), int(first[2:]))
+    end = time(int(second[:2]), int(second[2:]))
+    return (start, end) if end > start else None
+
+
 #: An evening start (from this hour) with a morning end (before noon) runs
 #: overnight: "8pm–7am", "10pm to midnight".
 OVERNIGHT_FROM = 17
@@ -114,6 +135,8 @@ def time_range(match: re.Match[str]) -> tuple[time, time | None] | None:
     An end not after the start is dropped unless the range runs overnight
     (:func:`overnight`); the caller puts such an end on the next day.
     """
+    if match.group("h1"):
+        return _hhmm_range(match.group("h1"), match.group("h2"))
     second = match.group("t2")
     end = parse_clock(second) if second else None
     start = parse_clock(match.group("t1"))
@@ -166,6 +189,11 @@ def valid_date(year: int, month: int, day: int) -> bool:
 def local(day: date, at: time | None = None) -> datetime:
     """The aware UK datetime of ``day`` at ``at`` (local midnight when None)."""
     return datetime.combine(day, at or time(0, 0), tzinfo=UK)
+
+
+def long_date(day: date) -> str:
+    """ "14 November 2018": a date as warnings and made-up titles write it."""
+    return f"{day.day} {MONTH_NAMES[day.month - 1]} {day.year}"
 
 
 def month_number(name: str) -> int:

@@ -2,16 +2,18 @@
 
 Contract of :func:`find_events`: every date with a day and a month ("23
 January 2017", "Tuesday 5th March", "12-13 March", "March 5th, 2019",
-"05/03/2019") in a paragraph or bullet item becomes one :class:`Event`,
-except dates that are not occasions: deadlines and markers ("by 5 March",
-"since 1 April 2017", "from 1 April the service…") and things that merely
-happened or came into effect ("came into force on 4 September 2017", "went
-live on 1 March", "published on …"), occasions the clause calls off ("has
-been postponed", "is cancelled"; a warning names each) unless the date is
-the new one ("postponed to 14 May"), and occasions reported in the past
-tense and dated before the update's period ("our conference on 14 November
-2019 was attended by…" in a 2020 update).  Month-only mentions ("in May")
-are not events: there is nothing to put in a calendar.
+"05/03/2019", "Thurs 24/03/22", "2022-03-24") in a paragraph or bullet item
+becomes one :class:`Event`, except dates that are not occasions: deadlines
+and markers ("by 5 March", "since 1 April 2017", "from 1 April the
+service…") and things that merely happened, came into effect or went out
+("came into force on 4 September 2017", "went live on 1 March", "published
+on …", "will be circulated w/c 7 March", "the homes open to referrals on 1
+July"), occasions the clause calls off ("has been postponed", "is
+cancelled"; a warning names each) unless the date is the new one
+("postponed to 14 May"), and occasions reported in the past tense and dated
+before the update's period ("our conference on 14 November 2019 was
+attended by…" in a 2020 update).  Month-only mentions ("in May") are not
+events: there is nothing to put in a calendar.
 
 Each date is read with the sentence around it — the part of the sentence
 between it and its neighbouring dates, split at "and"/","/";" so that "at
@@ -22,7 +24,8 @@ between it and its neighbouring dates, split at "and"/","/";" so that "at
   fallback month the caller gives (the update's own date or the ingest
   date) with a warning naming the date, else the date is skipped with one;
 * time: a start and optional end anywhere in that part of the sentence
-  ("09:30–16:00", "9.30am–3.30pm", "from 1.30pm", "10am to noon"); an
+  ("09:30–16:00", "9.30am–3.30pm", "from 1.30pm", "10am to 12 noon",
+  "1000–1230"); an
   evening start with a morning end ends the next day ("8pm–7am", "10pm to
   midnight"); without a time the event is all-day (start at local midnight);
 * day ranges ("12-13 March", "between 10 and 12 June", "from 8 to 12 July",
@@ -31,15 +34,20 @@ between it and its neighbouring dates, split at "and"/","/";" so that "at
   dates joined by "to" or a dash are one event, timed when each has its
   time ("from 9am on 4 November to 1pm on 5 November") and all-day when
   neither has and they are at most a week apart ("Monday 30 March –
-  Wednesday 1 April");
+  Wednesday 1 April"); a week named by its first day ("w/c 14 March", "the
+  week commencing 14th March") is its working week, Monday to Friday;
 * location: the venue phrase after "at"/"in", after the date first, else
   before it, kept whole ("Kent County Council offices in Maidstone", "the
-  Civic Centre, Sunderland"); an occasion ("the DCS meeting"), a month or a
-  region is not a venue; without a venue, the platform of an online
+  Civic Centre, Sunderland"), or a venue set off by a dash at the end
+  ("… – Walsall Council House", as in a table's row); an occasion ("the DCS
+  meeting"), a month or a region is not a venue; without a venue, the
+  platform of an online
   occasion ("via Microsoft Teams", "on Zoom") or "Online";
 * title: a short noun phrase naming the occasion ("Lead Member network
-  meeting"), else the subject of "will take place"/"will be held", else the
-  object of "hold/host/run a …", else the section heading (for a list item,
+  meeting"; "Lead Member webinar" of "a Lead Member webinar on the
+  Independent Review of…": a noun in another's topic is not the occasion),
+  else the subject of "will take place"/"will be held", else the object of
+  "hold/host/run a …", else the section heading (for a list item,
   the occasion its lead-in names: "Dates for the regional DCS meetings:"),
   unless that heading names no occasion and the text does ("their meeting");
 * source: the sentence the date came from, exactly as written (a sentence
@@ -104,7 +112,9 @@ DATE_RE = re.compile(
     rf"|(?P<umonth>{MONTH_PATTERN})\s+(?P<uday>\d{{1,2}})(?P<uord>st|nd|rd|th)?"
     rf"(?:,?\s+(?P<uyear>{_YEAR}))?"
     # 05/03/2019 — UK order
-    rf"|(?P<nday>\d{{1,2}})/(?P<nmonth>\d{{1,2}})/(?P<nyear>\d{{4}}|\d{{2}}))(?![\w/])"
+    rf"|(?P<nday>\d{{1,2}})/(?P<nmonth>\d{{1,2}})/(?P<nyear>\d{{4}}|\d{{2}})"
+    # 2022-03-24 — ISO 8601
+    rf"|(?P<iyear>{_YEAR})-(?P<imonth>\d\d)-(?P<iday>\d\d))(?![\w/])"
 )
 # The word just before a date that makes it a deadline or a marker.
 _MARKERS = frozenset(
@@ -119,12 +129,27 @@ _NOT_OCCASION_BEFORE = re.compile(
     r"|\b(?:went|go|goes|going)\s+live|\b(?:takes?|took|taking)\s+effect"
     r"|\b(?:launched|published|announced|issued|introduced|implemented|enacted|signed|commenced"
     r"|expired|released|submitted|received|laid|updated|revised|amended|approved|agreed"
-    r"|inspected|rated|judged|appointed|retired|started|began|joined|left|born)"
+    r"|inspected|rated|judged|appointed|retired|started|began|joined|left|born|posted"
+    r"|circulated|distributed|emailed|sent(?:\s+out|\s+round)?)"
     r"(?:\s+by\s+(?:[\w’'&-]+\s+){0,3}?[\w’'&-]+)?"
     r"|\bdeadline\b[^.;]{0,40}?\b(?:is|was|of|for|on)"
     r"|\b(?:closes?|closing|due|ends?|expires?)(?:\s+(?:at\s+)?(?:noon|midnight|\d{1,2}(?:[:.]\d\d)?\s*[ap]m))?)"
     r"(?:\s+(?:on|from|in|of|as\s+of|with\s+effect\s+from))?(?:\s+the)?\s*$"
 )
+# Something that opens to people on a date ("the homes open to referrals on
+# 1 July") starts then; an occasion open to them ("sessions open to all
+# staff on 5 May") is still an occasion, so the word before "open" decides.
+_OPENS_TO = re.compile(
+    r"(?i)\b(?P<subject>[\w’'-]+)\s+(?:re)?open(?:s|ed)?\s+(?:to|for)\s+(?:[\w’'-]+\s+){0,2}?"
+    r"[\w’'-]+\s+(?:on\s+)?(?:the\s+)?$"
+)
+# "w/c 7 March", "the week commencing 14th March": a week, not a day.
+_WEEK_OF = re.compile(
+    r"(?i)(?:\b(?:in|during|for)\s+)?(?:\bthe\s+)?(?:\bw/[cb]|\bw\.[cb]\.|\bweek\s+(?:commencing"
+    r"|beginning|starting)(?:\s+on)?)\s*$"
+)
+#: Days a week named by its first day ("w/c 14 March") lasts: a working week.
+WEEK_OF_DAYS = 5
 _NOT_OCCASION_AFTER = re.compile(
     r"(?i)^[^.;]{0,60}?\b(?:came|comes|come)\s+into\s+(?:force|effect)|^[^.;]{0,60}?\b(?:went|goes)"
     r"\s+live|^[^.;]{0,60}?\b(?:took|takes)\s+effect|^[^.;]{0,40}?\bwas\s+(?:published|launched"
@@ -211,6 +236,8 @@ OCCASION_NOUNS = frozenset(
         *("week", "festival", "open-day", "induction", "surgery", "huddle"),
     )
 )
+# The word before "open to …" that keeps the date an occasion (see _OPENS_TO).
+_OPEN_OCCASIONS = OCCASION_NOUNS | frozenset(("is", "are", "be", "was", "were", "been", "being"))
 # Words that end a title phrase when extending it leftwards from its noun.
 _TITLE_STOP = frozenset(
     (
@@ -245,6 +272,17 @@ _VENUE_RE = re.compile(
     rf"(?<![\w])(?:[Ii]n|[Aa]t|[Vv]enue:)\s+(?P<place>(?:the\s+)?{_NAME}(?:\s+{_VENUE_NOUN})?"
     rf"(?:(?:,\s+|\s+in\s+){_NAME}(?=\s*(?:$|[,.;:)(–—\-]|on\b|from\b|at\b|between\b|\d)))?)"
 )
+# A venue set off by a dash at the end of the date's clause, as a table row
+# or a one-line listing gives it: "Tue 5 Apr – WM DCS meeting – Walsall
+# Council House".  Only a name with a venue word (hall, house, centre…).
+_DASH_VENUE_RE = re.compile(rf"(?:^|\s)[–—-]\s+(?P<place>{_NAME}(?:,\s+{_NAME})?)\s*[.;]?$")
+_VENUE_WORDS = frozenset(
+    (
+        *("office", "offices", "headquarters", "hall", "centre", "center", "building", "campus"),
+        *("library", "hotel", "room", "rooms", "suite", "house", "park", "stadium", "theatre"),
+        *("museum", "chamber", "chambers", "auditorium", "racecourse", "castle", "church"),
+    )
+)
 _NOT_PLACES = frozenset(MONTHS) | frozenset(
     (
         *("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "noon"),
@@ -268,7 +306,8 @@ _PRONOUNS = frozenset(["it", "this", "that", "they", "we", "which", "there", "he
 # where a sentence can end: ~10 times faster on long text.
 _SENTENCE_END = re.compile(r"[.!?…][\"”’)]*\s+(?=[\"“‘(]?[A-Z0-9])")
 # Where a date can be: a month name beside a number ("5 March", "5th of
-# March", "March 5"), or a "/" between digits; every DATE_RE form has one.
+# March", "March 5"), a "/" between digits, or the first "-" of "2022-03-24";
+# every DATE_RE form has one.
 # Both patterns start with literals, so the engine skips ahead to the next
 # candidate instead of trying every position (~20 ms per MB of text without
 # dates; the checks around a month name are fixed-width look-arounds, which
@@ -281,6 +320,7 @@ _MONTH_ANCHOR = re.compile(
     rf"|(?<=\d{_ORDS} of {_THREE})|(?=[a-z]{{0,6}}\.? \d))"
 )
 _SLASH_ANCHOR = re.compile(r"/(?=\d)(?<=\d/)")
+_ISO_ANCHOR = re.compile(r"-(?=\d\d-\d\d)(?<=\d\d\d\d-)")
 # How far before and after a month name a date may reach: "Wednesday the
 # 12th – Thursday 13th of March" before, "March 5th, 2019" after.
 _DATE_REACH_BEFORE, _DATE_REACH_AFTER = 56, 40
@@ -331,8 +371,8 @@ def date_matches(text: str) -> Iterator[re.Match[str]]:
 
     ``text`` has single spaces between words (as :func:`find_events` gives
     it).  Equivalent to ``DATE_RE.finditer(text)``, but the full pattern only runs
-    in the stretches around an anchor — a month name beside a number, or a
-    "/" between digits — merged when they overlap, so text without dates
+    in the stretches around an anchor — a month name beside a number, a
+    "/" between digits, an ISO date's "-" — merged when they overlap, so text without dates
     costs one quick scan whatever it holds (month names, numbers, capitals).
     """
     # A stretch is scanned once the next anchor lies beyond it, or in chunks
@@ -342,6 +382,7 @@ def date_matches(text: str) -> Iterator[re.Match[str]]:
     anchors = heapq.merge(
         (m.start() for m in _MONTH_ANCHOR.finditer(text)),
         (m.start() for m in _SLASH_ANCHOR.finditer(text)),
+        (m.start() for m in _ISO_ANCHOR.finditer(text)),
     )
     for at in anchors:
         start, end = at - _DATE_REACH_BEFORE, at + _DATE_REACH_AFTER
@@ -626,7 +667,8 @@ class _Reader:
     def _is_occasion(
         self, sentence: str, m: re.Match[str], before: str, after: str, is_range: bool
     ) -> bool:
-        near = before[-60:]
+        # "circulated w/c 7 March" is read as "circulated 7 March".
+        near = _WEEK_OF.sub("", before[-60:])
         words = _WORD.findall(near.lower())[-3:]
         while words and (words[-1] in ("on", "the", "of") or weekday_number(words[-1]) is not None):
             words = words[:-1]
@@ -635,18 +677,41 @@ class _Reader:
             return False
         if _NOT_OCCASION_BEFORE.search(near):
             return False
+        opens = _OPENS_TO.search(near)
+        if opens is not None and opens.group("subject").lower() not in _OPEN_OCCASIONS:
+            return False
         return _NOT_OCCASION_AFTER.search(after[:80]) is None
 
     def _days(
         self, m: re.Match[str], before: str, sentence: str
     ) -> list[tuple[date, date | None]] | None:
-        """The (first day, last day or None) spans a date names; None if not real or no year."""
+        """The (first day, last day or None) spans a date names; None if not real or no year.
+
+        A day named as a week's first ("w/c 14 March") spans that working week.
+        """
+        spans = self._named_days(m, before, sentence)
+        week = spans is not None and len(spans) == 1 and spans[0][1] is None
+        if spans is not None and week and _WEEK_OF.search(before[-40:]):
+            first = spans[0][0]
+            return [(first, first + timedelta(days=WEEK_OF_DAYS - 1))]
+        return spans
+
+    def _named_days(
+        self, m: re.Match[str], before: str, sentence: str
+    ) -> list[tuple[date, date | None]] | None:
+        """The spans the date ``m`` itself names (see :meth:`_days`)."""
         weekday = weekday_number(m.group("wd"))
-        if m.group("nday"):
-            short = int(m.group("nyear"))
-            full = short + 2000 if short < 100 else short
-            month, day = int(m.group("nmonth")), int(m.group("nday"))
-            return [(date(full, month, day), None)] if valid_date(full, month, day) else None
+        if m.group("nday") or m.group("iday"):
+            if m.group("iday"):
+                full, month = int(m.group("iyear")), int(m.group("imonth"))
+                day = int(m.group("iday"))
+            else:
+                short = int(m.group("nyear"))
+                full = short + 2000 if short < 100 else short
+                month, day = int(m.group("nmonth")), int(m.group("nday"))
+            if not valid_date(full, month, day):
+                return None
+            return [(date(full, month, day), None)]
         day2: int | None = None
         if m.group("umonth"):
             month, day = month_number(m.group("umonth")), int(m.group("uday"))
@@ -706,6 +771,11 @@ class _Reader:
             ]
             if candidates:
                 return candidates[-1] if pick_last else candidates[0]
+        dashed = _DASH_VENUE_RE.search(after)
+        if dashed is not None and any(
+            word.lower() in _VENUE_WORDS for word in _WORD.findall(dashed.group("place"))
+        ):
+            return self._place(dashed.group("place"), "")
         return None
 
     def _place(self, text: str, following: str) -> str | None:
@@ -776,7 +846,7 @@ def _stamp_place(rest: str) -> str | None:
     line is no stamp): a place is a few capitalised words, or anything
     short in brackets ("(online)" is "Online").
     """
-    words = re.sub(r"[,|–—]|(?<!\w)-(?!\w)", " ", rest).split()
+    words = re.sub(r"[,|·–—]|(?<!\w)-(?!\w)", " ", rest).split()
     while words and words[0].lower() in _STAMP_FILLER:
         words = words[1:]
     while words and words[-1].lower() in _STAMP_FILLER:
@@ -910,7 +980,7 @@ def _occasion_phrase(clause: str, date_at: int) -> str | None:
     nouns = [i for i, t in enumerate(tokens) if t.lower() in OCCASION_NOUNS]
     if not nouns:
         return None
-    index = min(nouns, key=lambda i: abs(i - len(before) + 0.5))
+    index = _outer_occasion(tokens, nouns, min(nouns, key=lambda i: abs(i - len(before) + 0.5)))
     # Take the modifiers before the noun: names ("Signs of Safety") and
     # adjectives ("regional social work"), up to a stop word or punctuation.
     begin = index
@@ -925,6 +995,8 @@ def _occasion_phrase(clause: str, date_at: int) -> str | None:
         if not word[:1].isalnum() or lower in _TITLE_STOP or lower in MONTHS or word.isdigit():
             break
         begin -= 1
+    if begin > 0 and tokens[begin][:1].isupper() and tokens[begin - 1].lower() in _TITLE_STOP:
+        begin = _region_start(tokens, begin)
     words = tokens[begin : index + 1]
     if len(words) == 1:
         # A bare noun says little ("workshop"): take what it is about, as in
@@ -934,6 +1006,49 @@ def _occasion_phrase(clause: str, date_at: int) -> str | None:
         return None
     phrase = " ".join(words)
     return phrase[0].upper() + phrase[1:]
+
+
+def _region_start(tokens: list[str], begin: int) -> int:
+    """Where a region's name ending at token ``begin`` starts, else ``begin``.
+
+    A phrase stops at "the", which "Yorkshire and the Humber DCS meeting"
+    holds: the region is read whole.
+    """
+    lo = max(0, begin - 4)
+    text = " ".join(tokens[lo : begin + 1])
+    found = load_regions().find(text)
+    if found is None or found.end != len(text) or found.start >= len(text) - len(tokens[begin]):
+        return begin
+    return begin + 1 - len(text[found.start :].split())
+
+
+#: Most tokens of a topic ("on the Independent Review of …") that may hold
+#: the noun an occasion is about.
+_MAX_TOPIC_TOKENS = 8
+_TOPIC_ARTICLES = frozenset(("the", "a", "an", "of"))
+
+
+def _outer_occasion(tokens: list[str], nouns: list[int], index: int) -> int:
+    """The occasion noun whose topic holds the noun at ``index``, else ``index``.
+
+    In "a webinar on the Independent Review of…" the review is what the
+    webinar is about: the occasion is the webinar.  The words between "on"
+    (or "about") and the inner noun must be a topic's — no stop word but an
+    article, no punctuation, date or number.
+    """
+    for outer in reversed([n for n in nouns if n < index]):
+        if index - outer > _MAX_TOPIC_TOKENS or tokens[outer + 1].lower() not in ("on", "about"):
+            continue
+        between = tokens[outer + 2 : index]
+        if all(
+            word[:1].isalpha()
+            and (word.lower() in _TOPIC_ARTICLES or word.lower() not in _TITLE_STOP)
+            and word.lower() not in MONTHS
+            and weekday_number(word.lower()) is None
+            for word in between
+        ):
+            return outer
+    return index
 
 
 def _topic(following: list[str]) -> list[str]:

@@ -7,6 +7,7 @@ Written                                     Months                 Kind
 ==========================================  =====================  ===============
 "April 2017", "Sept, 2019"                  2017-04                month
 "December 2018 – January 2019"              2018-12 … 2019-01      months
+"1 April – 30 June 2022"                    2022-04 … 2022-06      months
 "June/July 2019", "December/January 2019"   2019-06 … 2019-07;     months
                                             2018-12 … 2019-01
 "Spring 2019" (Mar–May), "Summer" (Jun–Aug) 2019-03 … 2019-05      season
@@ -80,9 +81,11 @@ _YEAR = r"(?:19|20)\d\d"
 _SPLIT_YEAR = rf"(?P<fy>{_YEAR})\s*[/\-–—]\s*(?P<fy2>\d\d(?:\d\d)?)(?!\d)"
 _SEP = r"\s*(?:/|-|–|—|&|\band\b|\bto\b)\s*"
 
+# A day may stand before each month: "1 April – 30 June 2022" covers April to June.
+_DAY = r"(?:\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?)?"
 _SPAN = re.compile(
-    rf"(?i)(?<!\w)(?P<m1>{MONTH_PATTERN}),?(?:\s+(?P<y1>{_YEAR}))?{_SEP}"
-    rf"(?P<m2>{MONTH_PATTERN}),?\s+(?P<y2>{_YEAR})(?!\d)"
+    rf"(?i)(?<!\w){_DAY}(?P<m1>{MONTH_PATTERN}),?(?:\s+(?P<y1>{_YEAR}))?{_SEP}"
+    rf"{_DAY}(?P<m2>{MONTH_PATTERN}),?\s+(?P<y2>{_YEAR})(?!\d)"
 )
 _QUARTER = re.compile(
     rf"(?i)(?<!\w)(?:quarter|qtr|q)\s*(?P<q>[1-4])(?!\d)\s*(?:of\s+|,\s*|-\s*|–\s*)?"

@@ -12,19 +12,13 @@ What is read, beyond :mod:`newsletter.ingest.blocks`' section rules:
   anywhere before "Related Articles"; failing that, the first real line,
   whatever it says;
 * website chrome is never content: "Featured Event" blocks (with or without
-  a date), "Tags assigned to this article:" (or "Tags:", "Keywords -") with
-  its tag lines — wherever it stands, before or after "Related Articles" —
-  and "Related Articles" with the other articles the site lists after it;
-* the featured event: the date line in the block — the site's stamp ("Wed,
-  14 Nov 18 10:00" is 2018-11-14 10:00 UK time) or one an organiser wrote
-  ("Tuesday 3rd March 2020, 10:00–12:30", "3/3/2020 at 2pm", "10am to 1pm on
-  12 March", with a place in brackets: "(online)"), on the label's line
-  ("Featured event: …") or after it.  Its title is a short line beside the
-  date when there is one (the next is its place); else the title of an
-  event the text mentions on the same day (the two are merged); else one
-  made from the update ("North East Region Update: featured event, 14
-  November 2018"), marked ``needs_title`` with a warning so an organiser
-  names it;
+  a date; :mod:`newsletter.ingest.featured` reads them and their event),
+  "Tags assigned to this article:" (or "Tags:", "Keywords -") with its tag
+  lines (:mod:`newsletter.ingest.tags`) — wherever it stands, before or
+  after "Related Articles" — "Related Articles" with the other articles the
+  site lists after it, and the web page's furniture (breadcrumbs, share and
+  print links, the footer: :mod:`newsletter.ingest.chrome`), which is never
+  taken for the title either;
 * a period the title names without its year ("Autumn Update"): placed by
   the update's own date, else by the dates it writes with their year, with
   a warning;
@@ -42,42 +36,35 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-from newsletter.content import UK_TIMEZONE, Event, Tag, Update
-from newsletter.events.event import placeholder_title
+from newsletter.content import Event, Update
 from newsletter.ingest import blocks
+from newsletter.ingest.chrome import is_chrome
 from newsletter.ingest.contacts import find_contacts
-from newsletter.ingest.dates import UK, parse_featured
+from newsletter.ingest.dates import UK, long_date, parse_featured
 from newsletter.ingest.events import (
     DATE_RE,
     MAX_DATES,
     YearHints,
     date_matches,
     find_events,
-    read_stamp,
     section_pieces,
 )
-from newsletter.ingest.periods import MONTH_NAMES, Period, Yearless, month_number
+from newsletter.ingest.featured import (
+    FEATURED_LABEL,
+    featured_block,
+    featured_label,
+    merge_featured,
+)
+from newsletter.ingest.periods import Period, Yearless, month_number
 from newsletter.ingest.regions import Regions, load_regions
+from newsletter.ingest.tags import is_related, parse_tags, tag_blocks
 from newsletter.ingest.titles import Title, looks_like_title, read_title
 
-_TAG_SEPARATORS = frozenset(",;|")
-_FEATURED_LABEL = re.compile(r"(?i)^featured\s+events?(?:\s*(?::|-|–|—)\s*(?P<rest>.*))?$")
-#: Longest text after "Featured event:" on its line that is still the event's
-#: date or name; a longer one is body text that happens to start so.
-_MAX_INLINE_FEATURED = 80
-_TAGS_LABEL = re.compile(
-    r"(?i)^(?:tags(?:\s+assigned\s+to\s+this\s+article)?|key\s?words)\s*(?::|-|–|—)\s*"
-    r"(?P<rest>.*)$"
-)
-_RELATED = re.compile(r"(?i)^related\s+(?:articles|posts|news)\s*:?$")
-_CHROME_LINES = frozenset(
-    ("share this article", "share this page", "print this page", "back to top", "back to news")
-)
+# The update's own date: "Published: 3 March 2019", "Posted by the secretariat on 4 April 2022".
 _DATE_LINE = re.compile(
-    r"(?i)^(?:published|posted|date|updated|last\s+updated)(?:\s+on)?\s*:?\s+(?P<date>.{6,40})$"
+    r"(?i)^(?:published|posted|date|updated|last\s+updated)(?:\s+by\s+[^:]{1,60}?)?(?:\s+on)?"
+    r"\s*:?\s+(?P<date>.{6,40})$"
 )
-# Lines after a "Featured Event" label that may still belong to its block.
-_FEATURED_SPAN = 5
 
 
 def parse_plain_text(
@@ -90,8 +77,9 @@ def parse_plain_text(
     warnings: list[str] = []
     regions = load_regions()
     lines = [line.strip() for line in text.splitlines()]
-    end = next((i for i, line in enumerate(lines) if _RELATED.match(line)), len(lines))
-    skip, tag_lines = _tag_blocks(lines)
+    end = next((i for i, line in enumerate(lines) if is_related(line)), len(lines))
+    skip, tag_lines = tag_blocks(lines)
+    skip.update(i for i in range(end) if is_chrome(lines[i]))
     title_at, title = _find_title(lines, end, skip, regions)
     period = title.period
     if period is None and title.yearless is not None:
@@ -110,10 +98,10 @@ def parse_plain_text(
     for index in range(end):
         if (
             index not in skip
-            and _FEATURED_LABEL.match(lines[index])
-            and _featured_label(lines[index]) is not None
+            and FEATURED_LABEL.match(lines[index])
+            and featured_label(lines[index]) is not None
         ):
-            used, event, named = _featured_block(lines, index, end, title_at, hints, warnings)
+            used, event, named = featured_block(lines, index, end, title_at, hints, warnings)
             skip.update(used)
             if event is not None:
                 featured.append((index, event))
@@ -124,9 +112,7 @@ def parse_plain_text(
                 )
             else:
                 warnings.append(f"line {index + 1}: '{lines[index]}' label without a date")
-    content = [
-        "" if i in skip or lines[i].lower() in _CHROME_LINES else lines[i] for i in range(end)
-    ]
+    content = ["" if i in skip else lines[i] for i in range(end)]
     if any(content[:title_at]):
         warnings.append("text before the title was kept as the opening section")
     # The title is a hard boundary: a short line before it never becomes a
@@ -137,7 +123,7 @@ def parse_plain_text(
     if not sections:
         warnings.append("no content after the title")
     prose = find_events(section_pieces(sections), hints, warnings)
-    events = _merge_featured(featured, prose, title, warnings) + prose
+    events = merge_featured(featured, prose, title.region, warnings) + prose
     update = Update(
         title=title.text,
         region=title.region,
@@ -152,58 +138,9 @@ def parse_plain_text(
     return update, warnings
 
 
-def parse_tags(lines: list[str]) -> list[Tag]:
-    """Tags from the site's tags line(s): "SLI 100 NORTH EAST 15" -> SLI (100), NORTH EAST (15).
-
-    A name is the words before a count; names separated by commas without a
-    count get ``count=None``.
-    """
-    tags: list[Tag] = []
-    for line in lines:
-        name: list[str] = []
-        for token in re.findall(r"[^\s,;|]+|[,;|]", line):
-            if token.isdigit() and name:
-                tags.append(Tag(" ".join(name), int(token)))
-                name = []
-            elif token in _TAG_SEPARATORS:
-                if name:
-                    tags.append(Tag(" ".join(name), None))
-                name = []
-            else:
-                name.append(token)
-        if name:
-            tags.append(Tag(" ".join(name), None))
-    return tags
-
-
-def _tag_blocks(lines: list[str]) -> tuple[set[int], list[str]]:
-    """Line indexes of every tags block (label and its lines) and the tag lines.
-
-    A block is the label (tags may follow it on the same line) and the
-    non-blank lines right after it, up to a blank line or another label.
-    """
-    used: set[int] = set()
-    tag_lines: list[str] = []
-    for index, line in enumerate(lines):
-        m = _TAGS_LABEL.match(line)
-        if m is None or index in used:
-            continue
-        used.add(index)
-        if m.group("rest").strip():
-            tag_lines.append(m.group("rest").strip())
-        following = index + 1
-        while following < len(lines) and lines[following]:
-            if _RELATED.match(lines[following]) or _TAGS_LABEL.match(lines[following]):
-                break
-            used.add(following)
-            tag_lines.append(lines[following])
-            following += 1
-    return used, tag_lines
-
-
 def _find_title(lines: list[str], end: int, skip: set[int], regions: Regions) -> tuple[int, Title]:
     for index in range(end):
-        if index in skip or _featured_label(lines[index]) is not None:
+        if index in skip or featured_label(lines[index]) is not None:
             continue
         found = looks_like_title(lines[index], regions)
         if found is not None:
@@ -211,7 +148,7 @@ def _find_title(lines: list[str], end: int, skip: set[int], regions: Regions) ->
     # No title-shaped line: the first real line is the title, whatever it says.
     for index in range(end):
         line = lines[index]
-        if not line or index in skip or _featured_label(line) is not None or parse_featured(line):
+        if not line or index in skip or featured_label(line) is not None or parse_featured(line):
             continue
         return index, read_title(line, regions)
     first = next((i for i, line in enumerate(lines) if line), 0)
@@ -277,6 +214,8 @@ def _full_month(m: re.Match[str]) -> str | None:
         return f"{m.group('uyear')}-{month_number(m.group('umonth')):02d}"
     if m.group("nyear") and len(m.group("nyear")) == 4 and 1 <= int(m.group("nmonth")) <= 12:
         return f"{m.group('nyear')}-{int(m.group('nmonth')):02d}"
+    if m.group("iyear") and 1 <= int(m.group("imonth")) <= 12:
+        return f"{m.group('iyear')}-{m.group('imonth')}"
     return None
 
 
@@ -297,150 +236,4 @@ def _fallback_month(lines: list[str], end: int, today: date | None) -> tuple[str
     if published is not None:
         return published
     day = today or datetime.now(UK).date()
-    return f"{day.year:04d}-{day.month:02d}", f"the ingest date, {_long_date(day)}"
-
-
-def _long_date(day: date) -> str:
-    return f"{day.day} {MONTH_NAMES[day.month - 1]} {day.year}"
-
-
-def _merge_featured(
-    featured: list[tuple[int, Event]], prose: list[Event], title: Title, warnings: list[str]
-) -> list[Event]:
-    """Featured events with a title each; a prose event of the same occasion merges in."""
-    out: list[Event] = []
-    for line_at, event in featured:
-        same = next((p for p in prose if _same_occasion(event, p)), None)
-        if same is not None:
-            prose.remove(same)
-            if event.needs_title:
-                event.title = same.title
-                event.needs_title = False
-            event.location = event.location or same.location
-            if event.all_day and not same.all_day:
-                event.start, event.end, event.all_day = same.start, same.end, False
-        if event.needs_title:
-            on = _long_date(event.start.date())
-            event.title = placeholder_title(title.region, event.start.date())
-            warnings.append(
-                f"line {line_at + 1}: the featured event on {on} needs a title (the site"
-                f" printed none): called {event.title!r} until an organiser names it"
-            )
-        out.append(event)
-    return out
-
-
-def _same_occasion(featured: Event, prose: Event) -> bool:
-    if featured.start.date() != prose.start.date():
-        return False
-    return featured.all_day or prose.all_day or featured.start == prose.start
-
-
-def _featured_label(line: str) -> str | None:
-    """What follows a "Featured Event" label on its line ("" for none); None if no label."""
-    m = _FEATURED_LABEL.match(line)
-    if m is None:
-        return None
-    rest = (m.group("rest") or "").strip()
-    if len(rest) > _MAX_INLINE_FEATURED or rest.endswith("."):
-        return None
-    return rest
-
-
-Stamp = tuple[datetime, datetime | None, bool, str | None]
-
-
-def _stamp(line: str, hints: YearHints, warnings: list[str]) -> Stamp | None:
-    """A featured event's date line: one an organiser wrote, or the site's stamp.
-
-    The organiser's form is tried first: it keeps a place written beside the
-    times ("13:00 – 15:30 (online)"), which the site's stamp has no room for.
-    """
-    written = read_stamp(line, hints, warnings)
-    if written is not None:
-        return written
-    website = parse_featured(line)
-    return None if website is None else (*website, None)
-
-
-def _featured_block(
-    lines: list[str],
-    label_at: int,
-    end: int,
-    title_at: int,
-    hints: YearHints,
-    warnings: list[str],
-) -> tuple[set[int], Event | None, str | None]:
-    """Line indexes of the featured block at ``label_at``, its event, and its title if undated.
-
-    The block is the label (the date or name may follow it on its line:
-    "Featured event: 3/3/2020 at 2pm"), the date line, and up to two short
-    lines (the name, then the place).  Before the title everything up to it
-    is the site's widget; after the title the block ends at the first blank
-    line after its date, so that a section heading after it is not swallowed.
-    """
-    used = {label_at}
-    others: list[str] = []
-    stamp: tuple[int, Stamp] | None = None
-    inline = _featured_label(lines[label_at]) or ""
-    if inline:
-        parsed = _stamp(inline, hints, warnings)
-        if parsed is not None:
-            stamp = (label_at, parsed)
-        else:
-            others.append(inline)
-    window = range(label_at + 1, min(end, label_at + 1 + _FEATURED_SPAN * 2))
-    stop = window.stop
-    for index in window:
-        line = lines[index]
-        if index == title_at or _featured_label(line) is not None or _TAGS_LABEL.match(line):
-            stop = index
-            break
-        if not line:
-            if stamp is not None and title_at < label_at:
-                stop = index
-                break
-            continue
-        if stamp is None:
-            parsed = _stamp(line, hints, warnings)
-            if parsed is not None:
-                stamp = (index, parsed)
-                used.add(index)
-                continue
-        if len(line) > 80 or line.endswith(".") or len(others) >= 2:
-            stop = index
-            break
-        others.append(line)
-        used.add(index)
-    if stamp is None:
-        # An undated block: its short lines are its title (and place) unless
-        # body text follows them directly, which makes the first a heading.
-        following = next((line for line in lines[stop:end] if line), "")
-        last_line = max(used)
-        if last_line != label_at and title_at < label_at and following and _is_body(following):
-            # The last short line heads the body that follows it.
-            others.pop()
-            used.discard(last_line)
-        if not others:
-            return {label_at}, None, None
-        return used, None, others[0]
-    start, end_time, all_day, place = stamp[1]
-    return (
-        used,
-        Event(
-            title=others[0] if others else "Featured event",
-            start=start,
-            end=end_time,
-            all_day=all_day,
-            timezone=UK_TIMEZONE,
-            location=others[1] if len(others) > 1 else place,
-            featured=True,
-            source="\n".join([inline, *(lines[i] for i in sorted(used - {label_at}))]).strip(),
-            needs_title=not others,
-        ),
-        None,
-    )
-
-
-def _is_body(line: str) -> bool:
-    return len(line) > 80 or line.endswith((".", ":", "!", "?"))
+    return f"{day.year:04d}-{day.month:02d}", f"the ingest date, {long_date(day)}"
