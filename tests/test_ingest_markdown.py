@@ -224,3 +224,16 @@ def test_markdown_heading_over_sub_headings_keeps_its_section() -> None:
         ("Workforce", 0),
         ("Apprenticeships", 1),
     ]
+
+
+def test_featured_events_stop_at_the_cap_with_a_warning() -> None:
+    """A pasted or hostile file of featured blocks makes at most MAX_FEATURED events."""
+    from newsletter.ingest.featured import MAX_FEATURED
+
+    block = "> **Featured event**\n> {day} March 2019, 10.00–12.30\n> Forum {day}\n\n"
+    blocks = "".join(block.format(day=1 + i % 28) for i in range(MAX_FEATURED + 10))
+    text = "# North East Update April 2017\n\n" + blocks
+    result = parse_bytes(text.encode(), "many.md", "markdown")
+    featured = [e for e in result.update.events if e.featured]
+    assert len(featured) == MAX_FEATURED
+    assert any(f"more than {MAX_FEATURED} featured events" in w for w in result.warnings)

@@ -177,6 +177,12 @@ def _parts(
     return stamp, others
 
 
+# An update features one event, sometimes a few: past this many, the rest of a
+# pasted or hostile file is not made into events (each would be an invitation
+# attached to every message), as prose dates stop at ``events.MAX_DATES``.
+MAX_FEATURED = 50
+
+
 def merge_featured(
     featured: list[tuple[int, Event]], prose: list[Event], region: str | None, warnings: list[str]
 ) -> list[Event]:
@@ -185,6 +191,12 @@ def merge_featured(
     ``featured`` pairs each event with the line its block starts on (for the
     warning); a merged prose event is removed from ``prose``.
     """
+    if len(featured) > MAX_FEATURED:
+        warnings.append(
+            f"line {featured[MAX_FEATURED][0] + 1}: more than {MAX_FEATURED} featured events;"
+            f" only the first {MAX_FEATURED} are kept"
+        )
+        featured = featured[:MAX_FEATURED]
     out: list[Event] = []
     for line_at, event in featured:
         same = next((p for p in prose if _same_occasion(event, p)), None)
