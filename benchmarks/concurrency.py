@@ -23,7 +23,7 @@ from pathlib import Path
 
 from dispatch_engine import PROBE_ORGANISER, EngineRun, run_engine
 from dispatch_procs import SmtpSink, free_port, start_redis
-from dispatch_store import fill_store, scratch_store
+from dispatch_store import ensure_secret_key, fill_store, scratch_store
 from sqlalchemy import delete
 
 from newsletter.db import engine_for, session_scope
@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
+    ensure_secret_key()
     configured = os.environ.get("NEWSLETTER_DATABASE_URL", "")
     print(f"load average before: {os.getloadavg()}, {os.cpu_count()} CPUs")
     runs: dict[int, list[EngineRun]] = {p: [] for p in args.concurrency}

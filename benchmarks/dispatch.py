@@ -69,6 +69,7 @@ from dispatch_procs import (
 from dispatch_senders import Timed
 from dispatch_store import (
     calendar_parts,
+    ensure_secret_key,
     fill_store,
     first_subscribers,
     sample_messages,
@@ -413,6 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--profile", type=Path, default=None, help="record the workers with py-spy into DIR"
     )
     args = parser.parse_args(argv)
+    ensure_secret_key()
     # SIGTERM (a CI timeout, `kill`) ends the run through the finally blocks:
     # services stopped, scratch databases dropped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

@@ -11,6 +11,7 @@ role segments (some in two, as in the demo) and are all active, so a send to
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +50,16 @@ AUTHORITIES = (
 # Everyone is in at least one targeted segment; two in five are in two of them
 # (the demo's mix).
 ROLE_MIX = DEMO_ROLE_MIX
+
+
+def ensure_secret_key() -> None:
+    """Give this process (and the workers it starts) a throwaway signing key if none is set.
+
+    Links in every message are signed, and workers refuse to start without a
+    strong key; a benchmark's scratch store needs no lasting one.
+    """
+    os.environ.setdefault("NEWSLETTER_SECRET_KEY", secrets.token_urlsafe(48))
+    reset_settings()
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ from pathlib import Path
 
 from dispatch_engine import newsletter_command, start_worker
 from dispatch_procs import Service, free_port, start_redis
-from dispatch_store import SEGMENTS, fill_store, scratch_store
+from dispatch_store import SEGMENTS, ensure_secret_key, fill_store, scratch_store
 from redis import Redis
 from sqlalchemy import select
 
@@ -168,7 +168,7 @@ def one_round(
         launched_at = datetime.now(UTC)
         launched = time.perf_counter()
         command = subprocess.Popen(
-            [*newsletter_command(), "send", str(update_id),
+            [*newsletter_command(), "send", str(update_id), "--yes",
              *(a for s in SEGMENTS for a in ("--segment", s))],
             env=env,
             stdout=subprocess.PIPE,
@@ -182,11 +182,13 @@ def one_round(
                 first = sink.accepted[seen] - launched
             if exited is None and command.poll() is not None:
                 exited = now - launched
+                if command.returncode != 0:  # no message will come: say why at once
+                    break
             if now > deadline:
                 raise TimeoutError(f"{variant}: no message after 300 s")
             time.sleep(0.002)
         out, err = command.communicate()
-        if command.returncode != 0:
+        if command.returncode != 0 or first is None or exited is None:
             raise RuntimeError(f"{variant}: newsletter send failed: {err.decode()[-2000:]}")
         used = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (used.ru_utime + used.ru_stime) - (children.ru_utime + children.ru_stime)
@@ -220,6 +222,7 @@ def main() -> None:
     parser.add_argument("--before", default="main", help="git ref of the baseline code")
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
     args = parser.parse_args()
+    ensure_secret_key()
 
     configured = os.environ.get("NEWSLETTER_DATABASE_URL", "")
     print(f"load average before: {os.getloadavg()}, {os.cpu_count()} CPUs")
@@ -238,6 +241,7 @@ def main() -> None:
                 "NEWSLETTER_DATABASE_URL": url,
                 "NEWSLETTER_BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
                 "NEWSLETTER_SMTP_URL": f"smtp://127.0.0.1:{sink_port}",
+                "NEWSLETTER_SECRET_KEY": os.environ["NEWSLETTER_SECRET_KEY"],
             }
             envs = {
                 "after": base,

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dispatch_store import scratch_store
+from dispatch_store import ensure_secret_key, scratch_store
 
 from newsletter.db import engine_for, session_scope
 from newsletter.migrate import upgrade_to_head
@@ -67,6 +67,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
+    ensure_secret_key()
     n = args.rows
     text = generate(n)
     configured = os.environ.get("NEWSLETTER_DATABASE_URL", "")

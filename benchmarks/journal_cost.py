@@ -115,6 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="engine runs per mode")
     parser.add_argument("--no-engine", action="store_true", help="only the write alone")
     args = parser.parse_args(argv)
+    from dispatch_store import ensure_secret_key
+
+    ensure_secret_key()
     with tempfile.TemporaryDirectory(prefix="journal-cost-") as tmp:
         folder = Path(tmp)
         port = free_port()

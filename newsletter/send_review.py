@@ -24,7 +24,7 @@ from newsletter import segments as segment_store
 from newsletter.display import plural, uk_time
 from newsletter.errors import UserError
 from newsletter.models import utcnow
-from newsletter.render import render_edition
+from newsletter.render import check_content, render_subject
 from newsletter.updates import get_record, load_update
 
 # A time up to this far in the past still means "now" (the form took a while).
@@ -124,6 +124,7 @@ def review(
         raise UserError("subject: must be one line")
     check_time(at)
     update = load_update(session, update_id)
+    check_content(update)
     editions: list[EditionReview] = []
     earlier_rules: list[str] = []
     for name in dict.fromkeys(segments):
@@ -131,13 +132,12 @@ def review(
         combined = f"({segment.rule})" + "".join(f" and not ({r})" for r in earlier_rules)
         earlier_rules.append(segment.rule)
         label = segment_store.display_name(segment)
-        edition = render_edition(update, name, segment_name=label, subject=subject)
         editions.append(
             EditionReview(
                 segment=name,
                 label=label,
                 description=segment.description,
-                subject=edition.subject,
+                subject=render_subject(update, name, segment_name=label, subject=subject),
                 recipients=segment_store.count_rule(session, combined),
             )
         )

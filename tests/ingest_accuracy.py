@@ -3,7 +3,11 @@
 ``expected.json`` gives, per file, what an organiser reading the update would
 store: region, period range, tag names, phrases the body must (``contains``)
 or must not (``absent``) carry, and each event (start, end, venue, a phrase
-its title must name).  :func:`score` counts the fields ingest got right.
+its title must name, and ``needs_title`` when the update does not name it).
+Optionally also the section headings in order (``headings``, the untitled
+opening section left out), list items that must each be one bullet item,
+marker stripped (``items``), and the contact addresses in order
+(``contacts``).  :func:`score` counts the fields ingest got right.
 
 Run ``python tests/ingest_accuracy.py`` to print the README table.  It only
 needs ``newsletter.ingest.parse_file`` and ``Update.to_json``, so it can also
@@ -55,6 +59,9 @@ def fields_total(expected: dict[str, Any]) -> int:
     """How many fields :func:`score` checks for ``expected``."""
     return (
         4
+        + ("headings" in expected)
+        + len(expected.get("items", []))
+        + ("contacts" in expected)
         + len(expected.get("contains", []))
         + len(expected.get("absent", []))
         + 4 * len(expected["events"])
@@ -75,6 +82,20 @@ def score(name: str, data: dict[str, Any] | None, expected: dict[str, Any]) -> S
     result.check("period_end", period_end == expected["period_end"], period_end)
     tags = [t["name"] for t in data.get("tags", [])]
     result.check("tags", tags == expected["tags"], tags)
+    if "headings" in expected:
+        headings = [s["heading"] for s in data.get("sections", []) if s.get("heading")]
+        result.check("headings", headings == expected["headings"], headings)
+    items = {
+        item
+        for section in data.get("sections", [])
+        for block in section.get("blocks", [])
+        for item in block.get("items", [])
+    }
+    for item in expected.get("items", []):
+        result.check(f"item {item!r}", item in items, None)
+    if "contacts" in expected:
+        contacts = data.get("contacts", [])
+        result.check("contacts", contacts == expected["contacts"], contacts)
     body = "\n".join(_texts(data))
     for phrase in expected.get("contains", []):
         result.check(f"body has {phrase!r}", phrase in body, None)
@@ -93,9 +114,13 @@ def score(name: str, data: dict[str, Any] | None, expected: dict[str, Any]) -> S
         result.check(f"{label} end", end == want["end"], end)
         result.check(f"{label} location", got.get("location") == want["location"], got["location"])
         title = str(got.get("title", ""))
+        # A featured event the update does not name gets a made-up title that
+        # says so (``needs_title``); the word limit is for titles read from text.
+        needs_title = bool(want.get("needs_title", False))
         good_title = (
             want["title_has"].lower() in title.lower()
-            and len(title.split()) <= MAX_TITLE_WORDS
+            and (needs_title or len(title.split()) <= MAX_TITLE_WORDS)
+            and bool(got.get("needs_title", False)) == needs_title
             and bool(got.get("featured", False)) == bool(want.get("featured", False))
         )
         result.check(f"{label} title", good_title, title)

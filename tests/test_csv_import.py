@@ -5,14 +5,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 from pathlib import Path
 
+from celery_harness import wait_for
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from newsletter import subscribers
 from newsletter.cli import app
+from newsletter.db import engine_for, session_scope
+from newsletter.models import Subscriber
 from newsletter.subscriber_csv import import_csv
+from newsletter.subscribers import UpsertResult
 
 runner = CliRunner()
 
@@ -235,3 +241,65 @@ def test_export_streams_in_pages(session: Session) -> None:
         "status": "active",
         "team": "t1",
     }
+
+
+def test_concurrent_imports_of_the_same_new_addresses_both_succeed(postgres_url: str) -> None:
+    """Two organisers import overlapping new lists at once (PostgreSQL): neither fails.
+
+    The first import is held open after storing its rows; the second must wait
+    for it (it is seen waiting on a lock), then find those addresses existing
+    and update them, instead of failing on the unique address.
+    """
+    engine = engine_for(postgres_url)
+    with session_scope(engine) as session:
+        session.execute(text("TRUNCATE subscribers RESTART IDENTITY CASCADE"))
+    header = "email,name,organisation,region,roles\n"
+    first = header + "".join(f"p{i}@durham.gov.uk,P {i},Durham,North East,DCS\n" for i in range(50))
+    second = header + "".join(
+        f"p{i}@durham.gov.uk,Person {i},Durham,North East,Lead Member\n" for i in range(25, 75)
+    )
+    stored = threading.Event()
+    release = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def import_and_hold() -> None:
+        with session_scope(engine) as session:
+            outcome["first"] = import_csv(session, first, source="first.csv").result.created
+            stored.set()
+            release.wait(timeout=60)
+
+    def import_second() -> None:
+        try:
+            with session_scope(engine) as session:
+                outcome["second"] = import_csv(session, second, source="second.csv").result
+        except Exception as exc:  # reported below, with the failure itself
+            outcome["second"] = exc
+
+    holder = threading.Thread(target=import_and_hold)
+    holder.start()
+    assert stored.wait(timeout=60)
+    other = threading.Thread(target=import_second)
+    other.start()
+
+    def second_waits_on_a_lock() -> bool:
+        with engine.connect() as conn:
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        return bool(waiting)
+
+    wait_for(second_waits_on_a_lock, timeout=30, what="the second import to wait for the first")
+    release.set()
+    holder.join(timeout=60)
+    other.join(timeout=60)
+    assert outcome["first"] == 50
+    result = outcome["second"]
+    assert isinstance(result, UpsertResult), result
+    assert (result.created, result.updated) == (25, 25)
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Subscriber)) == 75
+        updated = subscribers.find(session, "p30@durham.gov.uk")
+        assert (updated.name, updated.role_names) == ("Person 30", ["lead-member"])

@@ -117,6 +117,24 @@ def _calendars(message: EmailMessage) -> list[bytes]:
     return found
 
 
+def _calendar_reply(
+    uid: str, attendee: str, sender: str, partstat: str, stamp: datetime, sent_by: str = ""
+) -> bytes:
+    """A plain iTIP REPLY from ``sender`` answering for ``attendee``."""
+    delegate = f';SENT-BY="mailto:{sent_by}"' if sent_by else ""
+    ics = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Test//EN\r\nMETHOD:REPLY\r\n"
+        f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:{stamp.strftime('%Y%m%dT%H%M%SZ')}\r\n"
+        f"ATTENDEE;PARTSTAT={partstat}{delegate}:mailto:{attendee}\r\n"
+        "SEQUENCE:0\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    return (
+        f"From: <{sender}>\r\nTo: organiser@example.org\r\nSubject: Reply\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/calendar; method=REPLY; charset=utf-8\r\n"
+        f"\r\n{ics}"
+    ).encode()
+
+
 def _reply(kind: str, uid: str, email: str, name: str, partstat: str, stamp: datetime) -> bytes:
     if kind == "outlook":
         # Outlook writes the mailbox's own capitalisation: matching ignores case.
@@ -207,6 +225,23 @@ def test_event_lifecycle(client: TestClient, transport: InMemoryTransport, api_t
         ):  # fmt: skip
             kept = ingest_message(session, raw, source="bad")
             assert (kept.outcome, kept.reason) == ("set-aside", reason)
+        # Nobody answers for someone else by naming them: the message must come
+        # from the attendee (or from the delegate its SENT-BY names).
+        pat = "pat.roe@northumberland.gov.uk"
+        impostor = _calendar_reply(uid, pat, "mallory@example.net", "DECLINED", stamp)
+        kept = ingest_message(session, impostor, source="forged")
+        assert (kept.outcome, kept.reason) == (
+            "set-aside",
+            "reply sent by someone other than the attendee",
+        )
+        # A delegate's message passes that check (Sam's answer is already kept,
+        # so it changes nothing: "duplicate", not "set-aside").
+        sam, assistant = "sam.smith@gateshead.gov.uk", "assistant@gateshead.gov.uk"
+        delegated = _calendar_reply(uid, sam, assistant, "DECLINED", stamp, sent_by=assistant)
+        by_delegate = ingest_message(session, delegated, source="delegate")
+        assert (by_delegate.outcome, by_delegate.email) == ("duplicate", sam), by_delegate
+        undelegated = _calendar_reply(uid, sam, assistant, "DECLINED", stamp)
+        assert ingest_message(session, undelegated, source="undelegated").outcome == "set-aside"
         people = replies.attendees(session, event_id)
     assert replies.counts(people) == {"accepted": 2, "tentative": 1, "declined": 1, "no reply": 1}
     jane = next(p for p in people if p.email == "jane.doe@durham.gov.uk")

@@ -94,6 +94,41 @@ from newsletter.ingest.titles import looks_like_title, read_title
             "2019-11",
             "Autumn 2019",
         ),
+        (
+            "Update from the South West ADCS network – Spring term 2020",
+            "South West",
+            "2020-01",
+            "2020-03",
+            "Spring term 2020",
+        ),
+        (
+            "London Update Autumn term 2019/20",
+            "London",
+            "2019-09",
+            "2019-12",
+            "Autumn term 2019/20",
+        ),
+        (
+            "ADCS North West: Update, January–March 2021",
+            "North West",
+            "2021-01",
+            "2021-03",
+            "January – March 2021",
+        ),
+        (
+            "West Midlands Update (Oct–Dec 2019)",
+            "West Midlands",
+            "2019-10",
+            "2019-12",
+            "October – December 2019",
+        ),
+        (
+            "Yorkshire and the Humber regional update (December 2020)",
+            "Yorkshire and the Humber",
+            "2020-12",
+            "2020-12",
+            "December 2020",
+        ),
     ],
 )
 def test_title_forms(title: str, region: str, start: str, end: str, label: str) -> None:
@@ -116,6 +151,47 @@ def test_sentences_and_headings_are_not_titles() -> None:
     assert looks_like_title("The DfE published an update in March 2019.") is None
     assert looks_like_title("West Midlands Practice Week") is None
     assert read_title("Children's Services Update").region is None
+
+
+@pytest.mark.parametrize(
+    ("body", "start", "end", "label", "source"),
+    [
+        # The dates the update writes with a year vote: the July one is past news.
+        (
+            "News\n\nThe meeting on 8 October 2020 is on Zoom. Our webinar on 16 July 2020 went"
+            " well.",
+            "2020-09",
+            "2020-11",
+            "Autumn 2020",
+            "the dates the update gives with their year",
+        ),
+        # The update's own date decides; a January date belongs to that winter.
+        (
+            "Published: 2 December 2019\n\nNews\n\nThe meeting is on 14 January 2020.",
+            "2019-12",
+            "2020-02",
+            "Winter 2019/20",
+            "the update's date on line 3",
+        ),
+    ],
+)
+def test_a_period_without_a_year_is_placed_by_the_updates_dates(
+    body: str, start: str, end: str, label: str, source: str
+) -> None:
+    season = "Autumn" if "Autumn" in label else "Winter"
+    text = f"East Midlands Region – {season} Update\n\n{body}\n"
+    result = parse_bytes(text.encode(), "s.txt")
+    u = result.update
+    assert (u.period, u.period_end, u.period_label) == (start, end, label)
+    assert any(
+        w.startswith("line 1:") and "without a year" in w and source in w for w in result.warnings
+    )
+
+
+def test_a_period_without_a_year_or_any_dated_text_stays_unknown() -> None:
+    result = parse_bytes(b"East Midlands Region - Autumn Update\n\nNews\n\nWe met.\n", "a.txt")
+    assert result.update.period is None
+    assert any("names no period" in w for w in result.warnings)
 
 
 def test_an_unplaceable_title_is_stored_with_warnings() -> None:
@@ -190,6 +266,51 @@ def at(day: str, clock: str | None = None) -> datetime:
         ),
         ("The summit is on 12-13 March 2020.", at("2020-03-12"), at("2020-03-13"), None),
         ("The school runs between 10 and 12 June.", at("2019-06-10"), at("2019-06-12"), None),
+        (
+            "The conference is on Wednesday 9th and Thursday 10th June in Leeds.",
+            at("2019-06-09"),
+            at("2019-06-10"),
+            "Leeds",
+        ),
+        (
+            "The residential runs from 9am on 4 November to 1pm on 5 November at Durham Castle.",
+            at("2019-11-04", "09:00"),
+            at("2019-11-05", "13:00"),
+            "Durham Castle",
+        ),
+        (
+            "Directors meet from Monday 30 September to Wednesday 2 October in Exeter.",
+            at("2019-09-30"),
+            at("2019-10-02"),
+            "Exeter",
+        ),
+        # Overnight: an evening start with a morning end finishes the next day.
+        (
+            "The sleep out is on 11 December, 8pm–7am, at Leeds Minster.",
+            at("2019-12-11", "20:00"),
+            at("2019-12-12", "07:00"),
+            "Leeds Minster",
+        ),
+        (
+            "The vigil runs 10pm to midnight on 3 June.",
+            at("2019-06-03", "22:00"),
+            at("2019-06-04"),
+            None,
+        ),
+        # Online: the platform is the place; "online" said of the occasion too.
+        (
+            "The network meets online on 18 June, 14:00–16:00, via Microsoft Teams: https://teams.example/x",
+            at("2019-06-18", "14:00"),
+            at("2019-06-18", "16:00"),
+            "Microsoft Teams",
+        ),
+        (
+            "A webinar is 10am to 1pm on 12 June on Zoom (https://zoom.example/j/1).",
+            at("2019-06-12", "10:00"),
+            at("2019-06-12", "13:00"),
+            "Zoom",
+        ),
+        ("The forum will be held online on 5 June.", at("2019-06-05"), None, "Online"),
         ("The review ran from 8 to 12 July.", at("2019-07-08"), at("2019-07-12"), None),
         ("Findings went to the DCS meeting on 5 July.", at("2019-07-05"), None, None),
     ],
@@ -233,6 +354,65 @@ def test_two_days_joined_by_and_are_two_events() -> None:
 )
 def test_dates_that_are_not_occasions(text: str) -> None:
     assert events_of(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Reported as past, dated before the period (May 2019 here).
+        "Our autumn conference on 14 November 2018 was attended by over 200 people.",
+        "The peer challenge, which took place on 2 and 3 April, found strong practice.",
+        "The Lead Member briefing held on 29 March covered the spending review.",
+        # Called off.
+        "The SEND conference planned for 26 June has been postponed; a new date will follow.",
+        "The away day on 11 June is cancelled.",
+        "The commissioning away day on 11 June will not go ahead.",
+        "Following the cancellation of the workshop on 12 June, places are refunded.",
+    ],
+)
+def test_past_and_called_off_occasions_are_not_events(text: str) -> None:
+    assert events_of(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        # In the period, or future, or named as where something happened: kept.
+        ("Blackpool hosted a learning event on 21 May.", "2019-05-21"),
+        ("Findings were presented at the DCS meeting on 5 April.", "2019-04-05"),
+        ("The conference, postponed from 4 March, will now be held on 18 June.", "2019-06-18"),
+        ("The forum has been postponed to 14 June.", "2019-06-14"),
+        (
+            "The conference returns on 5 June in Leeds, replacing the event that was cancelled.",
+            "2019-06-05",
+        ),
+    ],
+)
+def test_occasions_kept_despite_past_or_postponed_words(text: str, day: str) -> None:
+    assert [e.start for e in events_of(text)] == [at(day)]
+
+
+def test_called_off_dates_are_named_in_a_warning() -> None:
+    warnings: list[str] = []
+    find_events([("Events", "The away day on 11 June is cancelled.")], "2019-05", warnings)
+    assert any("'11 June' is cancelled or postponed" in w for w in warnings)
+
+
+def test_a_list_of_dates_takes_its_title_from_the_lead_in() -> None:
+    text = (
+        "West Midlands Update (Oct–Dec 2019)\n\nSector-Led Improvement\n\n"
+        "Dates for the regional DCS meetings in 2020:\n\n1. 14 January\n2. 11 February\n"
+    )
+    u = parse_text(text, "text", "wm.txt")
+    assert [(e.title, e.start) for e in u.events] == [
+        ("Regional DCS meeting", at("2020-01-14")),
+        ("Regional DCS meeting", at("2020-02-11")),
+    ]
+
+
+def test_a_bare_occasion_names_itself_with_its_topic() -> None:
+    [event] = events_of("A webinar on the new ASYE framework is at 10am on 12 June.")
+    assert event.title == "Webinar on the new ASYE framework"
 
 
 def test_titles_are_short_noun_phrases() -> None:
@@ -311,6 +491,72 @@ def test_featured_event_named_by_the_update() -> None:
     assert not any("needs a title" in w for w in result.warnings)
 
 
+@pytest.mark.parametrize(
+    ("block", "start", "end", "title", "location"),
+    [
+        (
+            "Featured event:\nTuesday 3rd March 2020, 10:00–12:30\nSEND Leaders Forum\n"
+            "Taunton Racecourse",
+            at("2020-03-03", "10:00"),
+            at("2020-03-03", "12:30"),
+            "SEND Leaders Forum",
+            "Taunton Racecourse",
+        ),
+        (
+            "Featured event: 3/3/2020 at 2pm\nLondon DCS Network Meeting\n"
+            "London Councils, Southwark Street",
+            at("2020-03-03", "14:00"),
+            None,
+            "London DCS Network Meeting",
+            "London Councils, Southwark Street",
+        ),
+        (
+            "FEATURED EVENT\n\nRegional adoption conference\n"
+            "Wednesday 4 March 2020, 2pm to 4.30pm\nOnline (Microsoft Teams)",
+            at("2020-03-04", "14:00"),
+            at("2020-03-04", "16:30"),
+            "Regional adoption conference",
+            "Online (Microsoft Teams)",
+        ),
+        (
+            "Featured event: 10am to 1pm on 12 March\nDCS away day",
+            at("2020-03-12", "10:00"),
+            at("2020-03-12", "13:00"),
+            "DCS away day",
+            None,
+        ),
+    ],
+)
+def test_featured_blocks_written_by_hand_after_the_title(
+    block: str, start: datetime, end: datetime | None, title: str, location: str | None
+) -> None:
+    text = f"London Update March 2020\n\n{block}\n\nNetwork\n\nThe network met in January.\n"
+    u = parse_text(text, "text", "f.txt")
+    [event] = u.events
+    assert (event.start, event.end, event.title, event.location) == (start, end, title, location)
+    assert event.featured and not event.needs_title
+    # The block is not body text, and the heading after it survives.
+    assert [s.heading for s in u.sections] == ["Network"]
+    assert title not in str(u.to_json()["sections"])
+
+
+def test_a_featured_date_with_a_place_in_brackets_and_no_name() -> None:
+    text = (
+        "North East Update October 2020\n\n"
+        "Featured event: Wednesday 21 October 2020, 13:00 – 15:30 (online)\n\n"
+        "News\n\nBody.\n"
+    )
+    result = parse_bytes(text.encode(), "f.txt")
+    [event] = result.update.events
+    assert (event.start, event.end, event.location) == (
+        at("2020-10-21", "13:00"),
+        at("2020-10-21", "15:30"),
+        "Online",
+    )
+    assert event.needs_title and event.title.endswith("featured event, 21 October 2020")
+    assert [s.heading for s in result.update.sections] == ["News"]
+
+
 def test_featured_event_without_a_name_needs_a_title() -> None:
     text = "Featured Event\n\nWed, 27 Nov 19 10:00\n\nLondon Update November 2019\n\nNews\n\nX.\n"
     result = parse_bytes(text.encode(), "f.txt")
@@ -318,6 +564,23 @@ def test_featured_event_without_a_name_needs_a_title() -> None:
     assert event.title == "London Region Update: featured event, 27 November 2019"
     assert event.needs_title is True
     assert any("line 1" in w and "needs a title" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("line", "tags"),
+    [
+        ("Tags: SEND, workforce; peer review", ["SEND", "workforce", "peer review"]),
+        (
+            "Keywords - North West, Covid-19, practice week",
+            ["North West", "Covid-19", "practice week"],
+        ),
+        ("Keywords: LONDON 22, SEND 8", ["LONDON", "SEND"]),
+    ],
+)
+def test_tags_and_keywords_lines(line: str, tags: list[str]) -> None:
+    u = parse_text(f"London Update May 2019\n\nNews\n\nBody.\n\n{line}\n", "text", "t.txt")
+    assert [t.name for t in u.tags] == tags
+    assert line not in str(u.to_json()["sections"])
 
 
 def test_a_stray_cp1252_byte_is_repaired_in_place() -> None:

@@ -7,6 +7,7 @@ freely as long as the email stays correct.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -35,6 +36,12 @@ from newsletter.render.environment import email_environment
 from newsletter.render.formatting import TEXT_WIDTH, truncate, when_label
 from newsletter.render.render import PlaceholderError, inline_css
 from newsletter.render.sections import ALSO_HEADING, segment_heading
+from newsletter.render.subject import (
+    SUBJECT_TEMPLATE,
+    check_content,
+    render_subject,
+    subject_context,
+)
 
 SEGMENTS = ("dcs", "lead-member", "workforce-lead", "north-tyneside-staff")
 SETTINGS = Settings(
@@ -284,6 +291,24 @@ def test_subject_comes_from_template_or_override_and_is_one_line() -> None:
     assert chosen.subject == "Chosen subject"
 
 
+@pytest.mark.parametrize("subject", [None, "Chosen\r\nsubject"])
+@pytest.mark.parametrize("segment", SEGMENTS)
+def test_the_reviews_subject_is_the_messages(segment: str, subject: str | None) -> None:
+    """The send review renders subjects alone; they must be what the edition carries."""
+    for update in (april_2017(), december_2018(), september_2019()):
+        alone = render_subject(update, segment, subject=subject, settings=SETTINGS)
+        edition = render_edition(update, segment, subject=subject, settings=SETTINGS)
+        assert alone == edition.subject
+
+
+def test_subject_template_sees_only_the_subject_context() -> None:
+    env = email_environment()
+    source = env.loader.get_source(env, SUBJECT_TEMPLATE)[0]  # type: ignore[union-attr]
+    used = set(re.findall(r"{{\s*(\w+)", source))
+    update = december_2018()
+    assert used <= set(subject_context(update, "dcs", None, SETTINGS))
+
+
 # --- editions --------------------------------------------------------------------------
 
 
@@ -505,6 +530,9 @@ def test_content_holding_a_placeholder_is_refused() -> None:
     update.sections[0].blocks.append(Paragraph(f"Click {parts.UNSUBSCRIBE_URL} now"))
     with pytest.raises(PlaceholderError):
         render_edition(update, "dcs", settings=SETTINGS)
+    with pytest.raises(PlaceholderError):  # the review's check, without rendering
+        check_content(update)
+    check_content(december_2018())
 
 
 # --- environment -----------------------------------------------------------------------
@@ -577,3 +605,37 @@ def test_every_sample_renders_for_every_segment() -> None:
     rendered = list(editions())
     assert len(rendered) == len(samples()) * len(SEGMENTS)
     assert all(ed.segment_name for *_, ed in rendered)
+
+
+WARM_THEN_RENDER = """
+import sys
+from newsletter.ingest import parse_file
+from newsletter.paths import SAMPLES_DIR
+from newsletter.render import render_edition, warm_up
+update = parse_file(SAMPLES_DIR / "north-east-2017-04.txt").update
+warm_up()
+before = set(sys.modules)
+for segment in ("dcs", "lead-member", "workforce-lead"):
+    render_edition(update, segment)
+print(sorted(set(sys.modules) - before))
+"""
+
+
+def test_the_first_edition_after_the_warm_up_loads_nothing_new() -> None:
+    """Workers warm up before forking: a real edition must not import anything more.
+
+    The sample has a featured event (calendar links), bullets, contacts and
+    tags; a warm-up without them left 0.1 s of imports to the first send.
+    """
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", WARM_THEN_RENDER],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NEWSLETTER_SECRET_KEY": "warm-up-test-" + "k" * 40},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -27,7 +27,8 @@ from newsletter.ingest import parse_file
 from newsletter.migrate import alembic_config, head_revision
 from newsletter.models import Send, SendEdition
 from newsletter.paths import SAMPLES_DIR
-from newsletter.updates import store_update
+from newsletter.render.subject import render_subject
+from newsletter.updates import load_update, store_update
 
 __all__ = ["redis_server"]
 
@@ -102,10 +103,11 @@ def test_help_loads_neither_the_store_nor_the_engine() -> None:
     assert loaded == []
 
 
-# The review that ``send`` prints before asking shows each edition's rendered
-# subject, so ``send`` loads the renderer and the calendar writer its event
-# links use (it does not store editions: see below).
-RENDERER = ("premailer", "cssutils", "lxml", "jinja2", "icalendar", "newsletter.render")
+# The review that ``send`` prints before asking shows each edition's subject,
+# rendered from its template with Jinja2 (``newsletter.render.subject``); the
+# HTML renderer (premailer, lxml, cssutils, ``newsletter.render.render``) and
+# the calendar writer stay unloaded, and no edition is stored (see below).
+SUBJECTS = ("jinja2", "newsletter.render")
 
 
 def test_send_with_a_broker_stores_and_enqueues_without_the_web_or_the_worker(
@@ -130,8 +132,13 @@ def test_send_with_a_broker_stores_and_enqueues_without_the_web_or_the_worker(
         ).id
     result, modules = _modules_of(["send", str(update_id), "--segment", "dcs", "--yes"], env)
     assert result.returncode == 0, result.stderr
-    loaded = [m for m in HEAVY if m not in RENDERER and _loaded(modules, m)]
+    loaded = [m for m in HEAVY if m not in SUBJECTS and _loaded(modules, m)]
     assert loaded == []
+    assert "newsletter.render.render" not in modules
+    assert "newsletter.render.subject" in modules
+    with session_scope() as session:
+        subject = render_subject(load_update(session, update_id), "dcs")
+    assert subject in " ".join(result.stderr.split()), "the review shows the subject"
     send_id = int(result.stdout.split()[0])
     with session_scope() as session:
         send = session.get(Send, send_id)

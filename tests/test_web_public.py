@@ -27,6 +27,7 @@ from web_fixtures import (
     transport,
 )
 
+from newsletter import suppressions
 from newsletter.db import session_scope
 from newsletter.dispatch.queue import in_process_queue
 from newsletter.models import EventRecord, Subscriber, Suppression
@@ -190,6 +191,30 @@ def test_preferences_change_and_unsubscribe(client: TestClient) -> None:
     assert "Subscribe again" in again.text
     client.post(path, data={"action": "resubscribe"})
     assert _subscriber("reader0@example.org").status == "active"
+
+
+@pytest.mark.parametrize("status", ["bounced", "complained", "unsubscribed"])
+def test_a_suppressed_address_is_not_resubscribed_from_its_preferences_page(
+    client: TestClient, status: str
+) -> None:
+    """Mail bounced, was reported as spam, or an organiser stopped it: an old link
+    cannot undo that, whatever the subscriber's status says."""
+    add_subscribers(1)
+    with session_scope() as session:
+        subscriber = session.scalars(
+            select(Subscriber).where(Subscriber.email_key == "reader0@example.org")
+        ).one()
+        subscriber.status = status
+        suppressions.add_suppression(session, "reader0@example.org", "manual", "test")
+        path = _path(preferences_url(subscriber.id))
+    page = client.get(path)
+    assert page.status_code == 200
+    assert "Subscribe again" not in page.text
+    assert "contact the organisers" in page.text
+    answer = client.post(path, data={"action": "resubscribe"})
+    assert answer.status_code == 200
+    assert "cannot be subscribed again from here" in answer.text
+    assert _subscriber("reader0@example.org").status == status
 
 
 def test_one_click_unsubscribe_rfc8058(app: object, client: TestClient) -> None:

@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.message import Message
-from email.utils import getaddresses
+from email.utils import getaddresses, parseaddr
 from typing import Final
 
 from sqlalchemy import func, select
@@ -226,7 +226,8 @@ def _not_a_bounce(session: Session, message: Message, s: Settings, now: datetime
     calendar = find_reply_calendar(message)
     if calendar is not None:
         try:
-            done = record_reply(session, parse_reply(calendar), now=now)
+            sender = parseaddr(str(message.get("From", "")))[1]
+            done = record_reply(session, parse_reply(calendar), sender=sender, now=now)
         except ReplyRejected as exc:
             raise _SetAside(exc.reason, exc.detail) from None
         what = "recorded" if done.changed else "already recorded (a newer answer is kept)"

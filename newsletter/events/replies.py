@@ -8,7 +8,9 @@ of a multipart message or as a bare ``.ics`` attachment) to
 :func:`read_reply` and :func:`record_reply`.
 
 A reply is matched to an event by its UID and to a subscriber by its
-ATTENDEE address, and only to someone the event was sent to; anything else
+ATTENDEE address, and only to someone the event was sent to, and only when
+the message comes from that address (its From, or the ATTENDEE's SENT-BY
+for a delegate), so nobody answers for someone else by naming them; anything else
 raises :class:`ReplyRejected` with the reason, and the intake keeps the
 message aside.  The latest answer by DTSTAMP wins (RFC 5546 §2.1.5).
 """
@@ -58,6 +60,7 @@ class Reply:
     sequence: int
     comment: str
     client: str
+    sent_by: str | None = None  # the ATTENDEE's SENT-BY address (a delegate), if any
 
 
 @dataclass(frozen=True)
@@ -132,9 +135,8 @@ def parse_reply(data: bytes) -> Reply:
             "calendar reply must name exactly one attendee", f"{len(listed)} ATTENDEE lines"
         )
     attendee = listed[0]
-    address = str(attendee)
-    if address.lower().startswith("mailto:"):
-        address = address[7:]
+    address = _without_mailto(str(attendee))
+    sent_by = attendee.params.get("SENT-BY")
     partstat = str(attendee.params.get("PARTSTAT", "")).upper()
     if partstat not in PARTSTATS:
         raise ReplyRejected("unsupported reply status", f"PARTSTAT={partstat or '(none)'}")
@@ -151,7 +153,13 @@ def parse_reply(data: bytes) -> Reply:
         sequence=sequence,
         comment=str(vevent.get("COMMENT", "")).strip()[:2000],
         client=str(calendar.get("PRODID", ""))[:300],
+        sent_by=_without_mailto(str(sent_by)) if sent_by else None,
     )
+
+
+def _without_mailto(address: str) -> str:
+    address = address.strip()
+    return address[7:].strip() if address.lower().startswith("mailto:") else address
 
 
 def _utc(value: Any) -> datetime:
@@ -162,13 +170,23 @@ def _utc(value: Any) -> datetime:
     return utcnow()
 
 
-def record_reply(session: Session, reply: Reply, *, now: datetime | None = None) -> RecordedReply:
+def record_reply(
+    session: Session, reply: Reply, *, sender: str, now: datetime | None = None
+) -> RecordedReply:
     """Match ``reply`` to an event and a subscriber and keep the latest answer.
 
-    Raises ReplyRejected (nothing stored) for an unknown UID, an address that
-    is no subscriber's, or a subscriber the event was never sent to.
-    ``changed`` is False when an answer at least as recent was already kept.
+    ``sender`` is the address the message came from (its From).  Raises
+    ReplyRejected (nothing stored) when ``sender`` is neither the ATTENDEE nor
+    its SENT-BY delegate, for an unknown UID, an address that is no
+    subscriber's, or a subscriber the event was never sent to.  ``changed`` is
+    False when an answer at least as recent was already kept.
     """
+    allowed = {reply.attendee.lower(), (reply.sent_by or reply.attendee).lower()}
+    if sender.strip().lower() not in allowed:
+        raise ReplyRejected(
+            "reply sent by someone other than the attendee",
+            f"From {sender or '(none)'}, ATTENDEE {reply.attendee}",
+        )
     record = find_by_uid(session, reply.uid)
     if record is None:
         raise ReplyRejected("reply to an unknown event", f"UID {reply.uid}")

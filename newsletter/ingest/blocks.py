@@ -17,10 +17,19 @@ paragraphs separated by blank lines — one or more):
   one-line question paragraph directly followed by more text is rare.
   A heading candidate not followed by body (a sign-off, a name, the first of
   two stacked short lines) stays a paragraph, so no text is ever lost.
-* in a chunk of several lines the first line is a heading when it is heading
-  shaped and clearly shorter than the next line (hard-wrapped paragraphs have
-  lines of similar length) or the next line is a bullet; other lines join
-  into one paragraph with single spaces.
+* in a chunk of several lines a line is a heading when it is heading shaped
+  and clearly shorter than the next line (hard-wrapped paragraphs have lines
+  of similar length) or the next line is a bullet, and it is the chunk's
+  first line or the line before it ends a sentence or is a list item (text
+  pasted without blank lines: "…since then.", "Awards", "The awards…");
+  other lines join into one paragraph with single spaces.
+* a line underlined with "===", "---" or "~~~" (three or more) is a heading
+  when body text follows it, wherever it stands; a rule line of those
+  characters anywhere else is dropped.
+* a short line ending in ":" alone between blank lines ("Workforce:") is a
+  heading when the update heads sections that way — at least two such lines
+  directly followed by a paragraph — and the colon is dropped; otherwise
+  ("Summary:" once, or "Our priorities are:" before a list) it stays text.
 * text before the first heading is a section whose heading is None.
 """
 
@@ -40,8 +49,12 @@ _TRAILING_WRAPPERS = "\"'”’)]»"
 _MAX_HEADING_WORDS = 12
 _MAX_QUESTION_WORDS = 10
 _MAX_HEADING_CHARS = 90
+#: Most words of a "Workforce:" label heading.
+_MAX_LABEL_WORDS = 6
+_RULE_RE = re.compile(r"^(?:={3,}|-{3,}|~{3,}|_{3,})$")
+_ANY_RULE_RE = re.compile(r"(?m)^(?:={3,}|-{3,}|~{3,}|_{3,})$")
 
-Kind = Literal["candidate", "paragraph", "item", "heading"]
+Kind = Literal["candidate", "label", "paragraph", "item", "heading"]
 
 
 def chunks(lines: Sequence[str]) -> list[list[str]]:
@@ -85,14 +98,71 @@ def units(chunk_list: Sequence[Sequence[str]]) -> list[tuple[Kind, str]]:
     """Classify chunks into (kind, text) units; headings resolved (see module docs)."""
     raw: list[tuple[Kind, str]] = []
     for chunk in chunk_list:
-        raw.extend(_chunk_units(_join_lone_markers(chunk)))
+        for part, underlined in _split_underlined(chunk):
+            if underlined:
+                raw.append(("candidate", part[0]))
+            elif len(part) == 1 and _is_label(part[0]):
+                raw.append(("label", part[0]))
+            else:
+                raw.extend(_chunk_units(_join_lone_markers(part)))
+
+    def followed_by_body(index: int) -> bool:
+        return index + 1 < len(raw) and raw[index + 1][0] in ("paragraph", "item")
+
+    labels_heading = (
+        sum(
+            1
+            for index, (kind, _) in enumerate(raw)
+            if kind == "label" and index + 1 < len(raw) and raw[index + 1][0] == "paragraph"
+        )
+        >= 2
+    )
     resolved: list[tuple[Kind, str]] = []
     for index, (kind, text) in enumerate(raw):
         if kind == "candidate":
-            following = raw[index + 1][0] if index + 1 < len(raw) else None
-            kind = "heading" if following in ("paragraph", "item") else "paragraph"
+            kind = "heading" if followed_by_body(index) else "paragraph"
+        elif kind == "label":
+            if labels_heading and raw[index + 1 : index + 2] and raw[index + 1][0] == "paragraph":
+                kind, text = "heading", text[:-1].rstrip()
+            else:
+                kind = "paragraph"
         resolved.append((kind, text))
     return resolved
+
+
+def _split_underlined(chunk: Sequence[str]) -> list[tuple[list[str], bool]]:
+    """A chunk cut at its underlined lines: (lines, True) for each underlined one.
+
+    The underline itself is dropped, and so is a rule line under nothing.
+    """
+    # One search over the joined chunk: a chunk may be tens of thousands of lines.
+    if not _ANY_RULE_RE.search("\n".join(chunk)):
+        return [(list(chunk), False)]
+    out: list[tuple[list[str], bool]] = []
+    current: list[str] = []
+    for line in chunk:
+        if not _RULE_RE.match(line):
+            current.append(line)
+            continue
+        if current and not BULLET_RE.match(current[-1]):
+            heading = current.pop()
+            if current:
+                out.append((current, False))
+            out.append(([heading], True))
+        elif current:
+            out.append((current, False))
+        current = []
+    if current:
+        out.append((current, False))
+    return out
+
+
+def _is_label(line: str) -> bool:
+    """ "Workforce:" — heading shaped but for its final colon (see the module docstring)."""
+    if not line.endswith(":") or len(line.split()) > _MAX_LABEL_WORDS:
+        return False
+    core = line[:-1].rstrip()
+    return bool(core) and not core.endswith(_CLOSING) and is_heading_shaped(core)
 
 
 def sections(unit_list: Sequence[tuple[Kind, str]]) -> list[Section]:
@@ -143,20 +213,23 @@ def _item_text(line: str) -> str:
 
 def _chunk_units(chunk: Sequence[str]) -> list[tuple[Kind, str]]:
     out: list[tuple[Kind, str]] = []
-    start = 0
     if len(chunk) == 1 and is_heading_shaped(chunk[0]):
         return [("candidate", chunk[0])]
-    if len(chunk) > 1 and is_heading_shaped(chunk[0]):
-        nxt = chunk[1]
-        if BULLET_RE.match(nxt) or len(chunk[0]) <= 0.6 * len(nxt):
-            out.append(("candidate", chunk[0]))
-            start = 1
     paragraph: list[str] = []
     # Continuation lines of the current item, joined once at the end: joining
     # line by line would copy the item each time (quadratic on long items).
     item: list[str] = []
-    for line in chunk[start:]:
-        if BULLET_RE.match(line):
+    for index, line in enumerate(chunk):
+        # Running text starts lower case: skip the heading test for it cheaply.
+        if not line[:1].islower() and _heads_next(chunk, index):
+            if paragraph:
+                out.append(("paragraph", " ".join(paragraph)))
+                paragraph = []
+            if item:
+                out.append(("item", " ".join(item)))
+                item = []
+            out.append(("candidate", line))
+        elif BULLET_RE.match(line):
             if paragraph:
                 out.append(("paragraph", " ".join(paragraph)))
                 paragraph = []
@@ -175,3 +248,18 @@ def _chunk_units(chunk: Sequence[str]) -> list[tuple[Kind, str]]:
     if paragraph:
         out.append(("paragraph", " ".join(paragraph)))
     return out
+
+
+def _heads_next(chunk: Sequence[str], index: int) -> bool:
+    """True when line ``index`` of a several-line chunk heads the lines after it."""
+    if index + 1 >= len(chunk) or not is_heading_shaped(chunk[index]):
+        return False
+    nxt = chunk[index + 1]
+    shorter = len(chunk[index]) <= 0.6 * len(nxt)
+    if index > 0 and BULLET_RE.match(chunk[index - 1]):
+        # After an item only a line heading a paragraph: one before another
+        # item is more likely the item's wrapped text.
+        return shorter and not BULLET_RE.match(nxt)
+    if index > 0 and not chunk[index - 1].rstrip(_TRAILING_WRAPPERS).endswith((".", "!", "?", ":")):
+        return False
+    return bool(BULLET_RE.match(nxt)) or shorter

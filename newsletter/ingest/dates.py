@@ -15,7 +15,7 @@ that weekday.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from newsletter.content import UK_TIMEZONE
@@ -47,16 +47,19 @@ WEEKDAY_PATTERN = (
     r"|Mon|Tues|Tue|Wed|Thurs|Thur|Thu|Fri|Sat|Sun)\.?"
 )
 
-# "10am", "2.30pm", "10:00", "noon".  A bare "10" or a dotted "9.30" only
+# "10am", "2.30pm", "10:00", "noon", "midnight".  A bare "10" or a dotted "9.30" only
 # counts as the first half of a range whose second half is a clear time
 # ("2-4pm", "9.30-3.30pm", "09.30 to 16.00"), and a dotted "16.00" only as
 # the second half: alone they are as likely money or a section number.
-_CLOCK = r"(?:\d{1,2}(?:[:.]\d{2})?\s*(?:[ap]\.?m\.?)(?![\w])|\d{1,2}:\d{2}(?!\d)|noon|midday)"
+CLOCK_PATTERN = (
+    r"(?:\d{1,2}(?:[:.]\d{2})?\s*(?:[ap]\.?m\.?)(?![\w])|\d{1,2}:\d{2}(?!\d)|noon|midday"
+    r"|midnight)"
+)
 _RANGE_SEP = r"\s*(?:-|–|—|to|until|till|and)\s*"
-_CLEAR_END = r"(?:\d{1,2}(?:[:.]\d{2})?\s*[ap]\.?m|\d{1,2}[:.]\d{2}(?!\d)|noon|midday)"
+_CLEAR_END = r"(?:\d{1,2}(?:[:.]\d{2})?\s*[ap]\.?m|\d{1,2}[:.]\d{2}(?!\d)|noon|midday|midnight)"
 TIME_RE = re.compile(
-    rf"(?i:(?<![\w.:£$/])(?:from\s+|between\s+)?(?P<t1>{_CLOCK}|\d{{1,2}}(?:\.\d{{2}})?(?={_RANGE_SEP}{_CLEAR_END}))"
-    rf"(?:{_RANGE_SEP}(?P<t2>{_CLOCK}|\d{{1,2}}\.\d{{2}}(?!\d)))?)"
+    rf"(?i:(?<![\w.:£$/])(?:from\s+|between\s+)?(?P<t1>{CLOCK_PATTERN}|\d{{1,2}}(?:\.\d{{2}})?(?={_RANGE_SEP}{_CLEAR_END}))"
+    rf"(?:{_RANGE_SEP}(?P<t2>{CLOCK_PATTERN}|\d{{1,2}}\.\d{{2}}(?!\d)))?)"
 )
 _CLOCK_PARTS = re.compile(r"(?i)^(\d{1,2})(?:[:.](\d{2}))?\s*(?:([ap])\.?m\.?)?$")
 
@@ -79,6 +82,8 @@ def parse_clock(text: str, *, pm_hint: bool = False) -> time | None:
     cleaned = text.strip().lower()
     if cleaned in ("noon", "midday"):
         return time(12, 0)
+    if cleaned == "midnight":
+        return time(0, 0)
     m = _CLOCK_PARTS.match(cleaned)
     if m is None:
         return None
@@ -93,8 +98,22 @@ def parse_clock(text: str, *, pm_hint: bool = False) -> time | None:
     return time(hour, minute)
 
 
+#: An evening start (from this hour) with a morning end (before noon) runs
+#: overnight: "8pm–7am", "10pm to midnight".
+OVERNIGHT_FROM = 17
+
+
+def overnight(start: time, end: time) -> bool:
+    """True when ``end`` is on the next day: an evening start and an earlier morning end."""
+    return end <= start and start.hour >= OVERNIGHT_FROM and end.hour < 12
+
+
 def time_range(match: re.Match[str]) -> tuple[time, time | None] | None:
-    """The start and end times of a :data:`TIME_RE` match; None when invalid."""
+    """The start and end times of a :data:`TIME_RE` match; None when invalid.
+
+    An end not after the start is dropped unless the range runs overnight
+    (:func:`overnight`); the caller puts such an end on the next day.
+    """
     second = match.group("t2")
     end = parse_clock(second) if second else None
     start = parse_clock(match.group("t1"))
@@ -105,7 +124,7 @@ def time_range(match: re.Match[str]) -> tuple[time, time | None] | None:
         start = afternoon
     if start is None:
         return None
-    if end is not None and end <= start:
+    if end is not None and end <= start and not overnight(start, end):
         end = None
     return start, end
 
@@ -186,6 +205,8 @@ def parse_featured(text: str) -> tuple[datetime, datetime | None, bool] | None:
         end_time = parse_clock(end_text)
         if end_time is not None:
             end = local(the_day, end_time)
+            if overnight(start_time, end_time):
+                end = local(the_day + timedelta(days=1), end_time)
         else:
             other = parse_featured(end_text)
             end = other[0] if other is not None and not other[2] else None

@@ -6,8 +6,12 @@ January 2017", "Tuesday 5th March", "12-13 March", "March 5th, 2019",
 except dates that are not occasions: deadlines and markers ("by 5 March",
 "since 1 April 2017", "from 1 April the service…") and things that merely
 happened or came into effect ("came into force on 4 September 2017", "went
-live on 1 March", "published on …").  Month-only mentions ("in May") are not
-events: there is nothing to put in a calendar.
+live on 1 March", "published on …"), occasions the clause calls off ("has
+been postponed", "is cancelled"; a warning names each) unless the date is
+the new one ("postponed to 14 May"), and occasions reported in the past
+tense and dated before the update's period ("our conference on 14 November
+2019 was attended by…" in a 2020 update).  Month-only mentions ("in May")
+are not events: there is nothing to put in a calendar.
 
 Each date is read with the sentence around it — the part of the sentence
 between it and its neighbouring dates, split at "and"/","/";" so that "at
@@ -18,18 +22,26 @@ between it and its neighbouring dates, split at "and"/","/";" so that "at
   fallback month the caller gives (the update's own date or the ingest
   date) with a warning naming the date, else the date is skipped with one;
 * time: a start and optional end anywhere in that part of the sentence
-  ("09:30–16:00", "9.30am–3.30pm", "from 1.30pm", "10am to noon"); without
-  one the event is all-day (start at local midnight);
+  ("09:30–16:00", "9.30am–3.30pm", "from 1.30pm", "10am to noon"); an
+  evening start with a morning end ends the next day ("8pm–7am", "10pm to
+  midnight"); without a time the event is all-day (start at local midnight);
 * day ranges ("12-13 March", "between 10 and 12 June", "from 8 to 12 July",
-  "30 April – 2 May") are one all-day event whose end is the last day;
-  "5 and 12 March" are two;
+  "30 April – 2 May", "Wednesday 9th and Thursday 10th June") are one
+  all-day event whose end is the last day; "5 and 12 March" are two; two
+  dates joined by "to" or a dash are one event, timed when each has its
+  time ("from 9am on 4 November to 1pm on 5 November") and all-day when
+  neither has and they are at most a week apart ("Monday 30 March –
+  Wednesday 1 April");
 * location: the venue phrase after "at"/"in", after the date first, else
   before it, kept whole ("Kent County Council offices in Maidstone", "the
   Civic Centre, Sunderland"); an occasion ("the DCS meeting"), a month or a
-  region is not a venue;
+  region is not a venue; without a venue, the platform of an online
+  occasion ("via Microsoft Teams", "on Zoom") or "Online";
 * title: a short noun phrase naming the occasion ("Lead Member network
   meeting"), else the subject of "will take place"/"will be held", else the
-  object of "hold/host/run a …", else the section heading;
+  object of "hold/host/run a …", else the section heading (for a list item,
+  the occasion its lead-in names: "Dates for the regional DCS meetings:"),
+  unless that heading names no occasion and the text does ("their meeting");
 * source: the sentence the date came from, exactly as written (a sentence
   over :data:`MAX_SOURCE` characters is cut around the date).
 
@@ -42,16 +54,19 @@ from __future__ import annotations
 import heapq
 import itertools
 import re
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 
 from newsletter.content import Bullets, Event, Section
 from newsletter.ingest.dates import (
+    CLOCK_PATTERN,
     TIME_RE,
     WEEKDAY_PATTERN,
     local,
     month_number,
+    overnight,
+    parse_clock,
     resolve_year,
     time_range,
     valid_date,
@@ -78,8 +93,10 @@ _ORD = r"(?:st|nd|rd|th)?"
 _YEAR = r"(?:19|20)\d\d"
 DATE_RE = re.compile(
     rf"(?<![\w/])(?:(?P<wd>{WEEKDAY_PATTERN}),?\s+(?:the\s+)?)?(?:"
-    # 23 January 2017 · 5th March · 5-6 March · 30 April - 2 May 2019
-    rf"(?P<day>\d{{1,2}}){_ORD}(?:\s*(?P<join>-|–|—|to|and|&)\s*(?P<day2>\d{{1,2}}){_ORD})?"
+    # 23 January 2017 · 5th March · 5-6 March · Wednesday 9th and Thursday 10th June
+    # · 30 April - 2 May 2019
+    rf"(?P<day>\d{{1,2}}){_ORD}(?:\s*(?P<join>-|–|—|to|and|&)\s*"
+    rf"(?:{WEEKDAY_PATTERN},?\s+(?:the\s+)?)?(?P<day2>\d{{1,2}}){_ORD})?"
     rf"\s+(?:of\s+)?(?P<month>{MONTH_PATTERN})"
     rf"(?:\s*(?:-|–|—|to)\s*(?P<day3>\d{{1,2}}){_ORD}\s+(?P<month2>{MONTH_PATTERN}))?"
     rf"(?:,?\s+(?P<year>{_YEAR}))?"
@@ -112,6 +129,70 @@ _NOT_OCCASION_AFTER = re.compile(
     r"(?i)^[^.;]{0,60}?\b(?:came|comes|come)\s+into\s+(?:force|effect)|^[^.;]{0,60}?\b(?:went|goes)"
     r"\s+live|^[^.;]{0,60}?\b(?:took|takes)\s+effect|^[^.;]{0,40}?\bwas\s+(?:published|launched"
     r"|announced|issued|introduced|implemented)\b"
+)
+# The occasion at a date called off: said of it after the date, in its own
+# clause ("planned for 26 March has been postponed", "on 11 March is
+# cancelled", "will not go ahead"), or just before it ("the cancelled
+# meeting on", "postponed from").  Not across a comma, so that "…in Leeds,
+# replacing the event that was cancelled" keeps its event.
+_OFF = r"(?:cancell?ed|postponed|called\s+off|deferred)"
+_CALLED_OFF_AFTER = re.compile(
+    rf"(?i)[^;,]{{0,60}}?\b(?:(?:is|are|was|were|has\s+been|have\s+been|had\s+been|will\s+be"
+    rf"|is\s+being)\s+(?:now\s+)?{_OFF}|(?:will|would)\s+(?:now\s+)?not\s+(?:go\s+ahead"
+    r"|take\s+place|run|be\s+held)|no\s+longer\s+(?:go(?:es|ing)?\s+ahead|tak(?:es?|ing)\s+place"
+    r"|run(?:s|ning)?))\b"
+)
+_CALLED_OFF_BEFORE = re.compile(rf"(?i)\b(?:{_OFF}|cancell?ation\s+of)\b[^;,]{{0,60}}$")
+# Words before a date that make it the new one ("postponed to 14 May").
+_RESCHEDULED = re.compile(
+    r"(?i)\b(?:now|new\s+date|re-?scheduled|re-?arranged|moved\s+to|instead"
+    r"|(?:postponed|put\s+back|deferred)\s+(?:to|until|till))\b"
+)
+# An occasion reported in the past tense: its date followed by the verb of
+# its report ("on 14 November 2019 was attended", "…, found"), or preceded
+# by "took place"/"held" ("which took place on", "the briefing held on").
+_PAST_AFTER = re.compile(
+    r"(?i)[^.;]{0,60}?\b(?:was|were|took\s+place|had|attended|ran|met|covered|found|welcomed"
+    r"|celebrated|considered|heard|showed|agreed|discussed|reported|concluded|focused)\b"
+)
+_PAST_BEFORE = re.compile(
+    r"(?i)\b(?:took\s+place|happened|(?<!be\s)(?<!been\s)(?<!being\s)(?:held|ran))"
+    r"\s+(?:on\s+)?(?:the\s+)?$"
+)
+# The future, which outweighs a past verb nearby ("will", "is scheduled").
+_FUTURE = re.compile(
+    r"(?i)\b(?:will|shall|going\s+to|(?:is|are)\s+(?:due|planned|scheduled|expected|being))\b"
+    r"|’ll\b|'ll\b"
+)
+#: Most days between two dates joined by "to" without times that still make
+#: one occasion (a conference week, not a season).
+MAX_JOINED_DAYS = 7
+# The stretch between two dates of one span, and a time just before the first
+# or just after the second.
+_RANGE_GAP = re.compile(
+    rf"(?i)\s*,?\s*(?:(?:at|from)\s+)?(?:(?P<t1>{CLOCK_PATTERN})\s*,?\s*)?"
+    rf"(?:to|until|till|-|–|—)\s*(?:(?:at\s+)?(?P<t2>{CLOCK_PATTERN})\s*,?\s*(?:on\s+)?(?:the\s+)?)?"
+)
+_TIME_BEFORE = re.compile(rf"(?i)(?<![\w.:])(?P<t>{CLOCK_PATTERN})\s*,?\s*(?:on\s+)?(?:the\s+)?$")
+_TIME_AFTER = re.compile(rf"(?i)\s*,?\s*(?:(?:at|until|till)\s+)?(?P<t>{CLOCK_PATTERN})")
+# Where an occasion is held online: a named platform after "via"/"on"/"by"…
+# or in brackets, else "online" said of the occasion.
+_PLATFORMS = {
+    "teams": "Microsoft Teams",
+    "ms teams": "Microsoft Teams",
+    "microsoft teams": "Microsoft Teams",
+    "zoom": "Zoom",
+    "google meet": "Google Meet",
+    "skype": "Skype",
+    "webex": "Webex",
+}
+_PLATFORM_RE = re.compile(
+    r"(?:\b(?:[Vv]ia|[Oo]n|[Oo]ver|[Uu]sing|[Tt]hrough|[Bb]y|[Ii]n|a|an)\s+|\()"
+    r"(?P<p>Microsoft\s+Teams|MS\s+Teams|Teams|Zoom|Google\s+Meet|Skype|Webex|WebEx)\b"
+)
+_ONLINE_RE = re.compile(
+    r"(?i)\b(?:held|run|runs|running|meets?|meeting|be|place|delivered|hosted|join\s+us)\s+"
+    r"online\b|\(online\)|\bonline\s+(?:via|on|using|through)\b|\bvirtually\b"
 )
 # Words at a date's near side that join it to the next one's clause.
 _JOINER = re.compile(r"(?i)(?:;|,|\band\b|\bor\b|\bthen\b|\bwhile\b|\bwhereas\b)")
@@ -202,7 +283,7 @@ _MONTH_ANCHOR = re.compile(
 _SLASH_ANCHOR = re.compile(r"/(?=\d)(?<=\d/)")
 # How far before and after a month name a date may reach: "Wednesday the
 # 12th – Thursday 13th of March" before, "March 5th, 2019" after.
-_DATE_REACH_BEFORE, _DATE_REACH_AFTER = 48, 40
+_DATE_REACH_BEFORE, _DATE_REACH_AFTER = 56, 40
 # Longest date DATE_RE matches (with single spaces), and the chunk scanned at
 # once when dates run on without a break.
 _MAX_DATE_CHARS, _CHUNK = 96, 4096
@@ -294,14 +375,38 @@ def _scan_chunk(text: str, lo: int, hi: int) -> Generator[re.Match[str], None, i
 
 
 def section_pieces(sections: Iterable[Section]) -> Iterator[tuple[str | None, str]]:
-    """(heading, text) for every paragraph and bullet item: the input of find_events."""
+    """(heading, text) for every paragraph and bullet item: the input of find_events.
+
+    The items of a list led in by a sentence ending in ":" that names an
+    occasion ("Dates for the regional DCS meetings in 2020:") get that
+    occasion ("Regional DCS meeting") in place of the heading: an item that
+    is only a date is one of those.
+    """
     for section in sections:
+        lead: str | None = None
         for block in section.blocks:
             if isinstance(block, Bullets):
                 for item in block.items:
-                    yield section.heading, item
+                    yield lead or section.heading, item
+                lead = None
             else:
                 yield section.heading, block.text
+                lead = _lead_occasion(block.text)
+
+
+def _lead_occasion(paragraph: str) -> str | None:
+    """The occasion a paragraph ending in ":" leads a list of, in the singular; else None."""
+    text = paragraph.rstrip()
+    if not text.endswith(":"):
+        return None
+    last = sentences(" ".join(text[-TITLE_WINDOW:].split()))[-1]
+    phrase = _occasion_phrase(last, len(last))
+    if phrase is None or len(phrase.split()) < 2:
+        return None
+    *words, noun = phrase.split()
+    if noun.lower().endswith("s") and noun.lower()[:-1] in OCCASION_NOUNS:
+        noun = noun[:-1]
+    return " ".join([*words, noun])
 
 
 def find_events(
@@ -378,15 +483,42 @@ class _Reader:
                 before_starts.append(left.end())
         after_ends.append(len(sentence))
         events: list[Event] = []
-        for index, m in enumerate(matches):
-            lo = max(before_starts[index], m.start() - WINDOW)
-            hi = min(after_ends[index], m.end() + WINDOW)
+        # Each date's days, read once: a date tried as the end of a span and
+        # then read alone must not warn twice about its year.
+        read: dict[int, list[tuple[date, date | None]] | None] = {}
+
+        def days_of(at: int) -> list[tuple[date, date | None]] | None:
+            if at not in read:
+                lo = max(before_starts[at], matches[at].start() - WINDOW)
+                read[at] = self._days(matches[at], sentence[lo : matches[at].start()], sentence)
+            return read[at]
+
+        index = 0
+        while index < len(matches):
+            at, m = index, matches[index]
+            lo = max(before_starts[at], m.start() - WINDOW)
+            hi = min(after_ends[at], m.end() + WINDOW)
             before, after = sentence[lo : m.start()], sentence[m.end() : hi]
             is_range = bool(m.group("day2") or m.group("day3"))
-            if not self._is_occasion(sentence, m, before, after, is_range):
-                continue
-            spans = self._days(m, before, sentence)
-            if spans is None:
+            # "from 9am on 4 November to 1pm on 5 November": one event over both dates.
+            span = self._two_as_one(matches, at, sentence, before, after_ends, days_of)
+            last_of: re.Match[str] | None = None
+            times: tuple[time, time] | None = None
+            if span is not None:
+                spans, times, after = span
+                last_of = matches[at + 1]
+                index += 2
+            else:
+                index += 1
+                if not self._is_occasion(sentence, m, before, after, is_range):
+                    continue
+                found = days_of(at)
+                if found is None:
+                    continue
+                spans = found
+            if self._called_off(m, before, after, sentence) or self._reported(
+                spans[0][0], before, after
+            ):
                 continue
             # The title is read in the date's clause ("…at 2pm; a workshop runs…").
             reach = max(0, m.start() - TITLE_WINDOW)
@@ -396,10 +528,14 @@ class _Reader:
                 clause_end if clause_end >= 0 else min(len(sentence), m.end() + TITLE_WINDOW)
             )
             title = _title(sentence[clause_lo:clause_hi], m.start() - clause_lo, heading)
-            location = self._location(after, before)
-            source = _source(sentence, m.start(), m.end())
+            location = self._location(after, before) or _online(before, after)
+            source = _source(sentence, m.start(), (last_of or m).end())
             for first, last in spans:
-                start, end, all_day = _when(first, last, after, before)
+                end: datetime | None
+                if times is not None and last is not None:
+                    start, end, all_day = local(first, times[0]), local(last, times[1]), False
+                else:
+                    start, end, all_day = _when(first, last, after, before)
                 events.append(
                     Event(
                         title=title,
@@ -411,6 +547,81 @@ class _Reader:
                     )
                 )
         return events
+
+    def _two_as_one(
+        self,
+        matches: list[re.Match[str]],
+        at: int,
+        sentence: str,
+        before: str,
+        after_ends: list[int],
+        days_of: Callable[[int], list[tuple[date, date | None]] | None],
+    ) -> tuple[list[tuple[date, date | None]], tuple[time, time] | None, str] | None:
+        """Dates ``at`` and the next as one span: (its days, its times, the text after it).
+
+        None when they are not one span (see :func:`_timed_range`), when the
+        first is no occasion, or when the days are not a real span.  Without
+        times only a span of at most :data:`MAX_JOINED_DAYS` days is one
+        occasion ("Monday 30 March – Wednesday 1 April"): "from 1 April to 30
+        June" is a season of something, not an event.
+        """
+        times = _timed_range(matches, at, sentence, before)
+        if times is None:
+            return None
+        second = matches[at + 1]
+        after = sentence[second.end() : min(after_ends[at + 1], second.end() + WINDOW)]
+        if not self._is_occasion(sentence, matches[at], before, after, True):
+            return None
+        first_days, last_days = days_of(at), days_of(at + 1)
+        if not first_days or not last_days or len(first_days) != 1 or len(last_days) != 1:
+            return None
+        (first, no_end), (last, no_end2) = first_days[0], last_days[0]
+        if no_end is not None or no_end2 is not None or last < first:
+            return None
+        start_time, end_time = times
+        if start_time is None or end_time is None:
+            if last == first or (last - first).days > MAX_JOINED_DAYS:
+                return None
+            return [(first, last)], None, after
+        if last == first and end_time <= start_time:
+            return None
+        return [(first, last)], (start_time, end_time), after
+
+    def _called_off(self, m: re.Match[str], before: str, after: str, sentence: str) -> bool:
+        """True when the date's clause says the occasion is cancelled or postponed.
+
+        A date that is the new one ("postponed to 14 May", "will now take
+        place on 18 June") is not called off.
+        """
+        near_before = before[-80:]
+        if _RESCHEDULED.search(near_before):
+            return False
+        if not (_CALLED_OFF_AFTER.match(after) or _CALLED_OFF_BEFORE.search(near_before)):
+            return False
+        context = _source(sentence, m.start(), m.end())[:80]
+        where = self.hints.line_of(m.group(0)) if len(self.warnings) < MAX_WARNINGS else ""
+        self.warnings.append(
+            f"{where}{m.group(0)!r} is cancelled or postponed: not made an event (in {context!r})"
+        )
+        return True
+
+    def _reported(self, first: date, before: str, after: str) -> bool:
+        """True for an occasion reported as past: before the update's period, in the past tense.
+
+        "Our autumn conference on 14 November 2019 was attended by…" or "the
+        peer challenge, which took place on 2 December 2020, found…" in a
+        2021 update is news, not a calendar entry.  An occasion in the period
+        stays an event whatever its tense (the update's own calendar), and so
+        does one in the future tense, or one named only as where something
+        else happened ("findings were presented at the DCS meeting on 5
+        July"): the update still points readers at that meeting.
+        """
+        since = self.hints.period or self.hints.fallback
+        if since is None or first >= date(int(since[:4]), int(since[5:7]), 1):
+            return False
+        if _FUTURE.search(f"{before[-100:]} {after[:100]}"):
+            return False
+        return _PAST_AFTER.match(after) is not None or _PAST_BEFORE.search(before[-40:]) is not None
 
     def _is_occasion(
         self, sentence: str, m: re.Match[str], before: str, after: str, is_range: bool
@@ -519,6 +730,115 @@ class _Reader:
         return place
 
 
+#: A line of a featured block that is its date: the date, times, and at most
+#: this many words of place ("(online)", "Taunton Racecourse").
+MAX_STAMP_PLACE_WORDS = 6
+_STAMP_FILLER = frozenset(("at", "on", "from", "to", "until", "till", "the", "between"))
+_PLACE_WORD = re.compile(r"^(?:[A-Z][\w’'&.\-]*|of|and|&|upon|on|the|le|de|la)$")
+
+
+def read_stamp(
+    line: str, hints: YearHints, warnings: list[str]
+) -> tuple[datetime, datetime | None, bool, str | None] | None:
+    """A featured block's date line as an organiser writes it; None when it is not one.
+
+    "Tuesday 3rd March 2020, 10:00–12:30", "3/3/2020 at 2pm", "10am to 1pm
+    on 12 March", "Wednesday 21 October 2020, 13:00 – 15:30 (online)": one
+    date (or day range) with its times and at most a short place, which is
+    returned as (start, end, all_day, place).  A yearless date takes its
+    year as prose dates do (``hints``), with the same warnings.  A sentence
+    ("Join us on 5 March.") is not a stamp.
+    """
+    text = " ".join(line.split())
+    if not text or len(text) > MAX_SOURCE // 4 or text.endswith((".", ";", "!", "?")):
+        return None
+    found = list(itertools.islice(date_matches(text), 2))
+    if len(found) != 1 or (found[0].group("umonth") and not found[0].group("uord")):
+        return None
+    m = found[0]
+    before, after = text[: m.start()], text[m.end() :]
+    place = _stamp_place(TIME_RE.sub(" ", f"{before} {after}"))
+    if place == "":
+        return None
+    reader = _Reader(hints, load_regions())
+    spans = reader._days(m, before, text)
+    warnings.extend(reader.warnings)
+    if spans is None or len(spans) != 1:
+        return None
+    start, end, all_day = _when(spans[0][0], spans[0][1], after, before)
+    return start, end, all_day, place
+
+
+def _stamp_place(rest: str) -> str | None:
+    """The place left on a stamp line once its date and times are gone.
+
+    None when nothing is left, "" when what is left is not a place (so the
+    line is no stamp): a place is a few capitalised words, or anything
+    short in brackets ("(online)" is "Online").
+    """
+    words = re.sub(r"[,|–—]|(?<!\w)-(?!\w)", " ", rest).split()
+    while words and words[0].lower() in _STAMP_FILLER:
+        words = words[1:]
+    while words and words[-1].lower() in _STAMP_FILLER:
+        words = words[:-1]
+    if not words:
+        return None
+    place = " ".join(words)
+    if place.startswith("(") and place.endswith(")"):
+        place = place[1:-1].strip()
+    elif not all(_PLACE_WORD.match(w) for w in words) or "(" in place:
+        return ""
+    if not place or len(place.split()) > MAX_STAMP_PLACE_WORDS:
+        return ""
+    return place[0].upper() + place[1:]
+
+
+def _timed_range(
+    matches: list[re.Match[str]], index: int, sentence: str, before: str
+) -> tuple[time | None, time | None] | None:
+    """Start and end times when date ``index`` and the next make one span, else None.
+
+    The two dates must be joined by "to"/"until"/a dash with at most their
+    times between or beside them: "from 9am on 4 November to 1pm on 5
+    November", "4 November at 9am – 5 November at 1pm".  Both times or none
+    (an all-day span); (None, None) is a span without times.
+    """
+    if index + 1 >= len(matches):
+        return None
+    first, second = matches[index], matches[index + 1]
+    if first.group("day2") or first.group("day3") or second.group("day2") or second.group("day3"):
+        return None
+    gap = _RANGE_GAP.fullmatch(sentence, first.end(), second.start())
+    if gap is None:
+        return None
+    start_text = gap.group("t1")
+    if start_text is None:
+        found = _TIME_BEFORE.search(before[-40:])
+        start_text = found.group("t") if found else None
+    end_text = gap.group("t2")
+    if end_text is None:
+        found = _TIME_AFTER.match(sentence, second.end(), second.end() + 40)
+        end_text = found.group("t") if found else None
+    if (start_text is None) != (end_text is None):
+        return None
+    if start_text is None or end_text is None:
+        return None, None
+    start, end = parse_clock(start_text), parse_clock(end_text)
+    if start is None or end is None:
+        return None
+    return start, end
+
+
+def _online(before: str, after: str) -> str | None:
+    """ "Microsoft Teams", "Zoom"… or "Online" for an occasion held online, else None."""
+    clause = f"{before[-80:]} {after[:120]}"
+    platform = _PLATFORM_RE.search(clause)
+    if platform is not None:
+        name = " ".join(platform.group("p").split())
+        return _PLATFORMS.get(name.lower(), name)
+    return "Online" if _ONLINE_RE.search(clause) else None
+
+
 def _when(
     first: date, last: date | None, after: str, before: str
 ) -> tuple[datetime, datetime | None, bool]:
@@ -529,7 +849,10 @@ def _when(
         times = time_range(t)
         if times is not None:
             start_time, end_time = times
-            end = local(first, end_time) if end_time is not None else None
+            end: datetime | None = None
+            if end_time is not None:
+                last_day = first + timedelta(days=1) if overnight(start_time, end_time) else first
+                end = local(last_day, end_time)
             return local(first, start_time), end, False
     return local(first), None, True
 
@@ -561,13 +884,20 @@ def _title(clause: str, date_at: int, heading: str | None) -> str:
     if obj is not None and len(obj.group("obj").split()) <= 8:
         text = obj.group("obj").strip()
         return text[0].upper() + text[1:]
-    if heading:
+    # A bare occasion ("their meeting") says what the date is, which a heading
+    # naming only a topic ("Quality Assurance") does not.
+    if heading and (phrase is None or _names_occasion(heading)):
         return heading
     if phrase is not None:
         return phrase
     words = [w for w in _WORD.findall(clause[:date_at])][-6:] or _WORD.findall(clause)[:6]
     text = " ".join(words) or "Event"
     return text[0].upper() + text[1:]
+
+
+def _names_occasion(text: str) -> bool:
+    """True when ``text`` has an occasion noun ("Regional Conference", "Practice Week")."""
+    return any(word.lower() in OCCASION_NOUNS for word in _WORD.findall(text))
 
 
 def _occasion_phrase(clause: str, date_at: int) -> str | None:
@@ -610,12 +940,15 @@ def _topic(following: list[str]) -> list[str]:
     """ "on contextual safeguarding" from the tokens after a noun; [] when there is none."""
     if not following or following[0].lower() not in ("on", "about", "for"):
         return []
+    rest = following[1:]
+    # "a webinar on the new ASYE framework": an article belongs to the topic.
+    article = rest[:1] if rest and rest[0].lower() in ("the", "a", "an") else []
     topic: list[str] = []
-    for word in following[1:]:
+    for word in rest[len(article) :]:
         lower = word.lower()
         if not word[:1].isalpha() or lower in _TITLE_STOP or lower in MONTHS:
             break
         if weekday_number(lower) is not None:
             break
         topic.append(word)
-    return [following[0], *topic] if topic else []
+    return [following[0], *article, *topic] if topic else []

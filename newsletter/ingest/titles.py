@@ -12,6 +12,8 @@ Winter 2018/19".  So we read them by parts rather than by one order:
 * the period is read (:mod:`newsletter.ingest.periods`) from what is left
   once the region and the update words are taken out, which joins a month
   and a year that other words separate ("October Update 2018");
+* a period named without its year ("Autumn Update") is kept as
+  :attr:`Title.yearless` for the caller to place from the update's dates;
 * anything else left is reported by :attr:`Title.unplaced` so ingest can
   warn about it (an unknown region such as "Cumbria").
 
@@ -25,7 +27,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from newsletter.ingest.periods import MONTH_PATTERN, MONTHS, Period, find_period
+from newsletter.ingest.periods import (
+    MONTH_PATTERN,
+    MONTHS,
+    Period,
+    Yearless,
+    find_period,
+    find_yearless_period,
+)
 from newsletter.ingest.regions import Regions, load_regions
 
 __all__ = ["MONTHS", "MONTH_PATTERN", "Title", "looks_like_title", "read_title"]
@@ -40,13 +49,18 @@ _MAX_TITLE_WORDS = 16
 
 @dataclass(frozen=True)
 class Title:
-    """A title: its text, region (canonical name), period, and the words not placed."""
+    """A title: its text, region (canonical name), period, and the words not placed.
+
+    ``yearless`` is the period the title names without a year, when ``period``
+    is None.
+    """
 
     text: str
     region: str | None
     period: Period | None
     unplaced: str = ""
     has_update_word: bool = False
+    yearless: Yearless | None = None
 
 
 def read_title(line: str, regions: Regions | None = None) -> Title:
@@ -63,11 +77,14 @@ def read_title(line: str, regions: Regions | None = None) -> Title:
     rest = " ".join(rest.split())
     period_found = find_period(rest)
     period: Period | None = None
+    yearless: Yearless | None = None
     if period_found is not None:
         period, (start, end) = period_found
         rest = f"{rest[:start]} {rest[end:]}"
+    else:
+        yearless = find_yearless_period(rest)
     leftover = " ".join(_FILLER.sub(" ", re.sub(r"[^\w’'&]+", " ", rest)).split())
-    return Title(text, found.name if found else None, period, leftover, has_update)
+    return Title(text, found.name if found else None, period, leftover, has_update, yearless)
 
 
 def looks_like_title(line: str, regions: Regions | None = None) -> Title | None:

@@ -181,11 +181,12 @@ def preferences(request: Request, token: str, saved: str | None = None) -> Respo
     subscriber_id = _subject(request, token, PREFERENCES)
     with store(request) as db:
         subscriber = _load(db, subscriber_id, PREFERENCES)
-        return _preferences_page(request, token, subscriber, saved=saved)
+        return _preferences_page(request, db, token, subscriber, saved=saved)
 
 
 def _preferences_page(
     request: Request,
+    db: Session,
     token: str,
     subscriber: Subscriber,
     *,
@@ -201,6 +202,7 @@ def _preferences_page(
         "roles": list(roles.items()),
         "mine": set(subscriber.role_names),
         "saved": saved,
+        "suppressed": _suppressed(db, subscriber.email_key),
         "error": error,
     }
     return page(request, "preferences.html", context, status_code=400 if error else 200)
@@ -223,6 +225,10 @@ def save_preferences(
             if subscriber.status in ("active", "pending"):
                 set_status(subscriber, "unsubscribed", source="preferences page")
             outcome = "unsubscribed"
+        elif action == "resubscribe" and _suppressed(db, subscriber.email_key):
+            # Mail to the address bounced, it was reported as spam, or an organiser
+            # suppressed it: only an organiser lifts that, never a link in an old email.
+            outcome = "blocked"
         elif action == "resubscribe":
             # The token reached their mailbox: that proves the address, as a confirmation does.
             if subscriber.status != "active":
@@ -238,7 +244,7 @@ def save_preferences(
             try:
                 checked = check_text("organisation", organisation)
             except SubscriberError as exc:  # nothing changed: the form again, with why
-                return _preferences_page(request, token, subscriber, error=str(exc))
+                return _preferences_page(request, db, token, subscriber, error=str(exc))
             slugs = sorted({normalise_role(r) for r in roles or [] if r.strip()})
             if slugs != subscriber.role_names:
                 subscriber.roles = [SubscriberRole(role=slug) for slug in slugs]
