@@ -241,14 +241,14 @@ def in_flight(stack: Stack, send_id: int) -> set[str]:
 
 def task_states(stack: Stack) -> dict[str, str]:
     """Every batch task's state in the task book (queued, running, done), by task id."""
-    client = redis.Redis.from_url(stack.redis.url)
+    client = redis.Redis.from_url(stack.redis.url, decode_responses=True)
     try:
-        keys = list(client.scan_iter(task_key("*")))
+        keys = [str(key) for key in client.scan_iter(task_key("*"))]
         values = client.mget(keys) if keys else []
     finally:
         client.close()
     prefix = len(task_key(""))
-    return {k.decode()[prefix:]: v.decode() for k, v in zip(keys, values, strict=True) if v}
+    return {key[prefix:]: str(value) for key, value in zip(keys, values, strict=True) if value}
 
 
 def dispatch_idle(stack: Stack) -> bool:
