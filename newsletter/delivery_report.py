@@ -15,6 +15,10 @@ tries (server busy, try later)", "suppressed before sending") and the raw
 text the mail server answered, with the number of tries and the times.
 The console pages it (``/console/sends/{id}/recipients``), the CLI prints it
 (``newsletter sends recipients``), the API and CSV export serve it.
+
+A send's progress as the console's live page and the API show it (its
+status and counts with a timeline of messages sent and failed) is
+:func:`progress`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from sqlalchemy import Select, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from newsletter import display, sends
 from newsletter.bounces.models import BounceEvent
 from newsletter.errors import UserError
 from newsletter.models import Delivery, StatusChange, Subscriber
@@ -373,3 +378,84 @@ def reasons(session: Session, send_id: int) -> list[ReasonCount]:
 def reasons_text(counts: list[ReasonCount]) -> str:
     """The summary as one line: "12 suppressed before sending, 3 mailbox full"."""
     return ", ".join(f"{c.count} {c.reason}" for c in counts)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Delivered and failed counts per time bucket, cumulative, for the progress chart."""
+
+    start: datetime | None
+    bucket_seconds: int
+    sent: list[int]
+    failed: list[int]
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON of a timeline."""
+        return {
+            "start": self.start.isoformat() if self.start else None,
+            "bucket_seconds": self.bucket_seconds,
+            "sent": self.sent,
+            "failed": self.failed,
+        }
+
+
+def timeline(session: Session, send_id: int, buckets: int = 60) -> Timeline:
+    """Cumulative sent/failed counts over time from ``Delivery.finished_at``.
+
+    Counted by the database per bucket (epoch arithmetic per dialect), so the
+    cost does not grow with the number of recipients held in memory.
+    """
+    bounds = session.execute(
+        select(func.min(Delivery.finished_at), func.max(Delivery.finished_at)).where(
+            Delivery.send_id == send_id, Delivery.status.in_(("sent", "failed"))
+        )
+    ).one()
+    first, last = bounds
+    if first is None or last is None:
+        return Timeline(None, 1, [], [])
+    span = max(1.0, (last - first).total_seconds())
+    size = max(1, int(span // buckets) + 1)
+    epoch = _Epoch(session.get_bind().dialect.name)
+    index = ((epoch(Delivery.finished_at) - first.timestamp()) / size).label("bucket")
+    rows = session.execute(
+        select(func.floor(index), Delivery.status, func.count())
+        .where(Delivery.send_id == send_id, Delivery.status.in_(("sent", "failed")))
+        .group_by(func.floor(index), Delivery.status)
+    ).all()
+    count = int(span // size) + 1
+    sent, failed = [0] * count, [0] * count
+    for bucket, status, n in rows:
+        position = min(count - 1, max(0, int(bucket)))
+        (sent if status == "sent" else failed)[position] += int(n)
+    for series in (sent, failed):
+        for i in range(1, count):
+            series[i] += series[i - 1]
+    return Timeline(first, size, sent, failed)
+
+
+class _Epoch:
+    """Seconds since 1970 of a timestamp column, in the session's SQL dialect."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+
+    def __call__(self, column: Any) -> Any:
+        if self.dialect == "postgresql":
+            return func.extract("epoch", column)
+        # SQLite stores "YYYY-MM-DD HH:MM:SS.ffffff"; julianday keeps the fraction.
+        return (func.julianday(column) - 2440587.5) * 86400.0
+
+
+def progress(session: Session, send_id: int) -> dict[str, Any]:
+    """A send's documented JSON (status, counts) with its delivered/failed timeline.
+
+    ``scheduled_at_uk``, ``started_at_uk`` and ``finished_at_uk`` are the times
+    as people read them ("Wed 20 Oct 2027, 09:00 UK").  The console's live
+    page and the API both serve this; raises SendNotFoundError for an unknown send.
+    """
+    data = sends.to_json(session, sends.get_send(session, send_id))
+    shown = {
+        f"{key}_uk": display.uk_time_iso(data[key], empty="not yet")
+        for key in ("scheduled_at", "started_at", "finished_at")
+    }
+    return {**data, **shown, "timeline": timeline(session, send_id).to_json()}

@@ -26,7 +26,7 @@ from typing import Final
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from newsletter.errors import NotFound, UserError
@@ -74,6 +74,47 @@ def find_organiser(session: Session, email: str) -> Organiser | None:
     """The organiser with ``email`` (any case), or None; raises OrganiserError for a bad address."""
     key = _key(email)
     return session.scalars(select(Organiser).where(Organiser.email == key)).first()
+
+
+def list_organisers(session: Session) -> list[Organiser]:
+    """Every organiser, by address."""
+    return list(session.scalars(select(Organiser).order_by(Organiser.email)))
+
+
+def count_organisers(session: Session) -> int:
+    """How many organisers there are (disabled ones included)."""
+    return session.scalar(select(func.count()).select_from(Organiser)) or 0
+
+
+@dataclass(frozen=True)
+class OrganiserSummary:
+    """One organiser as ``newsletter users list`` shows them."""
+
+    email: str
+    created_at: datetime
+    disabled: bool
+    live_tokens: int
+
+
+def summaries(session: Session) -> list[OrganiserSummary]:
+    """Every organiser by address, with the number of API tokens still usable."""
+    live = (
+        (ApiToken.organiser_id == Organiser.id)
+        & ApiToken.revoked_at.is_(None)
+        & (ApiToken.expires_at.is_(None) | (ApiToken.expires_at > utcnow()))
+    )
+    rows = session.execute(
+        select(
+            Organiser.email, Organiser.created_at, Organiser.disabled_at, func.count(ApiToken.id)
+        )
+        .outerjoin(ApiToken, live)
+        .group_by(Organiser.id)
+        .order_by(Organiser.email)
+    ).all()
+    return [
+        OrganiserSummary(email, created, disabled_at is not None, int(tokens))
+        for email, created, disabled_at, tokens in rows
+    ]
 
 
 def create_organiser(session: Session, email: str, password: str) -> Organiser:

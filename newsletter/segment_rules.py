@@ -49,6 +49,10 @@ class RuleError(UserError, ValueError):
         self.position = position
         super().__init__(f"position {position}: {message}")
 
+    def to_json(self) -> dict[str, object]:
+        """``{"error": message, "position": n}``: what the rule editor and the API show."""
+        return {"error": self.message, "position": self.position}
+
     def pointer(self) -> str:
         """The rule with a caret under the offending position, for terminals."""
         return f"{self.rule}\n{' ' * (self.position - 1)}^"

@@ -13,7 +13,7 @@ import re
 from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session
 
-from newsletter.errors import NotFound, UserError
+from newsletter.errors import Conflict, NotFound, UserError
 from newsletter.models import Segment, Subscriber
 from newsletter.roles import BUILTIN_ROLES
 from newsletter.segment_rules import RuleError, parse_rule, to_sql
@@ -31,6 +31,10 @@ class SegmentError(UserError, ValueError):
 
 class SegmentNotFoundError(SegmentError, NotFound):
     """No segment with that name."""
+
+
+class BuiltInSegmentError(SegmentError, Conflict):
+    """A built-in segment's rule cannot be changed, nor the segment removed."""
 
 
 def ensure_builtins(session: Session) -> None:
@@ -139,20 +143,21 @@ def list_public(session: Session) -> list[Segment]:
 
 
 def update_rule(session: Session, name: str, rule: str) -> Segment:
-    """Change a custom segment's rule; raises RuleError or SegmentError."""
+    """Change a custom segment's rule; raises RuleError, SegmentNotFoundError or
+    BuiltInSegmentError."""
     segment = get(session, name)
     if segment.builtin:
-        raise SegmentError(f"segment {name!r} is built in and cannot be changed")
+        raise BuiltInSegmentError(f"segment {name!r} is built in and cannot be changed")
     parse_rule(rule)
     segment.rule = rule
     return segment
 
 
 def remove(session: Session, name: str) -> None:
-    """Delete a custom segment; raises SegmentError for built-ins and unknown names."""
+    """Delete a custom segment; raises BuiltInSegmentError or SegmentNotFoundError."""
     segment = get(session, name)
     if segment.builtin:
-        raise SegmentError(f"segment {name!r} is built in and cannot be removed")
+        raise BuiltInSegmentError(f"segment {name!r} is built in and cannot be removed")
     session.delete(segment)
 
 

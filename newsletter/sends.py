@@ -35,7 +35,7 @@ from newsletter import deliveries, editions
 from newsletter import segments as segment_store
 from newsletter.config import get_settings
 from newsletter.db import session_scope
-from newsletter.errors import NewsletterError, NotFound, UserError
+from newsletter.errors import Conflict, NewsletterError, NotFound, UserError
 from newsletter.events.queries import get_event
 from newsletter.models import Delivery, DeliveryStatus, Send, SendStatus, utcnow
 from newsletter.updates import get_record
@@ -47,6 +47,10 @@ class SendError(UserError, ValueError):
 
 class SendNotFoundError(SendError, NotFound):
     """No send with that id."""
+
+
+class SendStateError(SendError, Conflict):
+    """The send's status forbids the change (a finished send cannot be paused)."""
 
 
 class IllegalSendTransition(NewsletterError):  # noqa: N818 (reads as what happened)
@@ -145,9 +149,10 @@ def create_send(
     measured in benchmarks/first_message.py) only to hand the send to a warm
     worker a moment later.
 
-    Raises SendError when the update, an event or a segment does not exist,
-    when no segment is given for a segment-targeted send, or when the subject
-    holds a line break.
+    Raises NotFound (UpdateNotFoundError, EventNotFoundError,
+    SegmentNotFoundError) when the update, the event or a segment does not
+    exist, and SendError when no segment is given for a segment-targeted send
+    or when the subject holds a line break.
     """
     if update_id is not None:
         get_record(session, update_id)
@@ -209,12 +214,14 @@ def _transition(
 def schedule(session: Session, send_id: int, at: datetime | None = None) -> None:
     """Schedule a draft (or re-time a scheduled send), rendering its editions if needed.
 
-    Raises SendError when the send is neither a draft nor scheduled.
+    Raises SendStateError (a Conflict) when the send is neither a draft nor scheduled.
     """
     if not _transition(
         session, send_id, (DRAFT, SCHEDULED), SCHEDULED, scheduled_at=at or utcnow()
     ):
-        raise SendError(f"send {send_id} is {get_send(session, send_id).status}; cannot schedule")
+        raise SendStateError(
+            f"send {send_id} is {get_send(session, send_id).status}; cannot schedule"
+        )
     send = get_send(session, send_id)
     session.refresh(send)
     editions.ensure_rendered(session, send)
@@ -223,7 +230,7 @@ def schedule(session: Session, send_id: int, at: datetime | None = None) -> None
 def pause(session: Session, send_id: int, reason: str = "paused by an organiser") -> None:
     """Pause a scheduled or running send; in-flight batches stop at their next record."""
     if not _transition(session, send_id, (SCHEDULED, SENDING), PAUSED, status_reason=reason):
-        raise SendError(f"send {send_id} is {get_send(session, send_id).status}; cannot pause")
+        raise SendStateError(f"send {send_id} is {get_send(session, send_id).status}; cannot pause")
 
 
 def resume(session: Session, send_id: int) -> str:
@@ -237,7 +244,7 @@ def resume(session: Session, send_id: int) -> str:
     if not _transition(
         session, send_id, (PAUSED,), target, status_reason=None, consecutive_failures=0
     ):
-        raise SendError(f"send {send_id} is {send.status}; only a paused send can resume")
+        raise SendStateError(f"send {send_id} is {send.status}; only a paused send can resume")
     return target
 
 
@@ -255,7 +262,9 @@ def cancel(session: Session, send_id: int) -> int:
         status_reason="cancelled by an organiser",
         finished_at=utcnow(),
     ):
-        raise SendError(f"send {send_id} is {get_send(session, send_id).status}; cannot cancel")
+        raise SendStateError(
+            f"send {send_id} is {get_send(session, send_id).status}; cannot cancel"
+        )
     return deliveries.skip_pending(session, send_id, "send cancelled")
 
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Connection, insert, literal, select, text, update
+from sqlalchemy import Connection, Select, func, insert, literal, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from newsletter.errors import NotFound, UserError
@@ -41,6 +41,9 @@ MAX_TEXT_LENGTH = 200
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # How many rows one upsert batch handles: keeps IN (...) lists and memory small.
 UPSERT_BATCH = 1000
+# Subscribers on one page of a list (the console's pages, the API's default), and the most.
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
 
 
 class SubscriberError(UserError, ValueError):
@@ -267,6 +270,60 @@ def find(session: Session, email: str) -> Subscriber:
     if found is None:
         raise SubscriberNotFoundError(f"no subscriber {email!r}")
     return found
+
+
+def search(
+    session: Session,
+    query: str = "",
+    status: str = "",
+    after: int = 0,
+    limit: int = PAGE_SIZE,
+) -> tuple[list[Subscriber], int | None]:
+    """One page of the subscribers whose address, name or organisation contains ``query``,
+    by id after ``after``; returns (subscribers, the ``after`` of the next page or None).
+
+    ``status`` (when given) keeps only that status; an unknown one raises
+    UserError.  Keyset pagination (``id > after``): pages stay fast however
+    long the list.  A page holds ``limit`` rows, at most :data:`MAX_PAGE_SIZE`.
+    """
+    if status and status not in SUBSCRIBER_STATUSES:
+        raise UserError(f"status must be one of {', '.join(SUBSCRIBER_STATUSES)}")
+    stmt = select(Subscriber).where(Subscriber.id > after)
+    needle = query.strip().lower()
+    if needle:
+        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(
+            or_(
+                Subscriber.email_key.like(pattern, escape="\\"),
+                func.lower(Subscriber.name).like(pattern, escape="\\"),
+                func.lower(Subscriber.organisation).like(pattern, escape="\\"),
+            )
+        )
+    if status:
+        stmt = stmt.where(Subscriber.status == status)
+    size = max(1, min(limit, MAX_PAGE_SIZE))
+    found = list(session.scalars(stmt.order_by(Subscriber.id).limit(size + 1)))
+    rows = found[:size]
+    return rows, rows[-1].id if len(found) > size else None
+
+
+def listing(
+    session: Session, *, status: str | None = None, audience: Select[int] | None = None
+) -> list[Subscriber]:
+    """Every subscriber in id order; only those with ``status`` (checked with
+    :func:`check_status`) and only the ids ``audience`` selects, when given."""
+    stmt = select(Subscriber).order_by(Subscriber.id)
+    if status:
+        stmt = stmt.where(Subscriber.status == check_status(status))
+    if audience is not None:
+        stmt = stmt.where(Subscriber.id.in_(audience))
+    return list(session.scalars(stmt))
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    """How many subscribers have each status (statuses nobody has are left out)."""
+    rows = session.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status))
+    return {status: int(n) for status, n in rows.all()}
 
 
 def mark_bounced(session: Session | Connection, email_key: str, source: str = "bounced") -> None:

@@ -2,19 +2,22 @@
 
 ``store_update`` saves an ingested :class:`~newsletter.content.Update` whole
 (one transaction, with its events, each given a permanent iCalendar UID);
-``load_update`` gives it back with ids filled in.  Events are rows of their
-own (see :mod:`newsletter.events`).
+``ingest`` parses an upload and stores it; ``load_update`` gives it back
+with ids filled in.  Events are rows of their own (see
+:mod:`newsletter.events`).  An update is public once a newsletter send of it
+has started (:func:`is_sent`, :func:`sent_updates`: the web archive).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from newsletter.content import Update
-from newsletter.errors import NotFound, UserError
+from newsletter.errors import Conflict, NotFound
 from newsletter.events.queries import event_from_record, new_uid
 from newsletter.models import EventRecord, Send, UpdateRecord
 
@@ -23,7 +26,7 @@ class UpdateNotFoundError(NotFound, LookupError):
     """No update with that id."""
 
 
-class UpdateInUseError(UserError, ValueError):
+class UpdateInUseError(Conflict, ValueError):
     """An update that a send used cannot be deleted."""
 
 
@@ -63,6 +66,30 @@ def store_update(
     return record
 
 
+def ingest(
+    session: Session, data: bytes, source_name: str, fmt: str = "auto"
+) -> tuple[UpdateRecord, list[str]]:
+    """Parse an uploaded or pasted update and store it; returns the record and the warnings.
+
+    Raises IngestError (nothing stored) for unusable input or an unknown
+    format.  Parsing takes up to ~1 s for a hostile 1 MB file
+    (``benchmarks/ingest.py``): the web routes that call this are plain
+    ``def`` functions, which FastAPI runs in its thread pool, so the event
+    loop is never blocked.
+    """
+    # Imported here: the many commands that read stored updates never parse
+    # one, and the CLI imports only what a command needs (docs/performance.md).
+    from newsletter.ingest import FORMATS, IngestError, parse_bytes
+
+    if fmt not in FORMATS:
+        raise IngestError(source_name, f"format must be one of {', '.join(FORMATS)}")
+    result = parse_bytes(data, source_name, fmt)
+    record = store_update(
+        session, result.update, source_name=source_name, source_format=result.format
+    )
+    return record, list(result.warnings)
+
+
 def get_record(session: Session, update_id: int) -> UpdateRecord:
     """The stored update ``update_id``; raises UpdateNotFoundError."""
     record = session.get(UpdateRecord, update_id)
@@ -97,13 +124,37 @@ def load_update(session: Session, update_id: int) -> Update:
     return to_content(get_record(session, update_id))
 
 
-def list_records(session: Session) -> list[UpdateRecord]:
-    """Every stored update, newest first."""
-    return list(session.scalars(select(UpdateRecord).order_by(UpdateRecord.id.desc())))
+def list_records(session: Session, limit: int | None = None) -> list[UpdateRecord]:
+    """Every stored update (or the ``limit`` latest), newest first."""
+    query = select(UpdateRecord).order_by(UpdateRecord.id.desc())
+    return list(session.scalars(query if limit is None else query.limit(limit)))
+
+
+def is_sent(session: Session, update_id: int) -> bool:
+    """Whether a newsletter send of the update has started (it is then in the archive)."""
+    query = select(Send.id).where(
+        Send.update_id == update_id, Send.started_at.is_not(None), Send.kind == "newsletter"
+    )
+    return session.scalars(query.limit(1)).first() is not None
+
+
+def sent_updates(session: Session) -> list[tuple[UpdateRecord, datetime]]:
+    """Updates that went out, newest send first, with when they first went out."""
+    rows: dict[int, tuple[UpdateRecord, datetime]] = {}
+    query = (
+        select(UpdateRecord, Send.started_at)
+        .join(Send, Send.update_id == UpdateRecord.id)
+        .where(Send.started_at.is_not(None), Send.kind == "newsletter")
+        .order_by(Send.started_at)
+    )
+    for record, started in session.execute(query).all():
+        if started is not None and record.id not in rows:
+            rows[record.id] = (record, started)
+    return sorted(rows.values(), key=lambda pair: pair[1], reverse=True)
 
 
 def delete_update(session: Session, update_id: int) -> None:
-    """Delete an update that was never sent; raises ValueError if a send uses it."""
+    """Delete an update that was never sent; raises UpdateInUseError if a send uses it."""
     record = get_record(session, update_id)
     used = session.scalars(select(Send.id).where(Send.update_id == update_id)).first()
     if used is not None:

@@ -12,6 +12,7 @@ Usage (tests/conftest.py builds its SMTP fixtures on this)::
         ...
         server.messages        # ReceivedMessage(mail_from, rcpt_tos, data)
         server.connections     # connections accepted since start
+        server.open_sessions() # the numbers of the sessions open now (one each, in order)
         server.drop_connections()  # the server closes every open session
 
 ``running_smtp_server(credentials=("user", "pass"))`` requires AUTH PLAIN/LOGIN
@@ -23,6 +24,7 @@ in order from one stream, so it serves pipelined clients as they expect.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 import threading
 import time
@@ -121,6 +123,7 @@ class _CountingSMTP(SMTP):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         with self._test_server._lock:
             self._test_server.connections += 1
+            self.number = next(self._test_server._session_numbers)
             self._test_server._open.add(self)
         super().connection_made(transport)
 
@@ -157,6 +160,7 @@ class SMTPTestServer:
         self._refusals: dict[str, tuple[int, str, int | None]] = {}
         self._command_refusals: dict[str, tuple[int, str, int | None]] = {}
         self._open: set[_CountingSMTP] = set()
+        self._session_numbers = itertools.count(1)
         self._lock = threading.Lock()
         kwargs: dict[str, Any] = {"auth_require_tls": False}
         if credentials is not None:
@@ -230,6 +234,16 @@ class SMTPTestServer:
     def open_connections(self) -> int:
         with self._lock:
             return len(self._open)
+
+    def open_sessions(self) -> frozenset[int]:
+        """The numbers of the sessions open now; each session has its own, in order.
+
+        A session leaves the set once the server has done with it: whatever
+        its client wrote before going away has been read and answered (or
+        dropped with the connection), so no message can arrive on it later.
+        """
+        with self._lock:
+            return frozenset(session.number for session in self._open)
 
     def drop_connections(self, timeout: float = 5.0) -> None:
         """Close every open session from the server's side, as an idle timeout would."""

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 
 import pytest
+import redis
 from celery_harness import (
     REPO_ROOT,
     RedisServer,
@@ -45,7 +46,8 @@ from newsletter import sends
 from newsletter.config import reset_settings
 from newsletter.db import session_scope
 from newsletter.dispatch import control
-from newsletter.dispatch.queue import get_queue
+from newsletter.dispatch.leases import DONE, RUNNING, task_key
+from newsletter.dispatch.queue import QUEUE_OF, get_queue
 from newsletter.dispatch.recording import UNRECORDED_LIMIT
 from newsletter.ingest import parse_file
 from newsletter.models import Delivery, SendEdition, Subscriber, Suppression
@@ -235,6 +237,55 @@ def in_flight(stack: Stack, send_id: int) -> set[str]:
     sent, not yet recorded (at most UNRECORDED_LIMIT per pool process)."""
     accepted = stack.accepted()
     return {address for _, address in claimed_rows(send_id) if accepted[address]}
+
+
+def task_states(stack: Stack) -> dict[str, str]:
+    """Every batch task's state in the task book (queued, running, done), by task id."""
+    client = redis.Redis.from_url(stack.redis.url, decode_responses=True)
+    try:
+        keys = [str(key) for key in client.scan_iter(task_key("*"))]
+        values = client.mget(keys) if keys else []
+    finally:
+        client.close()
+    prefix = len(task_key(""))
+    return {key[prefix:]: str(value) for key, value in zip(keys, values, strict=True) if value}
+
+
+def dispatch_idle(stack: Stack) -> bool:
+    """Every task has run to its end: no batch task queued or running in the task book,
+    nothing waiting in a broker queue, nothing handed to a worker and not yet acknowledged
+    (tasks are acknowledged after they ran)."""
+    client = redis.Redis.from_url(stack.redis.url)
+    try:
+        waiting = sum(int(client.llen(queue)) for queue in set(QUEUE_OF.values()))
+        unacknowledged = int(client.hlen("unacked"))  # kombu's Redis transport keeps them here
+    finally:
+        client.close()
+    done = all(state == DONE for state in task_states(stack).values())
+    return waiting == 0 and unacknowledged == 0 and done
+
+
+def takers(send_id: int, addresses: set[str]) -> set[str]:
+    """The tasks that claimed the deliveries of ``addresses`` (kept on sent rows)."""
+    with session_scope() as session:
+        found = session.scalars(
+            select(Delivery.claimed_by)
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.send_id == send_id, Subscriber.email_key.in_(addresses))
+        )
+        return {str(task) for task in found}
+
+
+def sessions_closed(stack: Stack, sessions: frozenset[int], send_id: int) -> None:
+    """Wait until the SMTP server is done with ``sessions``: what their killed client
+    had written is read (a DATA it had in full is accepted) and nothing more can come."""
+    assert sessions, "no SMTP session was open at the kill"
+    wait_for(
+        lambda: not sessions & stack.smtp.open_sessions(),
+        timeout=30,
+        what="the killed worker's SMTP sessions to close",
+        on_timeout=lambda: stack.diagnostics(send_id),
+    )
 
 
 def hold_mid_batch(stack: Stack, send_id: int, at_least: int) -> None:
@@ -449,17 +500,24 @@ def test_pause_mid_send_then_resume_sends_each_once(stack: Stack) -> None:
         what="the send to be under way",
         on_timeout=lambda: stack.diagnostics(send_id),
     )
+    before = stack.accepted()
     control.pause(send_id)
-    # Batches in flight stop at their next record and give their rows back.
+    # A task marks itself running before it reads the send's status: one that is not
+    # running now reads "paused" and must send nothing.
+    running = {task for task, state in task_states(stack).items() if state == RUNNING}
+    assert running, "no batch was running at the pause: make the send slower"
+    # Batches in flight stop at their next record and give their rows back; the batches
+    # still queued run, see the pause and end.  Then nothing is left that could send.
     wait_for(
-        lambda: not claimed_rows(send_id),
-        timeout=30,
-        what="batches to stop",
+        lambda: not claimed_rows(send_id) and dispatch_idle(stack),
+        timeout=60,
+        what="batches to stop and every queued task to have run",
         on_timeout=lambda: stack.diagnostics(send_id),
     )
+    after = stack.accepted()
+    since_pause = {address for address, n in after.items() if n > before[address]}
+    assert takers(send_id, since_pause) <= running, "a batch started after the pause sent"
     at_pause = len(stack.smtp.messages)
-    time.sleep(1.0)
-    assert len(stack.smtp.messages) == at_pause, "messages went out while paused"
     assert status_of(send_id) == "paused"
     paused_counts = counts_of(send_id)
     assert paused_counts.pending > 0, "the send finished before the pause: make it slower"
@@ -476,9 +534,10 @@ def test_sigkill_of_the_worker_mid_send_misses_nobody(stack: Stack) -> None:
     send_id = start_send(stack, 800)
     first = stack.workers.workers[0]
     hold_mid_batch(stack, send_id, 200)
+    at_kill = stack.smtp.open_sessions()
     first.kill()
     stack.script.release()
-    time.sleep(0.3)  # a DATA the server had in full is recorded by now
+    sessions_closed(stack, at_kill, send_id)
     sent_unrecorded = in_flight(stack, send_id)
     assert claimed_rows(send_id), "the kill missed the batches: make the send slower"
     assert len(sent_unrecorded) <= CONCURRENCY * UNRECORDED_LIMIT
@@ -508,10 +567,11 @@ def test_sigkill_of_pool_processes_is_redelivered_and_resumed(stack: Stack) -> N
     send_id = start_send(stack, 600)
     worker = stack.workers.workers[0]
     hold_mid_batch(stack, send_id, 150)
+    at_kill = stack.smtp.open_sessions()
     killed = worker.kill_pool()
     stack.script.release()
     assert len(killed) == CONCURRENCY
-    time.sleep(0.3)
+    sessions_closed(stack, at_kill, send_id)
     sent_unrecorded = in_flight(stack, send_id)
     assert claimed_rows(send_id), "the kill missed the batches: make the send slower"
     assert len(sent_unrecorded) <= CONCURRENCY * UNRECORDED_LIMIT

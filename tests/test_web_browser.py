@@ -39,8 +39,8 @@ from newsletter.models import Subscriber
 from newsletter.paths import SAMPLES_DIR
 from newsletter.sends import create_send
 from newsletter.transports.memory import InMemoryTransport
+from newsletter.updates import ingest
 from newsletter.web import create_app
-from newsletter.web.services import ingest
 
 pytestmark = [
     pytest.mark.browser,

@@ -128,7 +128,7 @@ def add_subscribers(count: int, role: str = "dcs", prefix: str = "reader") -> No
 
 def store_update(text: str, name: str = "update.md") -> int:
     """Ingest and store an update; returns its id."""
-    from newsletter.web.services import ingest
+    from newsletter.updates import ingest
 
     with session_scope() as session:
         record, _ = ingest(session, text.encode("utf-8"), name)

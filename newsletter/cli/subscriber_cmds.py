@@ -61,19 +61,12 @@ def list_command(
     segment: str | None = typer.Option(None, "--segment", help="Only this segment's audience."),
 ) -> None:
     """List subscribers."""
-    from sqlalchemy import select
-
     from newsletter import segments, subscribers
-    from newsletter.models import Subscriber
 
     with store() as session:
-        query = select(Subscriber).order_by(Subscriber.id)
-        if status:
-            query = query.where(Subscriber.status == subscribers.check_status(status))
-        if segment:
-            rule = segments.get(session, segment).rule
-            query = query.where(Subscriber.id.in_(segments.audience(rule)))
-        rows = [subscribers.to_json(s) for s in session.scalars(query)]
+        audience = segments.audience(segments.get(session, segment).rule) if segment else None
+        listed = subscribers.listing(session, status=status, audience=audience)
+        rows = [subscribers.to_json(s) for s in listed]
     if json_output:
         print_json(rows)
         return

@@ -46,17 +46,16 @@ def web_command(
     so scheduled sends go out with nothing else running.
     """
     import uvicorn
-    from sqlalchemy import func, select
 
     from newsletter.config import get_settings
-    from newsletter.models import Organiser
+    from newsletter.organisers import count_organisers
     from newsletter.web import create_app
 
     prepare_store()
     require_secret()
     settings = get_settings()
     with store() as session:
-        if session.scalar(select(func.count()).select_from(Organiser)) == 0:
+        if count_organisers(session) == 0:
             console.print(
                 "No organiser yet: create one with `newsletter users add EMAIL` to use /console."
             )
@@ -232,45 +231,28 @@ def remove_user(
 @users_app.command("list")
 def list_users(json_output: bool = typer.Option(False, "--json")) -> None:
     """List organisers with their state and number of live API tokens."""
-    from sqlalchemy import func, select
-
     from newsletter.display import uk_time
-    from newsletter.models import ApiToken, Organiser, utcnow
+    from newsletter.organisers import summaries
 
     with store() as session:
-        rows = session.execute(
-            select(
-                Organiser.email,
-                Organiser.created_at,
-                Organiser.disabled_at,
-                func.count(ApiToken.id),
-            )
-            .outerjoin(
-                ApiToken,
-                (ApiToken.organiser_id == Organiser.id)
-                & ApiToken.revoked_at.is_(None)
-                & (ApiToken.expires_at.is_(None) | (ApiToken.expires_at > utcnow())),
-            )
-            .group_by(Organiser.id)
-            .order_by(Organiser.email)
-        ).all()
+        rows = summaries(session)
     if json_output:
         print_json(
             [
                 {
-                    "email": email,
-                    "created_at": created.isoformat(),
-                    "disabled": disabled_at is not None,
-                    "tokens": int(tokens),
+                    "email": row.email,
+                    "created_at": row.created_at.isoformat(),
+                    "disabled": row.disabled,
+                    "tokens": row.live_tokens,
                 }
-                for email, created, disabled_at, tokens in rows
+                for row in rows
             ]
         )
         return
     table = Table(title="Organisers")
     for column in ("email", "created", "state", "live tokens"):
         table.add_column(column)
-    for email, created, disabled_at, tokens in rows:
-        state = "disabled" if disabled_at is not None else "enabled"
-        table.add_row(email, uk_time(created), state, str(tokens))
+    for row in rows:
+        state = "disabled" if row.disabled else "enabled"
+        table.add_row(row.email, uk_time(row.created_at), state, str(row.live_tokens))
     print_table(table)

@@ -28,7 +28,10 @@ def start_if_due(send_id: int) -> bool:
 
 
 def send_now(send_id: int) -> None:
-    """Start a scheduled (or draft) send now instead of at its time; raises SendError otherwise."""
+    """Start a scheduled (or draft) send now instead of at its time.
+
+    Raises SendStateError (a Conflict) for a send in another state.
+    """
     with session_scope() as session:
         sends.schedule(session, send_id, utcnow())
     start_if_due(send_id)
@@ -37,7 +40,7 @@ def send_now(send_id: int) -> None:
 def reschedule(send_id: int, at: datetime) -> None:
     """Move a scheduled (or draft) send to ``at``.
 
-    Raises SendError for a send in another state, UserError for a time in the past.
+    Raises SendStateError for a send in another state, UserError for a time in the past.
     """
     from newsletter.send_review import check_time
 
@@ -48,7 +51,7 @@ def reschedule(send_id: int, at: datetime) -> None:
 
 
 def pause(send_id: int) -> None:
-    """Pause the send; raises SendError if it cannot be paused."""
+    """Pause the send; raises SendStateError if it cannot be paused."""
     with session_scope() as session:
         sends.pause(session, send_id)
 
@@ -76,7 +79,7 @@ ACTIONS = ("pause", "resume", "cancel")
 def apply(send_id: int, action: str) -> None:
     """Run ``action`` (pause, resume or cancel) on the send, as the console and API do.
 
-    Raises ValueError for an unknown action and SendError for an impossible change.
+    Raises ValueError for an unknown action and SendStateError for an impossible change.
     """
     if action == "pause":
         pause(send_id)

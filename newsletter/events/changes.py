@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.config import get_settings
 from newsletter.editions import rerender_unstarted
-from newsletter.errors import UserError
+from newsletter.errors import Conflict, UserError
 from newsletter.events.event import Event, placeholder_title
 from newsletter.events.notices import build_notice, was_invited
 from newsletter.events.queries import (
@@ -57,6 +57,10 @@ class EventFields(TypedDict, total=False):
 
 class EventChangeError(UserError, ValueError):
     """A change that cannot be made (cancelled event, end before start, bad message)."""
+
+
+class EventCancelledError(EventChangeError, Conflict):
+    """The event is cancelled: it cannot be edited or cancelled again."""
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,7 @@ def preview_change(
     """
     record = get_event(session, event_id)
     if record.cancelled:
-        raise EventChangeError(f"event {event_id} is cancelled; it cannot be edited")
+        raise EventCancelledError(f"event {event_id} is cancelled; it cannot be edited")
     changes = _changes(record, _wanted(title, start, end, location, url, all_day))
     event = replace(event_from_record(record), **changes, sequence=record.sequence + 1)
     notifies = notify and any(name in NOTIFIABLE for name in changes)
@@ -201,7 +205,7 @@ def preview_cancel(
     """What :func:`cancel_event` would do; changes nothing."""
     record = get_event(session, event_id)
     if record.cancelled:
-        raise EventChangeError(f"event {event_id} is already cancelled")
+        raise EventCancelledError(f"event {event_id} is already cancelled")
     event = replace(event_from_record(record), cancelled=True, sequence=record.sequence + 1)
     return _preview(
         session, record, "event_cancel", event, ("cancelled",), notify, _check_message(message)
@@ -230,7 +234,7 @@ def edit_event(
     """
     record = get_event(session, event_id)
     if record.cancelled:
-        raise EventChangeError(f"event {event_id} is cancelled; it cannot be edited")
+        raise EventCancelledError(f"event {event_id} is cancelled; it cannot be edited")
     text = _check_message(message)
     changes = _changes(record, _wanted(title, start, end, location, url, all_day))
     for name, value in changes.items():
@@ -254,11 +258,11 @@ def cancel_event(
 ) -> EventChange:
     """Cancel the event; queue METHOD:CANCEL to everyone who has it (unless not ``notify``).
 
-    Raises EventChangeError when it is already cancelled.
+    Raises EventCancelledError (an EventChangeError) when it is already cancelled.
     """
     record = get_event(session, event_id)
     if record.cancelled:
-        raise EventChangeError(f"event {event_id} is already cancelled")
+        raise EventCancelledError(f"event {event_id} is already cancelled")
     text = _check_message(message)
     record.cancelled = True
     record.sequence += 1

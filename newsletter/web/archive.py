@@ -1,9 +1,10 @@
-"""What the public may see of updates and events, and email HTML fit for a browser.
+"""Email HTML fit for a browser: the archive's and the previews' rendered editions.
 
-Only updates that have gone out (a newsletter send has started) are public:
-drafts stay private until an organiser sends them.  An email rendered for
-the web carries neutral values in place of the per-recipient placeholders
-("Hello,", links to generic pages) so that no one's token is ever shown.
+Only updates that have gone out are public (``newsletter.updates.is_sent``;
+events: ``newsletter.events.queries.event_is_public``).  An email rendered
+for the web carries neutral values in place of the per-recipient
+placeholders ("Hello,", links to generic pages) so that no one's token is
+ever shown.
 """
 
 from __future__ import annotations
@@ -12,16 +13,12 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from datetime import datetime
 from html import escape
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from newsletter import parts
 from newsletter.config import Settings
 from newsletter.content import Update
-from newsletter.models import Send, UpdateRecord
+from newsletter.models import UpdateRecord
 from newsletter.parts import RenderedEdition
 from newsletter.render import render_edition
 from newsletter.updates import to_content
@@ -29,29 +26,6 @@ from newsletter.updates import to_content
 _CACHE_SIZE = 32
 _cache: OrderedDict[tuple[int | None, str, str], RenderedEdition] = OrderedDict()
 _cache_lock = threading.Lock()
-
-
-def is_sent(session: Session, update_id: int) -> bool:
-    """Whether a newsletter send of the update has started (it is then in the archive)."""
-    query = select(Send.id).where(
-        Send.update_id == update_id, Send.started_at.is_not(None), Send.kind == "newsletter"
-    )
-    return session.scalars(query.limit(1)).first() is not None
-
-
-def sent_updates(session: Session) -> list[tuple[UpdateRecord, datetime]]:
-    """Updates that went out, newest send first, with when they first went out."""
-    rows: dict[int, tuple[UpdateRecord, datetime]] = {}
-    query = (
-        select(UpdateRecord, Send.started_at)
-        .join(Send, Send.update_id == UpdateRecord.id)
-        .where(Send.started_at.is_not(None), Send.kind == "newsletter")
-        .order_by(Send.started_at)
-    )
-    for record, started in session.execute(query).all():
-        if started is not None and record.id not in rows:
-            rows[record.id] = (record, started)
-    return sorted(rows.values(), key=lambda pair: pair[1], reverse=True)
 
 
 def _fingerprint(update: Update) -> str:

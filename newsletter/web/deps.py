@@ -9,7 +9,7 @@ API route does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +89,16 @@ def store(request: Request) -> Iterator[Session]:
     """A session committed at the end of the block (before the response is built)."""
     with session_scope(engine_of(request)) as session:
         yield session
+
+
+def streamed(request: Request, chunks: Callable[[Session], Iterator[str]]) -> Iterator[str]:
+    """``chunks(session)`` from a session of its own, held while the response is sent.
+
+    For a ``StreamingResponse``: the route returns before the body is read,
+    so the session must live as long as the generator, not the route.
+    """
+    with store(request) as db:
+        yield from chunks(db)
 
 
 def client_address(request: Request) -> str:

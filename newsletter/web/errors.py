@@ -3,9 +3,12 @@
 HTML routes answer in HTML, ``/api/v1`` routes in JSON (FastAPI's
 ``{"detail": …}`` shape), so a browser never sees raw JSON and a script
 never has to parse a page.  Domain errors map to HTTP here and only here
-(docs/architecture.md, "Errors"): ``NotFound`` is 404, any other
-``UserError`` 422, and anything else is a bug, answered 500 with a request
-id that is also logged with the traceback.
+(docs/architecture.md, "Errors"): ``NotFound`` is 404, ``Conflict`` 409, any
+other ``UserError`` 422, with the error's ``to_json()`` as the API's
+``detail``; a mail server's refusal (``TransportError``) is 502; anything
+else is a bug, answered 500 with a request id that is also logged with the
+traceback.  Routes raise domain errors and never turn them into
+``HTTPException`` themselves.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import logging
 import math
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Request
@@ -21,7 +26,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from newsletter.errors import NotFound, UserError
+from newsletter.errors import Conflict, NotFound, UserError
+from newsletter.transports import TransportError
 from newsletter.web.deps import LoginRequired, page
 
 log = logging.getLogger(__name__)
@@ -58,6 +64,20 @@ class TooManyRequests(UserError):  # noqa: N818
 
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIX)
+
+
+@contextmanager
+def named_in_body() -> Iterator[None]:
+    """Within the block, a ``NotFound`` is bad input (422), not a missing resource (404).
+
+    404 says the URL names nothing; an id or name in a request body that
+    names nothing (``POST /sends`` with an unknown update) is a mistake in
+    the body, like any other invalid field.
+    """
+    try:
+        yield
+    except NotFound as exc:
+        raise UserError(str(exc)) from exc
 
 
 async def _bad_link(request: Request, exc: Exception) -> Response:
@@ -127,13 +147,30 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return page(request, "message.html", context, status_code=422)
 
 
+# Status and page title of each kind of user error; the first that matches wins.
+_USER_ERRORS: tuple[tuple[type[UserError], int, str], ...] = (
+    (NotFound, 404, "Not found"),
+    (Conflict, 409, "This cannot be done now"),
+    (UserError, 422, "Something is not right"),
+)
+
+
 async def _user_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, UserError)
-    status = 404 if isinstance(exc, NotFound) else 422
+    status, title = next((s, t) for kind, s, t in _USER_ERRORS if isinstance(exc, kind))
     if _is_api(request):
-        return JSONResponse({"detail": str(exc)}, status_code=status)
-    title = "Not found" if status == 404 else "Something is not right"
+        return JSONResponse({"detail": exc.to_json()}, status_code=status)
     return page(request, "message.html", {"title": title, "message": str(exc)}, status_code=status)
+
+
+async def _transport_error(request: Request, exc: Exception) -> Response:
+    """The mail server refused a message sent while the request waited (a test copy): 502."""
+    assert isinstance(exc, TransportError)
+    message = f"the transport refused the message: {exc}"
+    if _is_api(request):
+        return JSONResponse({"detail": message}, status_code=502)
+    context = {"title": "The mail server refused the message", "message": message}
+    return page(request, "message.html", context, status_code=502)
 
 
 async def _bug(request: Request, exc: Exception) -> Response:
@@ -165,4 +202,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(UserError, _user_error)
+    app.add_exception_handler(TransportError, _transport_error)
     app.add_exception_handler(Exception, _bug)

@@ -1,6 +1,6 @@
 """Public reading pages: the web archive, event pages, .ics downloads and calendar feeds.
 
-Only what has been sent is public (see :mod:`newsletter.web.archive`); a
+Only what has been sent is public (``newsletter.updates.is_sent``); a
 signed-in organiser also sees events of updates not sent yet, so previews'
 links work.  Calendar files use the same UIDs and SEQUENCEs as the emails,
 so a client that has an event from both shows it once.
@@ -20,14 +20,9 @@ from newsletter.events.queries import event_from_record, event_is_public, feed_e
 from newsletter.models import EventRecord, UpdateRecord
 from newsletter.render.formatting import when_label
 from newsletter.render.sections import segment_name
-from newsletter.segments import SegmentError, list_public
-from newsletter.segments import get as get_segment
-from newsletter.web.archive import (
-    is_sent,
-    neutral_html,
-    rendered,
-    sent_updates,
-)
+from newsletter.segments import list_public
+from newsletter.updates import is_sent, sent_updates
+from newsletter.web.archive import neutral_html, rendered
 from newsletter.web.deps import current_organiser, page, settings_of, store
 from newsletter.web.security import EMAIL_CSP
 
@@ -109,11 +104,7 @@ def event_page(request: Request, event_id: int) -> Response:
 def calendar_feed(request: Request, segment: str) -> Response:
     """Subscribable feed: upcoming events of updates sent to ``segment``."""
     with store(request) as db:
-        try:
-            found = get_segment(db, segment)
-        except SegmentError as exc:
-            raise HTTPException(404, "There is no calendar for this segment.") from exc
-        if not found.public:
+        if segment not in {s.name for s in list_public(db)}:
             raise HTTPException(404, "There is no calendar for this segment.")
         # "all" is everyone subscribed: every public event, whatever role it went to.
         events = feed_events(db, None if segment == ALL_SEGMENT else segment)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -181,18 +181,31 @@ def preferences(request: Request, token: str, saved: str | None = None) -> Respo
     subscriber_id = _subject(request, token, PREFERENCES)
     with store(request) as db:
         subscriber = _load(db, subscriber_id, PREFERENCES)
-        roles = dict(ROLE_CHOICES)
-        for slug in subscriber.role_names:
-            roles.setdefault(slug, slug.replace("-", " ").capitalize())
-        context = {
-            "token": token,
-            "subscriber": subscriber,
-            "roles": list(roles.items()),
-            "mine": set(subscriber.role_names),
-            "saved": saved,
-            "suppressed": _suppressed(db, subscriber.email_key),
-        }
-        return page(request, "preferences.html", context)
+        return _preferences_page(request, db, token, subscriber, saved=saved)
+
+
+def _preferences_page(
+    request: Request,
+    db: Session,
+    token: str,
+    subscriber: Subscriber,
+    *,
+    saved: str | None = None,
+    error: str | None = None,
+) -> Response:
+    roles = dict(ROLE_CHOICES)
+    for slug in subscriber.role_names:
+        roles.setdefault(slug, slug.replace("-", " ").capitalize())
+    context = {
+        "token": token,
+        "subscriber": subscriber,
+        "roles": list(roles.items()),
+        "mine": set(subscriber.role_names),
+        "saved": saved,
+        "suppressed": _suppressed(db, subscriber.email_key),
+        "error": error,
+    }
+    return page(request, "preferences.html", context, status_code=400 if error else 200)
 
 
 @router.post("/preferences/{token}")
@@ -228,13 +241,14 @@ def save_preferences(
                 )
             outcome = "resubscribed"
         else:
+            try:
+                checked = check_text("organisation", organisation)
+            except SubscriberError as exc:  # nothing changed: the form again, with why
+                return _preferences_page(request, db, token, subscriber, error=str(exc))
             slugs = sorted({normalise_role(r) for r in roles or [] if r.strip()})
             if slugs != subscriber.role_names:
                 subscriber.roles = [SubscriberRole(role=slug) for slug in slugs]
-            try:
-                subscriber.organisation = check_text("organisation", organisation)
-            except SubscriberError as exc:
-                raise HTTPException(400, str(exc)) from exc
+            subscriber.organisation = checked
             subscriber.reminders_enabled = reminders is not None
             outcome = "saved"
     return RedirectResponse(f"/preferences/{token}?saved={outcome}", status_code=303)

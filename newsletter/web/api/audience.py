@@ -4,22 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from newsletter import segments as segment_store
-from newsletter import subscriber_record, suppressions
+from newsletter import subscriber_record, subscribers, suppressions
 from newsletter.dispatch.queue import get_queue
-from newsletter.errors import NotFound, UserError
-from newsletter.imports import create_job, decode_upload, estimated_rows, get_job, job_json
-from newsletter.models import SUBSCRIBER_STATUSES, Subscriber
-from newsletter.segment_rules import RuleError
-from newsletter.segments import SegmentError
-from newsletter.subscriber_csv import CsvFormatError
+from newsletter.errors import NotFound
+from newsletter.imports import (
+    create_job,
+    decode_upload,
+    estimated_rows,
+    get_job,
+    job_json,
+    report_json,
+)
+from newsletter.subscriber_csv import export_chunks
 from newsletter.subscriber_csv import import_csv as import_csv_text
-from newsletter.subscribers import SubscriberError, SubscriberInput, by_key, to_json, upsert
+from newsletter.subscribers import PAGE_SIZE, SubscriberInput, by_key, to_json, upsert
 from newsletter.web.api.schemas import (
     ConsentIn,
     RuleIn,
@@ -29,14 +32,8 @@ from newsletter.web.api.schemas import (
     SubscriberPatch,
     SuppressionIn,
 )
-from newsletter.web.deps import Principal, require_api_organiser, settings_of, store
+from newsletter.web.deps import Principal, require_api_organiser, settings_of, store, streamed
 from newsletter.web.security import MAX_ID, read_limited
-from newsletter.web.services import (
-    PAGE_SIZE,
-    export_subscribers,
-    report_json,
-    search_subscribers,
-)
 
 router = APIRouter()
 
@@ -53,14 +50,9 @@ def list_subscribers(
 
     ``next_after`` is the ``after`` of the next page, null on the last page.
     """
-    if status and status not in SUBSCRIBER_STATUSES:
-        raise HTTPException(422, f"status must be one of {', '.join(SUBSCRIBER_STATUSES)}")
-    limit = max(1, min(limit, 500))
     with store(request) as db:
-        rows = search_subscribers(db, q, status, after, limit + 1)
-        items = [to_json(s) for s in rows[:limit]]
-    next_after = items[-1]["id"] if len(rows) > limit else None
-    return {"items": items, "next_after": next_after}
+        rows, next_after = subscribers.search(db, q, status, after, limit)
+        return {"items": [to_json(s) for s in rows], "next_after": next_after}
 
 
 @router.post("/subscribers", tags=["subscribers"])
@@ -69,17 +61,14 @@ def put_subscriber(request: Request, body: SubscriberIn) -> dict[str, Any]:
 
     An opted-out subscriber is never made active again this way.
     """
-    try:
-        wanted = SubscriberInput.build(
-            body.email,
-            name=body.name,
-            organisation=body.organisation,
-            region=body.region,
-            roles=body.roles,
-            status=body.status,
-        )
-    except SubscriberError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    wanted = SubscriberInput.build(
+        body.email,
+        name=body.name,
+        organisation=body.organisation,
+        region=body.region,
+        roles=body.roles,
+        status=body.status,
+    )
     with store(request) as db:
         upsert(db, [wanted], default_status="active", consent_source="api")
         subscriber = by_key(db, wanted.email_key)
@@ -91,7 +80,7 @@ def put_subscriber(request: Request, body: SubscriberIn) -> dict[str, Any]:
 @router.get("/subscribers/export", tags=["subscribers"], response_class=Response)
 def export(request: Request) -> Response:
     """Every subscriber as CSV (the import format)."""
-    return StreamingResponse(export_subscribers(request), media_type="text/csv; charset=utf-8")
+    return StreamingResponse(streamed(request, export_chunks), media_type="text/csv; charset=utf-8")
 
 
 @router.post(
@@ -116,63 +105,47 @@ async def import_csv(
 
 
 def _import(request: Request, data: bytes, who: str) -> Response:
-    try:
-        text = decode_upload(data, "api.csv")
-        if estimated_rows(text) > settings_of(request).import_inline_rows:
-            with store(request) as db:
-                job = create_job(db, text, "api.csv", created_by=who)
-                body = job_json(job)
-            get_queue().enqueue("run_import", body["id"])
-            return JSONResponse(body, status_code=202)
+    text = decode_upload(data, "api.csv")
+    if estimated_rows(text) > settings_of(request).import_inline_rows:
         with store(request) as db:
-            return JSONResponse(report_json(import_csv_text(db, text, source="api.csv"), text))
-    except CsvFormatError as exc:
-        raise HTTPException(422, str(exc)) from exc
+            job = create_job(db, text, "api.csv", created_by=who)
+            body = job_json(job)
+        get_queue().enqueue("run_import", body["id"])
+        return JSONResponse(body, status_code=202)
+    with store(request) as db:
+        return JSONResponse(report_json(import_csv_text(db, text, source="api.csv"), text))
 
 
 @router.get("/imports/{job_id}", tags=["subscribers"])
 def import_job(request: Request, job_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> dict[str, Any]:
     """An import job: status (queued, running, finished, failed), rows done, the report."""
     with store(request) as db:
-        try:
-            return job_json(get_job(db, job_id))
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from exc
+        return job_json(get_job(db, job_id))
 
 
 @router.get("/subscribers/{subscriber_id}", tags=["subscribers"])
 def get_subscriber(request: Request, subscriber_id: int) -> dict[str, Any]:
     """One subscriber's record: profile, roles, consent, status history, sends, events, reports."""
     with store(request) as db:
-        subscriber = _subscriber(db, subscriber_id)
+        subscriber = subscriber_record.get_subscriber(db, subscriber_id)
         return subscriber_record.record_json(subscriber_record.record_of(db, subscriber))
-
-
-def _subscriber(db: Session, subscriber_id: int) -> Subscriber:
-    try:
-        return subscriber_record.get_subscriber(db, subscriber_id)
-    except NotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
 
 
 @router.patch("/subscribers/{subscriber_id}", tags=["subscribers"])
 def edit_subscriber(request: Request, subscriber_id: int, body: SubscriberPatch) -> dict[str, Any]:
     """Change profile fields (address, name, organisation, region, roles)."""
     with store(request) as db:
-        subscriber = _subscriber(db, subscriber_id)
-        try:
-            wanted = SubscriberInput.build(
-                body.email if body.email is not None else subscriber.email,
-                name=body.name if body.name is not None else subscriber.name,
-                organisation=(
-                    body.organisation if body.organisation is not None else subscriber.organisation
-                ),
-                region=body.region if body.region is not None else subscriber.region,
-                roles=body.roles if body.roles is not None else subscriber.role_names,
-            )
-            subscriber_record.edit(db, subscriber, wanted)
-        except (SubscriberError, UserError) as exc:
-            raise HTTPException(422, str(exc)) from exc
+        subscriber = subscriber_record.get_subscriber(db, subscriber_id)
+        wanted = SubscriberInput.build(
+            body.email if body.email is not None else subscriber.email,
+            name=body.name if body.name is not None else subscriber.name,
+            organisation=(
+                body.organisation if body.organisation is not None else subscriber.organisation
+            ),
+            region=body.region if body.region is not None else subscriber.region,
+            roles=body.roles if body.roles is not None else subscriber.role_names,
+        )
+        subscriber_record.edit(db, subscriber, wanted)
         return to_json(subscriber)
 
 
@@ -184,7 +157,7 @@ def unsubscribe(
 ) -> dict[str, Any]:
     """Unsubscribe the person; idempotent (an opted-out status is kept)."""
     with store(request) as db:
-        subscriber = _subscriber(db, subscriber_id)
+        subscriber = subscriber_record.get_subscriber(db, subscriber_id)
         subscriber_record.unsubscribe(subscriber, by=f"api: {organiser.email}")
         return to_json(subscriber)
 
@@ -198,13 +171,10 @@ def resubscribe(
 ) -> dict[str, Any]:
     """Make an opted-out person active again on fresh consent (422 without it)."""
     with store(request) as db:
-        subscriber = _subscriber(db, subscriber_id)
-        try:
-            subscriber_record.resubscribe(
-                db, subscriber, consent=body.consent, by=f"api: {organiser.email}"
-            )
-        except UserError as exc:
-            raise HTTPException(422, str(exc)) from exc
+        subscriber = subscriber_record.get_subscriber(db, subscriber_id)
+        subscriber_record.resubscribe(
+            db, subscriber, consent=body.consent, by=f"api: {organiser.email}"
+        )
         return to_json(subscriber)
 
 
@@ -212,7 +182,7 @@ def resubscribe(
 def erase(request: Request, subscriber_id: int) -> dict[str, Any]:
     """Erase the person (GDPR); their deliveries stay without personal data (count returned)."""
     with store(request) as db:
-        kept = subscriber_record.erase(db, _subscriber(db, subscriber_id))
+        kept = subscriber_record.erase(db, subscriber_record.get_subscriber(db, subscriber_id))
     return {"erased": subscriber_id, "deliveries_kept_anonymised": kept}
 
 
@@ -238,26 +208,19 @@ def list_segments(request: Request) -> list[dict[str, Any]]:
 @router.post("/segments", tags=["segments"], status_code=201)
 def add_segment(request: Request, body: SegmentIn) -> dict[str, Any]:
     """Create a custom segment; 422 names the rule position or the name problem."""
-    try:
-        with store(request) as db:
-            created = segment_store.add(
-                db, body.name, body.rule, body.description, body.label, public=body.public
-            )
-            return _segment_json(db, created)
-    except RuleError as exc:
-        raise HTTPException(422, {"error": exc.message, "position": exc.position}) from exc
-    except SegmentError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    with store(request) as db:
+        created = segment_store.add(
+            db, body.name, body.rule, body.description, body.label, public=body.public
+        )
+        return _segment_json(db, created)
 
 
 @router.post("/segments/count", tags=["segments"])
 def count_rule(request: Request, body: RuleIn) -> dict[str, Any]:
-    """How many active subscribers a rule selects (the live count)."""
-    try:
-        with store(request) as db:
-            return {"count": segment_store.count_rule(db, body.rule)}
-    except RuleError as exc:
-        raise HTTPException(422, {"error": exc.message, "position": exc.position}) from exc
+    """How many active subscribers a rule selects (the live count); a bad rule is a 422
+    whose ``detail`` is ``{"error": …, "position": n}``."""
+    with store(request) as db:
+        return {"count": segment_store.count_rule(db, body.rule)}
 
 
 @router.patch("/segments/{name}", tags=["segments"])
@@ -273,12 +236,9 @@ def patch_segment(request: Request, name: str, body: SegmentPatch) -> dict[str, 
 
 @router.delete("/segments/{name}", tags=["segments"], status_code=204)
 def remove_segment(request: Request, name: str) -> Response:
-    """Remove a custom segment."""
-    try:
-        with store(request) as db:
-            segment_store.remove(db, name)
-    except SegmentError as exc:
-        raise HTTPException(409 if "built in" in str(exc) else 404, str(exc)) from exc
+    """Remove a custom segment (409 for a built-in one)."""
+    with store(request) as db:
+        segment_store.remove(db, name)
     return Response(status_code=204)
 
 
@@ -292,12 +252,9 @@ def list_suppressions(request: Request, q: str = "") -> list[dict[str, Any]]:
 @router.post("/suppressions", tags=["suppressions"], status_code=201)
 def suppress(request: Request, body: SuppressionIn) -> dict[str, Any]:
     """Suppress an address by hand; idempotent."""
-    try:
-        with store(request) as db:
-            entry, _ = suppressions.add_suppression(db, body.email, "manual", body.detail)
-            return entry.to_json()
-    except SubscriberError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    with store(request) as db:
+        entry, _ = suppressions.add_suppression(db, body.email, "manual", body.detail)
+        return entry.to_json()
 
 
 @router.delete("/suppressions/{suppression_id}", tags=["suppressions"], status_code=204)
@@ -305,5 +262,5 @@ def unsuppress(request: Request, suppression_id: int) -> Response:
     """Lift a suppression."""
     with store(request) as db:
         if not suppressions.remove_suppression_by_id(db, suppression_id):
-            raise HTTPException(404, f"no suppression {suppression_id}")
+            raise NotFound(f"no suppression {suppression_id}")
     return Response(status_code=204)

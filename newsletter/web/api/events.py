@@ -9,22 +9,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from newsletter.dispatch import control
 from newsletter.events import queries, replies
 from newsletter.events.changes import (
-    EventChangeError,
     EventFields,
     cancel_event,
     edit_event,
     preview_cancel,
     preview_change,
 )
-from newsletter.events.queries import EventNotFoundError, event_from_record, get_event
+from newsletter.events.queries import event_from_record, get_event
 from newsletter.models import EventRecord
-from newsletter.sends import SendError, parse_uk_time
+from newsletter.sends import parse_uk_time
 from newsletter.web.api.schemas import EventCancel, EventPatch
 from newsletter.web.deps import store
 from newsletter.web.security import MAX_ID
@@ -54,12 +53,9 @@ def list_events(
 @router.get("/events/{event_id}")
 def get_one(request: Request, event_id: int) -> dict[str, Any]:
     """One event, with its answer counts."""
-    try:
-        with store(request) as db:
-            data = _event_json(get_event(db, event_id))
-            data["replies"] = replies.counts(replies.attendees(db, event_id))
-    except EventNotFoundError as exc:
-        raise HTTPException(404, str(exc)) from exc
+    with store(request) as db:
+        data = _event_json(get_event(db, event_id))
+        data["replies"] = replies.counts(replies.attendees(db, event_id))
     return data
 
 
@@ -70,30 +66,26 @@ def patch_event(
     """Correct an event; people who have it get an update notice (unless ``notify`` false).
 
     With ``dry_run`` nothing changes: the answer is the preview (who is
-    notified, first names, the notice's subject and text).
+    notified, first names, the notice's subject and text).  409 for a
+    cancelled event.
     """
-    try:
-        fields: EventFields = {
-            "title": body.title,
-            "start": parse_uk_time(body.start, option="start") if body.start else None,
-            "end": parse_uk_time(body.end, option="end") if body.end else None,
-            "location": body.location,
-        }
-        with store(request) as db:
-            if dry_run:
-                preview = preview_change(
-                    db, event_id, notify=body.notify, message=body.message, **fields
-                )
-                return {"dry_run": True, **preview.to_json()}
-            change = edit_event(db, event_id, notify=body.notify, message=body.message, **fields)
-            record = get_event(db, event_id)
-            if body.featured is not None:
-                record.featured = body.featured
-            data = _event_json(record)
-    except EventNotFoundError as exc:
-        raise HTTPException(404, str(exc)) from exc
-    except (SendError, EventChangeError, ValueError) as exc:
-        raise HTTPException(422, str(exc)) from exc
+    fields: EventFields = {
+        "title": body.title,
+        "start": parse_uk_time(body.start, option="start") if body.start else None,
+        "end": parse_uk_time(body.end, option="end") if body.end else None,
+        "location": body.location,
+    }
+    with store(request) as db:
+        if dry_run:
+            preview = preview_change(
+                db, event_id, notify=body.notify, message=body.message, **fields
+            )
+            return {"dry_run": True, **preview.to_json()}
+        change = edit_event(db, event_id, notify=body.notify, message=body.message, **fields)
+        record = get_event(db, event_id)
+        if body.featured is not None:
+            record.featured = body.featured
+        data = _event_json(record)
     if change.notice_send_id is not None:
         control.start_if_due(change.notice_send_id)
     return {**data, "changed": list(change.changed), "notice_send_id": change.notice_send_id}
@@ -103,21 +95,17 @@ def patch_event(
 def cancel(
     request: Request, event_id: int, body: EventCancel | None = None, dry_run: bool = False
 ) -> dict[str, Any]:
-    """Cancel an event; everyone who has it gets METHOD:CANCEL (unless ``notify`` false)."""
+    """Cancel an event; everyone who has it gets METHOD:CANCEL (unless ``notify`` false).
+
+    409 for an event already cancelled.
+    """
     options = body or EventCancel()
-    try:
-        with store(request) as db:
-            if dry_run:
-                preview = preview_cancel(
-                    db, event_id, notify=options.notify, message=options.message
-                )
-                return {"dry_run": True, **preview.to_json()}
-            change = cancel_event(db, event_id, notify=options.notify, message=options.message)
-            data = _event_json(get_event(db, event_id))
-    except EventNotFoundError as exc:
-        raise HTTPException(404, str(exc)) from exc
-    except EventChangeError as exc:
-        raise HTTPException(409, str(exc)) from exc
+    with store(request) as db:
+        if dry_run:
+            preview = preview_cancel(db, event_id, notify=options.notify, message=options.message)
+            return {"dry_run": True, **preview.to_json()}
+        change = cancel_event(db, event_id, notify=options.notify, message=options.message)
+        data = _event_json(get_event(db, event_id))
     if change.notice_send_id is not None:
         control.start_if_due(change.notice_send_id)
     return {**data, "notice_send_id": change.notice_send_id}
@@ -126,11 +114,8 @@ def cancel(
 @router.get("/events/{event_id}/attendees")
 def attendees(request: Request, event_id: int) -> dict[str, Any]:
     """Everyone who has the event, with their answer and its time, and the counts."""
-    try:
-        with store(request) as db:
-            people = replies.attendees(db, event_id)
-    except EventNotFoundError as exc:
-        raise HTTPException(404, str(exc)) from exc
+    with store(request) as db:
+        people = replies.attendees(db, event_id)
     return {
         "event_id": event_id,
         "counts": replies.counts(people),
@@ -141,11 +126,8 @@ def attendees(request: Request, event_id: int) -> dict[str, Any]:
 @router.get("/events/{event_id}/attendees.csv")
 def attendees_csv(request: Request, event_id: int) -> Response:
     """The attendee list as CSV, safe to open in a spreadsheet."""
-    try:
-        with store(request) as db:
-            people = replies.attendees(db, event_id)
-    except EventNotFoundError as exc:
-        raise HTTPException(404, str(exc)) from exc
+    with store(request) as db:
+        people = replies.attendees(db, event_id)
     return Response(
         replies.attendees_csv(people),
         media_type="text/csv; charset=utf-8",

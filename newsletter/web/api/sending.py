@@ -5,23 +5,24 @@ from __future__ import annotations
 import io
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from newsletter import delivery_report, send_review, sends
 from newsletter.dispatch import control
-from newsletter.errors import UserError
-from newsletter.segments import SegmentError
-from newsletter.sends import SendError, parse_uk_time
+from newsletter.sends import parse_uk_time
 from newsletter.single_message import send_test_copy
-from newsletter.subscribers import SubscriberError
-from newsletter.transports import TransportError
-from newsletter.updates import UpdateNotFoundError
 from newsletter.web.api.schemas import ProofIn, RescheduleIn, SendIn
 from newsletter.web.deps import Principal, require_api_organiser, store
-from newsletter.web.services import send_progress
+from newsletter.web.errors import named_in_body
 
 router = APIRouter(tags=["sends"])
+
+
+def _progress(request: Request, send_id: int) -> dict[str, Any]:
+    """The send's progress JSON (``delivery_report.progress``); 404 for an unknown send."""
+    with store(request) as db:
+        return delivery_report.progress(db, send_id)
 
 
 @router.get("/sends")
@@ -43,34 +44,28 @@ def create_send(
 
     ``POST /sends/review`` answers what this would do, without doing it.
     """
-    try:
-        with store(request) as db:
-            send = sends.create_send(
-                db,
-                update_id=body.update_id,
-                segments=body.segments,
-                at=send_review.check_time(parse_uk_time(body.at, option="at") if body.at else None),
-                subject=body.subject,
-                created_by=organiser.email,
-            )
-            send_id = send.id
-    except (SendError, SegmentError, UpdateNotFoundError, UserError) as exc:
-        raise HTTPException(422, str(exc)) from exc
+    with named_in_body(), store(request) as db:
+        send = sends.create_send(
+            db,
+            update_id=body.update_id,
+            segments=body.segments,
+            at=send_review.check_time(parse_uk_time(body.at, option="at") if body.at else None),
+            subject=body.subject,
+            created_by=organiser.email,
+        )
+        send_id = send.id
     control.start_if_due(send_id)
-    return send_progress(request, send_id)
+    return _progress(request, send_id)
 
 
 @router.post("/sends/review")
 def review_send(request: Request, body: SendIn) -> dict[str, Any]:
     """What ``POST /sends`` would do: editions, subjects, recipients per segment, UK time."""
-    try:
-        with store(request) as db:
-            when = parse_uk_time(body.at, option="at") if body.at else None
-            review = send_review.review(
-                db, body.update_id, body.segments, at=when, subject=body.subject
-            )
-    except (SendError, SegmentError, UpdateNotFoundError, UserError) as exc:
-        raise HTTPException(422, str(exc)) from exc
+    with named_in_body(), store(request) as db:
+        when = parse_uk_time(body.at, option="at") if body.at else None
+        review = send_review.review(
+            db, body.update_id, body.segments, at=when, subject=body.subject
+        )
     return review.to_json()
 
 
@@ -83,35 +78,34 @@ def test_copy(
     """Send "[Test]" copies of the segment's edition to ``emails`` (or ``email``, or the caller).
 
     Answers ``to`` and ``message_id`` of the first copy and ``sent``: every
-    address with its Message-ID.
+    address with its Message-ID; 502 when the mail server refuses one.
     """
-    try:
-        wanted = send_review.test_addresses(body.emails or [body.email or organiser.email])
-        sent = []
-        with store(request) as db:
-            for address in wanted:
-                message_id = send_test_copy(db, body.update_id, body.segment, address)
-                sent.append({"to": address, "message_id": message_id})
-    except (UpdateNotFoundError, SegmentError, SubscriberError, UserError) as exc:
-        raise HTTPException(422, str(exc)) from exc
-    except TransportError as exc:
-        raise HTTPException(502, f"the transport refused the message: {exc}") from exc
+    wanted = send_review.test_addresses(body.emails or [body.email or organiser.email])
+    sent = []
+    with named_in_body(), store(request) as db:
+        for address in wanted:
+            message_id = send_test_copy(db, body.update_id, body.segment, address)
+            sent.append({"to": address, "message_id": message_id})
     return {**sent[0], "sent": sent}
 
 
 @router.get("/sends/{send_id}")
 def get_send(request: Request, send_id: int) -> dict[str, Any]:
     """Status, counts (planned = sent + failed + skipped + pending) and the timeline."""
-    return send_progress(request, send_id)
+    return _progress(request, send_id)
+
+
+def _exists(request: Request, send_id: int) -> None:
+    """404 for an unknown send, before anything else is looked at."""
+    with store(request) as db:
+        sends.get_send(db, send_id)
 
 
 def _act(request: Request, send_id: int, action: str) -> dict[str, Any]:
-    send_progress(request, send_id)  # 404 for an unknown send
-    try:
-        control.apply(send_id, action)
-    except SendError as exc:
-        raise HTTPException(409, str(exc)) from exc
-    return send_progress(request, send_id)
+    """Pause, resume or cancel; 409 when the send's status forbids it."""
+    _exists(request, send_id)
+    control.apply(send_id, action)
+    return _progress(request, send_id)
 
 
 @router.get("/sends/{send_id}/recipients")
@@ -125,15 +119,12 @@ def recipients(
     ``next_after`` is the ``after`` of the next page (null on the last).
     ``reasons`` summarises why recipients did not get it.
     """
-    send_progress(request, send_id)
-    try:
-        with store(request) as db:
-            rows, next_after = delivery_report.page(
-                db, send_id, status=status, search=q, after=after, limit=limit
-            )
-            why = delivery_report.reasons(db, send_id)
-    except UserError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    _exists(request, send_id)
+    with store(request) as db:
+        rows, next_after = delivery_report.page(
+            db, send_id, status=status, search=q, after=after, limit=limit
+        )
+        why = delivery_report.reasons(db, send_id)
     return {
         "items": [r.to_json() for r in rows],
         "next_after": next_after,
@@ -144,40 +135,32 @@ def recipients(
 @router.get("/sends/{send_id}/recipients.csv", response_class=Response)
 def recipients_csv(request: Request, send_id: int, status: str = "", q: str = "") -> Response:
     """The delivery report as CSV (filtered like ``/recipients``)."""
-    send_progress(request, send_id)
+    _exists(request, send_id)
     out = io.StringIO()
-    try:
-        with store(request) as db:
-            delivery_report.write_csv(
-                delivery_report.iter_rows(db, send_id, status=status, search=q), out
-            )
-    except UserError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    with store(request) as db:
+        delivery_report.write_csv(
+            delivery_report.iter_rows(db, send_id, status=status, search=q), out
+        )
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
 
 
 @router.post("/sends/{send_id}/send-now")
 def send_now(request: Request, send_id: int) -> dict[str, Any]:
-    """Start a scheduled send now instead of at its time."""
-    send_progress(request, send_id)  # 404 for an unknown send
-    try:
-        control.send_now(send_id)
-    except SendError as exc:
-        raise HTTPException(409, str(exc)) from exc
-    return send_progress(request, send_id)
+    """Start a scheduled send now instead of at its time (409 unless it is scheduled)."""
+    _exists(request, send_id)
+    control.send_now(send_id)
+    return _progress(request, send_id)
 
 
 @router.post("/sends/{send_id}/reschedule")
 def reschedule(request: Request, send_id: int, body: RescheduleIn) -> dict[str, Any]:
-    """Move a scheduled send to another time (UK unless it carries an offset; never the past)."""
-    send_progress(request, send_id)
-    try:
-        control.reschedule(send_id, parse_uk_time(body.at, option="at"))
-    except SendError as exc:
-        raise HTTPException(409, str(exc)) from exc
-    except UserError as exc:
-        raise HTTPException(422, str(exc)) from exc
-    return send_progress(request, send_id)
+    """Move a scheduled send to another time (UK unless it carries an offset; never the past).
+
+    422 for a time that cannot be read or has passed, 409 unless the send is scheduled.
+    """
+    _exists(request, send_id)
+    control.reschedule(send_id, parse_uk_time(body.at, option="at"))
+    return _progress(request, send_id)
 
 
 @router.post("/sends/{send_id}/pause")

@@ -26,7 +26,7 @@ from newsletter.events.changes import (
     preview_cancel,
     preview_change,
 )
-from newsletter.events.queries import EventNotFoundError, event_from_record, get_event
+from newsletter.events.queries import event_from_record, get_event, list_events
 from newsletter.render.formatting import when_label
 from newsletter.sends import SendError, parse_uk_time
 from newsletter.web.console.updates import detail_page
@@ -39,13 +39,10 @@ Text = Annotated[str, Form()]
 def _check(request: Request, update_id: int, event_id: int) -> str:
     """The event's title; 404 unless the event belongs to the update."""
     with store(request) as db:
-        try:
-            record = get_event(db, event_id)
-        except EventNotFoundError as exc:
-            raise HTTPException(404, "There is no such event in this update.") from exc
-        if record.update_id != update_id:
-            raise HTTPException(404, "There is no such event in this update.")
-        return record.title
+        titles = {e.id: e.title for e in list_events(db, update_id)}
+    if event_id not in titles:
+        raise HTTPException(404, "There is no such event in this update.")
+    return titles[event_id]
 
 
 def _confirm_page(
@@ -156,10 +153,7 @@ def cancel(
 def attendees(request: Request, event_id: int) -> Response:
     """Who has the event and what they answered, with counts and a CSV download."""
     with store(request) as db:
-        try:
-            record = get_event(db, event_id)
-        except EventNotFoundError as exc:
-            raise HTTPException(404, str(exc)) from exc
+        record = get_event(db, event_id)
         people = replies.attendees(db, event_id)
         context = {
             "event": record,
@@ -174,10 +168,7 @@ def attendees(request: Request, event_id: int) -> Response:
 def attendees_csv(request: Request, event_id: int) -> Response:
     """The attendee list as CSV, safe to open in a spreadsheet."""
     with store(request) as db:
-        try:
-            people = replies.attendees(db, event_id)
-        except EventNotFoundError as exc:
-            raise HTTPException(404, str(exc)) from exc
+        people = replies.attendees(db, event_id)
     return Response(
         replies.attendees_csv(people),
         media_type="text/csv; charset=utf-8",

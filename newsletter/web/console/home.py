@@ -6,12 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import func, select
 
-from newsletter.models import Subscriber, UpdateRecord
 from newsletter.sends import list_sends
-from newsletter.subscribers import SubscriberError
+from newsletter.subscribers import SubscriberError, count_by_status
 from newsletter.suppressions import add_suppression, list_suppressions, remove_suppression_by_id
+from newsletter.updates import list_records
 from newsletter.web.deps import page, store, verify_csrf
 
 router = APIRouter()
@@ -20,10 +19,8 @@ router = APIRouter()
 def dashboard(request: Request) -> Response:
     """Counts of subscribers by status, the latest updates and sends."""
     with store(request) as db:
-        by_status = dict(
-            db.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status)).all()
-        )
-        latest = list(db.scalars(select(UpdateRecord).order_by(UpdateRecord.id.desc()).limit(5)))
+        by_status = count_by_status(db)
+        latest = list_records(db, limit=5)
         recent = list_sends(db, limit=5)
         context = {"by_status": by_status, "updates": latest, "sends": recent}
         return page(request, "console/home.html", context)

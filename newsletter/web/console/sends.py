@@ -25,12 +25,17 @@ from newsletter.single_message import send_test_copy
 from newsletter.transports import TransportError
 from newsletter.web.deps import Principal, page, require_organiser, store, verify_csrf
 from newsletter.web.security import MAX_ID
-from newsletter.web.services import send_progress as progress_of
 
 router = APIRouter()
 
 # What an organiser's input can be wrong about: each names the field or the thing.
 INPUT_ERRORS = (UserError,)
+
+
+def progress_of(request: Request, send_id: int) -> dict[str, Any]:
+    """The send's progress JSON (``delivery_report.progress``); 404 for an unknown send."""
+    with store(request) as db:
+        return delivery_report.progress(db, send_id)
 
 
 @router.get("/sends", response_class=HTMLResponse)

@@ -5,25 +5,34 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from newsletter import subscriber_record
+from newsletter import subscriber_record, subscribers
 from newsletter.dispatch.queue import get_queue
 from newsletter.errors import NotFound, UserError
-from newsletter.imports import create_job, decode_upload, estimated_rows, get_job, job_json
+from newsletter.imports import (
+    create_job,
+    decode_upload,
+    estimated_rows,
+    get_job,
+    job_json,
+    report_json,
+)
 from newsletter.models import SUBSCRIBER_STATUSES
 from newsletter.roles import BUILTIN_ROLES
-from newsletter.subscriber_csv import CsvFormatError, import_csv
-from newsletter.subscribers import SubscriberError, SubscriberInput
-from newsletter.web.deps import Principal, page, require_organiser, settings_of, store, verify_csrf
-from newsletter.web.security import MAX_ID
-from newsletter.web.services import (
-    PAGE_SIZE,
-    export_subscribers,
-    report_json,
-    search_subscribers,
+from newsletter.subscriber_csv import CsvFormatError, export_chunks, import_csv
+from newsletter.subscribers import SubscriberInput
+from newsletter.web.deps import (
+    Principal,
+    page,
+    require_organiser,
+    settings_of,
+    store,
+    streamed,
+    verify_csrf,
 )
+from newsletter.web.security import MAX_ID
 
 router = APIRouter()
 
@@ -39,15 +48,13 @@ def list_subscribers(
     if status not in SUBSCRIBER_STATUSES:
         status = ""
     with store(request) as db:
-        rows = search_subscribers(db, q, status, after, PAGE_SIZE + 1)
-        more = len(rows) > PAGE_SIZE
-        rows = rows[:PAGE_SIZE]
+        rows, next_after = subscribers.search(db, q, status, after)
         context = {
             "rows": rows,
             "q": q,
             "status": status,
             "statuses": SUBSCRIBER_STATUSES,
-            "next_after": rows[-1].id if more and rows else None,
+            "next_after": next_after,
         }
         return page(request, "console/subscribers.html", context)
 
@@ -93,10 +100,7 @@ def import_file(request: Request, file: UploadFile) -> Response:
 def import_progress(request: Request, job_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
     """An import job's progress (the page refreshes itself until the job ends), then its report."""
     with store(request) as db:
-        try:
-            job = job_json(get_job(db, job_id))
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from exc
+        job = job_json(get_job(db, job_id))
     return page(request, "console/import_job.html", {"job": job})
 
 
@@ -104,7 +108,7 @@ def import_progress(request: Request, job_id: Annotated[int, Path(ge=1, le=MAX_I
 def export(request: Request) -> Response:
     """Every subscriber as CSV, in the import format."""
     return StreamingResponse(
-        export_subscribers(request),
+        streamed(request, export_chunks),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="subscribers.csv"'},
     )
@@ -164,7 +168,7 @@ def add_subscriber(
         with store(request) as db:
             added = subscriber_record.add(db, data, status=status, by=f"console: {organiser.email}")
             subscriber_id = added.id
-    except (SubscriberError, UserError) as exc:
+    except UserError as exc:
         return page(
             request, "console/subscriber_new.html", _new_context(values, str(exc)), status_code=400
         )
@@ -183,10 +187,7 @@ def _show(
     request: Request, subscriber_id: int, *, error: str | None = None, done: str | None = None
 ) -> Response:
     with store(request) as db:
-        try:
-            subscriber = subscriber_record.get_subscriber(db, subscriber_id)
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from exc
+        subscriber = subscriber_record.get_subscriber(db, subscriber_id)
         record = subscriber_record.record_of(db, subscriber)
         context = {
             "record": record,
@@ -221,9 +222,9 @@ def edit_subscriber(
         with store(request) as db:
             subscriber = subscriber_record.get_subscriber(db, subscriber_id)
             subscriber_record.edit(db, subscriber, data)
-    except NotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
-    except (SubscriberError, UserError) as exc:
+    except NotFound:
+        raise  # the page itself is missing, not a mistake in the form
+    except UserError as exc:
         return _show(request, subscriber_id, error=str(exc))
     return RedirectResponse(f"/console/subscribers/{subscriber_id}?done=saved", status_code=303)
 
@@ -236,10 +237,7 @@ def unsubscribe_subscriber(
 ) -> Response:
     """Unsubscribe the person (the change is recorded with the organiser's address)."""
     with store(request) as db:
-        try:
-            subscriber = subscriber_record.get_subscriber(db, subscriber_id)
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from exc
+        subscriber = subscriber_record.get_subscriber(db, subscriber_id)
         subscriber_record.unsubscribe(subscriber, by=f"console: {organiser.email}")
     return RedirectResponse(
         f"/console/subscribers/{subscriber_id}?done=unsubscribed", status_code=303
@@ -260,8 +258,8 @@ def resubscribe_subscriber(
             subscriber_record.resubscribe(
                 db, subscriber, consent=consent, by=f"console: {organiser.email}"
             )
-    except NotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
+    except NotFound:
+        raise  # the page itself is missing, not a mistake in the form
     except UserError as exc:
         return _show(request, subscriber_id, error=str(exc))
     return RedirectResponse(
@@ -275,10 +273,7 @@ def erase_subscriber(
 ) -> Response:
     """Erase the person for good, once their address is typed again to confirm."""
     with store(request) as db:
-        try:
-            subscriber = subscriber_record.get_subscriber(db, subscriber_id)
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from exc
+        subscriber = subscriber_record.get_subscriber(db, subscriber_id)
         if confirm_email.strip().lower() != subscriber.email_key:
             error = "To erase, type their address exactly in the box (nothing was erased)."
             return _show(request, subscriber_id, error=error)

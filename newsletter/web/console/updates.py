@@ -17,7 +17,7 @@ from newsletter import corrections, updates
 from newsletter.corrections import CorrectionError
 from newsletter.events import replies
 from newsletter.events.queries import event_from_record
-from newsletter.ingest import IngestError
+from newsletter.ingest import FORMATS, IngestError
 from newsletter.models import UpdateRecord
 from newsletter.render.formatting import when_label
 from newsletter.segments import list_all
@@ -26,7 +26,6 @@ from newsletter.transports import TransportError
 from newsletter.web.archive import neutral_html, neutral_text, rendered
 from newsletter.web.deps import Principal, page, require_organiser, settings_of, store, verify_csrf
 from newsletter.web.security import EMAIL_CSP
-from newsletter.web.services import INGEST_FORMATS, ingest
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -48,7 +47,7 @@ def list_updates(request: Request) -> Response:
     """Stored updates, newest first, with the upload/paste form."""
     with store(request) as db:
         records = updates.list_records(db)
-        context = {"updates": records, "formats": INGEST_FORMATS}
+        context = {"updates": records, "formats": FORMATS}
         return page(request, "console/updates.html", context)
 
 
@@ -66,11 +65,11 @@ def ingest_update(
         data, name = text.encode("utf-8"), "pasted.txt"
     try:
         with store(request) as db:
-            record, warnings = ingest(db, data, name, fmt)
+            record, warnings = updates.ingest(db, data, name, fmt)
             update_id = record.id
     except (IngestError, ValueError) as exc:
         with store(request) as db:
-            context = {"updates": updates.list_records(db), "formats": INGEST_FORMATS}
+            context = {"updates": updates.list_records(db), "formats": FORMATS}
             context["error"] = str(exc)
             context["text"] = text
             return page(request, "console/updates.html", context, status_code=400)

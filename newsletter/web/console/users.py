@@ -11,7 +11,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from newsletter.errors import UserError
@@ -21,6 +20,7 @@ from newsletter.organisers import (
     disable,
     enable,
     issue_token,
+    list_organisers,
     list_tokens,
     remove,
     revoke_token,
@@ -36,7 +36,7 @@ def _context(request: Request, me: Principal, **extra: object) -> dict[str, obje
     with store(request) as db:
         organisers = [
             {"id": o.id, "email": o.email, "created_at": o.created_at, "disabled": o.disabled_at}
-            for o in db.scalars(select(Organiser).order_by(Organiser.email))
+            for o in list_organisers(db)
         ]
         mine = db.get(Organiser, me.id)
         tokens = list_tokens(db, mine) if mine is not None else []
@@ -49,12 +49,17 @@ def users(request: Request, me: Annotated[Principal, Depends(require_organiser)]
     return page(request, "console/users.html", _context(request, me))
 
 
+def _refused(request: Request, me: Principal, error: str) -> Response:
+    """The page again with what could not be done (400)."""
+    return page(request, "console/users.html", _context(request, me, error=error), status_code=400)
+
+
 def _other(db: Session, me: Principal, organiser_id: int) -> Organiser:
     organiser = db.get(Organiser, organiser_id)
     if organiser is None:
         raise HTTPException(404, f"no organiser {organiser_id}")
     if organiser.id == me.id:
-        raise HTTPException(400, "You cannot disable or remove yourself here.")
+        raise UserError("You cannot disable or remove yourself here.")
     return organiser
 
 
@@ -69,19 +74,19 @@ def change_user(
     """``disable`` (ends their sessions), ``enable``, or ``remove`` (needs the confirm box)."""
     if action not in ("disable", "enable", "remove"):
         raise HTTPException(404, f"no action {action!r}")
-    with store(request) as db:
-        organiser = _other(db, me, organiser_id)
-        try:
+    try:
+        with store(request) as db:
+            organiser = _other(db, me, organiser_id)
             if action == "disable":
                 disable(db, organiser)
             elif action == "enable":
                 enable(db, organiser)
             else:
                 if confirm != "yes":
-                    raise HTTPException(400, "Tick the box to confirm the removal.")
+                    raise UserError("Tick the box to confirm the removal.")
                 remove(db, organiser)
-        except UserError as exc:
-            raise HTTPException(400, str(exc)) from exc
+    except UserError as exc:
+        return _refused(request, me, str(exc))
     return RedirectResponse("/console/users", status_code=303)
 
 
@@ -93,14 +98,14 @@ def new_token(
     days: Annotated[int, Form(ge=1, le=366)] = DEFAULT_TOKEN_DAYS,
 ) -> Response:
     """Issue an API token for the signed-in organiser and show it once."""
-    with store(request) as db:
-        organiser = db.get(Organiser, me.id)
-        if organiser is None:
-            raise HTTPException(404, "organiser not found")
-        try:
+    try:
+        with store(request) as db:
+            organiser = db.get(Organiser, me.id)
+            if organiser is None:
+                raise HTTPException(404, "organiser not found")
             token = issue_token(db, organiser, name=name, days=days)
-        except UserError as exc:
-            raise HTTPException(400, str(exc)) from exc
+    except UserError as exc:
+        return _refused(request, me, str(exc))
     return page(request, "console/users.html", _context(request, me, new_token=token))
 
 
@@ -115,8 +120,5 @@ def revoke(
         organiser = db.get(Organiser, me.id)
         if organiser is None:
             raise HTTPException(404, "organiser not found")
-        try:
-            revoke_token(db, organiser, token_id)
-        except UserError as exc:
-            raise HTTPException(404, str(exc)) from exc
+        revoke_token(db, organiser, token_id)  # NotFound (404) for another's or no token
     return RedirectResponse("/console/users", status_code=303)
