@@ -60,13 +60,18 @@ def list_all(session: Session) -> list[Segment]:
     return list(session.scalars(select(Segment).order_by(Segment.builtin.desc(), Segment.name)))
 
 
+def label_of(session: Session, name: str) -> str:
+    """How the segment called ``name`` is named to people; raises NotFound if there is none."""
+    return display_name(get(session, name))
+
+
 def display_name(segment: Segment) -> str:
     """How the segment is named to people and in emails ("North East leaders").
 
     Its label when one is set; else the built-in name, or one made from the slug.
     """
-    # Imported here: the ``newsletter.render`` package loads the renderer
-    # (Jinja2, premailer), which scheduling a send does not need.
+    # Imported here: the ``newsletter.render`` package loads Jinja2, which
+    # scheduling a send does not need.
     from newsletter.render.sections import segment_name
 
     return segment.label.strip() or segment_name(segment.name)

@@ -79,6 +79,16 @@ def test_update_preview_and_event_correction(client: TestClient, api_token: str)
     preview = client.get(f"/api/v1/updates/{update['id']}/preview/lead-member", headers=headers)
     body = preview.json()
     assert body["segment"] == "lead-member" and "%%NL_" not in body["html"] + body["text"]
+    # A segment's label is what its edition calls it, in the preview as in the message.
+    labelled = client.post(
+        "/api/v1/segments",
+        json={"name": "nt-staff", "rule": "role:dcs", "label": "North Tyneside leadership team"},
+        headers=headers,
+    )
+    assert labelled.status_code == 201, labelled.text
+    named = client.get(f"/api/v1/updates/{update['id']}/preview/nt-staff", headers=headers).json()
+    assert named["segment_name"] == "North Tyneside leadership team"
+    assert "North Tyneside leadership team" in named["text"]
 
     patched = client.patch(
         f"/api/v1/events/{event['id']}", json={"location": "Sunderland"}, headers=headers

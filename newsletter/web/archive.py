@@ -24,7 +24,7 @@ from newsletter.render import render_edition
 from newsletter.updates import to_content
 
 _CACHE_SIZE = 32
-_cache: OrderedDict[tuple[int | None, str, str], RenderedEdition] = OrderedDict()
+_cache: OrderedDict[tuple[int | None, str, str | None, str], RenderedEdition] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -33,20 +33,24 @@ def _fingerprint(update: Update) -> str:
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
-def rendered(record: UpdateRecord, segment: str) -> RenderedEdition:
+def rendered(
+    record: UpdateRecord, segment: str, segment_name: str | None = None
+) -> RenderedEdition:
     """The update's ``segment`` edition, cached while its content (events included) is unchanged.
 
-    Rendering runs premailer (tens of milliseconds); the archive is read far
-    more often than updates change.
+    ``segment_name`` is how the edition names its segment (the segment's
+    label, ``segments.display_name``), as the message itself does.  Rendering
+    runs premailer (tens of milliseconds); the archive is read far more often
+    than updates change.
     """
     update = to_content(record)
-    key = (record.id, segment, _fingerprint(update))
+    key = (record.id, segment, segment_name, _fingerprint(update))
     with _cache_lock:
         hit = _cache.get(key)
         if hit is not None:
             _cache.move_to_end(key)
             return hit
-    edition = render_edition(update, segment)
+    edition = render_edition(update, segment, segment_name=segment_name)
     with _cache_lock:
         _cache[key] = edition
         if len(_cache) > _CACHE_SIZE:

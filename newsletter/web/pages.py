@@ -20,7 +20,7 @@ from newsletter.events.queries import event_from_record, event_is_public, feed_e
 from newsletter.models import EventRecord, UpdateRecord
 from newsletter.render.formatting import when_label
 from newsletter.render.sections import segment_name
-from newsletter.segments import list_public
+from newsletter.segments import label_of, list_public
 from newsletter.updates import is_sent, sent_updates
 from newsletter.web.archive import neutral_html, rendered
 from newsletter.web.deps import current_organiser, page, settings_of, store
@@ -56,7 +56,7 @@ def archive_update(request: Request, update_id: int) -> Response:
         record = db.get(UpdateRecord, update_id)
         if record is None or not (is_sent(db, update_id) or current_organiser(request)):
             raise HTTPException(404, "There is no sent update with this number.")
-        edition = rendered(record, "dcs")
+        edition = rendered(record, "dcs", label_of(db, "dcs"))
     html = neutral_html(edition, settings_of(request))
     return HTMLResponse(html, headers={"Content-Security-Policy": EMAIL_CSP})
 

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from newsletter import corrections, updates
+from newsletter.segments import display_name
 from newsletter.segments import get as get_segment
 from newsletter.web.api.schemas import AudiencesIn, UpdateIn, UpdatePatch
 from newsletter.web.archive import neutral_html, neutral_text, rendered
@@ -94,8 +95,7 @@ def preview(request: Request, update_id: int, segment: str) -> dict[str, Any]:
     """The segment's edition: subject, preheader, HTML and text with neutral links."""
     with store(request) as db:
         record = updates.get_record(db, update_id)
-        get_segment(db, segment)
-        edition = rendered(record, segment)
+        edition = rendered(record, segment, display_name(get_segment(db, segment)))
     settings = settings_of(request)
     return {
         "update_id": update_id,

@@ -20,7 +20,7 @@ from newsletter.events.queries import event_from_record
 from newsletter.ingest import FORMATS, IngestError
 from newsletter.models import UpdateRecord
 from newsletter.render.formatting import when_label
-from newsletter.segments import list_all
+from newsletter.segments import display_name, list_all
 from newsletter.single_message import send_test_copy
 from newsletter.transports import TransportError
 from newsletter.web.archive import neutral_html, neutral_text, rendered
@@ -198,10 +198,11 @@ def preview(request: Request, update_id: int, segment: str = "dcs") -> Response:
     """The segment's edition at phone and desktop widths side by side, and its text part."""
     record = _record(request, update_id)
     with store(request) as db:
-        segments = [s.name for s in list_all(db)]
-    if segment not in segments:
+        labels = {s.name: display_name(s) for s in list_all(db)}
+    if segment not in labels:
         raise HTTPException(404, f"There is no segment {segment!r}.")
-    edition = rendered(record, segment)
+    segments = list(labels)
+    edition = rendered(record, segment, labels[segment])
     context = {
         "update": record,
         "segment": segment,
@@ -220,9 +221,10 @@ def preview_frame(request: Request, update_id: int, segment: str) -> Response:
     """The rendered email itself, for the preview frames (email CSP: nothing runs)."""
     record = _record(request, update_id)
     with store(request) as db:
-        if segment not in {s.name for s in list_all(db)}:
-            raise HTTPException(404, f"There is no segment {segment!r}.")
-    html = neutral_html(rendered(record, segment), settings_of(request))
+        labels = {s.name: display_name(s) for s in list_all(db)}
+    if segment not in labels:
+        raise HTTPException(404, f"There is no segment {segment!r}.")
+    html = neutral_html(rendered(record, segment, labels[segment]), settings_of(request))
     return HTMLResponse(html, headers={"Content-Security-Policy": EMAIL_CSP})
 
 
