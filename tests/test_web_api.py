@@ -102,6 +102,14 @@ def test_update_preview_and_event_correction(client: TestClient, api_token: str)
         ).status_code
         == 422
     )
+    # Titles and venues go into notice subjects and calendar lines: one line, or 422.
+    for field, value in (("title", "Meeting\r\nBcc: all@example.org"), ("location", "A\nB"),
+                         ("title", "   ")):  # fmt: skip
+        refused = client.patch(
+            f"/api/v1/events/{event['id']}", json={field: value}, headers=headers
+        )
+        assert refused.status_code == 422, (field, value, refused.text)
+        assert field in refused.json()["detail"]
     assert client.get("/api/v1/updates/999", headers=headers).status_code == 404
     bad = client.post("/api/v1/updates", json={"text": ""}, headers=headers)
     assert bad.status_code == 422

@@ -112,13 +112,31 @@ def _wanted(
     all_day: bool | None,
 ) -> dict[str, Any]:
     return {
-        "title": title,
+        "title": _one_line("title", title, allow_empty=False),
         "start": start,
         "end": end,
-        "location": location,
+        "location": _one_line("location", location, allow_empty=True),
         "url": url,
         "all_day": all_day,
     }
+
+
+# Titles and venues go into notice subjects and calendar lines: one line each.
+MAX_LINE = 300
+
+
+def _one_line(field: str, value: str | None, *, allow_empty: bool) -> str | None:
+    """``value`` stripped; raises EventChangeError for a line break, an empty title, or too long."""
+    if value is None:
+        return None
+    if "\r" in value or "\n" in value:
+        raise EventChangeError(f"{field}: must be one line")
+    value = value.strip()
+    if not value and not allow_empty:
+        raise EventChangeError(f"{field}: must not be empty")
+    if len(value) > MAX_LINE:
+        raise EventChangeError(f"{field}: at most {MAX_LINE} characters, got {len(value)}")
+    return value
 
 
 def _check_message(message: str | None) -> str | None:
