@@ -789,3 +789,37 @@ def test_an_over_long_role_is_bad_input_not_a_crash(client: TestClient) -> None:
     saved = client.post(f"/preferences/{token}", data={"roles": [longest]}, follow_redirects=False)
     assert saved.status_code == 303
     assert _subscriber("reader0@example.org").role_names == [longest]
+
+
+# 15. Updates with fields longer than their columns -----------------------------------
+
+
+def test_an_update_too_long_for_its_columns_is_bad_input_everywhere(
+    client: TestClient, api_token: str, tmp_path: Path
+) -> None:
+    from newsletter.cli import app as cli_app
+
+    long_title = f"---\ntitle: {'t' * 301}\n---\n\nHello.\n"
+    long_venue = future_update_md().replace("Durham County Hall", "v" * 301)
+    login(client)
+    token = csrf(client, "/console/updates")
+    for text, field in ((long_title, "title"), (long_venue, "event 1 location")):
+        pasted = client.post("/console/updates", data={"text": text, "csrf_token": token})
+        assert pasted.status_code == 400 and f"{field}: at most" in pasted.text
+        api = client.post(
+            "/api/v1/updates",
+            json={"text": text, "source_name": "u.md"},
+            headers=_auth(api_token),
+        )
+        assert api.status_code == 422 and f"{field}: at most" in api.text
+        path = tmp_path / "long.md"
+        path.write_text(text)
+        cli = CliRunner().invoke(cli_app, ["ingest", str(path)])
+        assert cli.exit_code == 2 and f"{field}: at most" in cli.output
+    long_name = client.post(
+        "/api/v1/updates",
+        json={"text": future_update_md(), "source_name": "n" * 501 + ".md"},
+        headers=_auth(api_token),
+    )
+    assert long_name.status_code == 422 and "file name: at most 500" in long_name.text
+    assert client.get("/api/v1/updates", headers=_auth(api_token)).json() == []
