@@ -769,7 +769,10 @@ def test_every_csv_download_neutralises_formulas_and_is_not_cached(
 
 
 def _subscriber_in(session: Any, email: str) -> Subscriber:
-    return session.scalars(select(Subscriber).where(Subscriber.email_key == email)).one()
+    found: Subscriber = session.scalars(
+        select(Subscriber).where(Subscriber.email_key == email)
+    ).one()
+    return found
 
 
 # 14. Role names longer than the column that stores them ------------------------------
