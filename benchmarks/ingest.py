@@ -69,6 +69,15 @@ ADVERSARIAL: dict[str, tuple[str, str, str]] = {
         "",
     ),
     "addresses spelt with [at]": (TITLE, "jo [at] ne.example.org ", ".\n"),
+    # Forms read since the third blind round: dotted dates with a time range
+    # after a span of days, numbered headings, labelled featured blocks.
+    "dotted dates, timed spans": (TITLE, "on 6.3.23 and 6-7 June, 9am to 5pm, ", ".\n"),
+    "numbered headings": (TITLE, "1. Workforce\n\nThe academy opened.\n\n", ""),
+    "labelled featured blocks": (
+        TITLE,
+        "Featured Event\nSummit\nDate: 18 May 2023\nTime: 10:00 – 15:30\nVenue: Hall\n\n",
+        "",
+    ),
 }
 
 

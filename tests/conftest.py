@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
@@ -28,6 +29,11 @@ from newsletter.migrate import upgrade_to_head
 from newsletter.models import Base
 from newsletter.segments import ensure_builtins
 from newsletter.throttles import clear_memory_throttles
+
+# Property tests check behaviour, never speed (speed is measured in benchmarks/):
+# no per-example deadline, which a loaded machine can miss on a correct example.
+hypothesis_settings.register_profile("newsletter", deadline=None)
+hypothesis_settings.load_profile("newsletter")
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "NEWSLETTER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

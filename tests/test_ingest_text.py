@@ -534,3 +534,97 @@ def test_long_question_is_a_paragraph_short_one_a_heading() -> None:
     )
     u = parse_text(text, "text", "q.txt")
     assert headings(u) == [None, "What next?"]
+
+
+def test_numbered_lines_head_sections_when_the_update_numbers_two_that_way() -> None:
+    text = (
+        "North East Update March 2023\n\n1. Workforce\n\nThe academy opened.\n\n"
+        "2) Funding\n\nAllocations are due.\n"
+    )
+    u = parse_text(text, "auto", "numbered.txt")
+    assert headings(u) == ["Workforce", "Funding"]
+    # One numbered line alone is a list item, as before.
+    single = parse_text(
+        "North East Update March 2023\n\n1. Workforce\n\nThe academy opened.\n", "auto", "one.txt"
+    )
+    assert headings(single) == [None]
+    assert single.sections[0].blocks[0] == Bullets(items=("Workforce",))
+
+
+def test_a_past_passive_before_the_period_is_news_not_an_event() -> None:
+    text = (
+        "London Update March 2023\n\nWorkforce\n\n"
+        "The social work pledge was refreshed on 1 February. "
+        "The forum will be refreshed on 20 March.\n"
+    )
+    u = parse_text(text, "auto", "past.txt")
+    assert [e.start.date() for e in u.events] == [date(2023, 3, 20)]
+
+
+def test_a_street_number_with_a_fraction_stays_in_the_venue() -> None:
+    text = (
+        "London Update March 2023\n\nYouth Justice\n\n"
+        "The forum meets on 22 March 2023 at London Councils, 59½ Southwark Street.\n"
+    )
+    (event,) = parse_text(text, "auto", "venue.txt").events
+    assert event.location == "London Councils, 59½ Southwark Street"
+
+
+@pytest.mark.parametrize(
+    ("written", "day"), [("6.3.23", date(2023, 3, 6)), ("06.03.2023", date(2023, 3, 6))]
+)
+def test_a_date_written_with_dots(written: str, day: date) -> None:
+    text = (
+        "Yorkshire Update March 2023\n\nSEND\n\n"
+        f"The SEND conference is on {written}, 09:30 - 16:00 hrs.\n"
+    )
+    (event,) = parse_text(text, "auto", "dots.txt").events
+    assert (event.start.date(), event.start.hour, event.start.minute) == (day, 9, 30)
+    assert event.end is not None and (event.end.hour, event.end.minute) == (16, 0)
+    # Mixed separators and a decimal are no date.
+    other = "Yorkshire Update March 2023\n\nSEND\n\nWe spent 6.3/23 and 6.32 million.\n"
+    assert parse_text(other, "auto", "none.txt").events == []
+
+
+def test_a_title_goes_on_to_a_line_naming_only_its_period() -> None:
+    u = parse_text("SE Regional Update\nApr-Jun 2023\n\nNews\n\nBody text.\n", "auto", "two.txt")
+    assert (u.title, u.region, u.period, u.period_end) == (
+        "SE Regional Update Apr-Jun 2023",
+        "South East",
+        "2023-04",
+        "2023-06",
+    )
+    assert headings(u) == ["News"]
+    # A line below that says more than a period is not part of the title.
+    other = parse_text("SE Regional Update\nApr-Jun 2023 news\n\nBody text.\n", "auto", "x.txt")
+    assert other.period is None
+
+
+def test_a_featured_event_on_labelled_lines() -> None:
+    text = (
+        "SE Regional Update May 2023\n\nFeatured Event\nSouth East Fostering Summit\n"
+        "Date: Thursday 18 May 2023\nTime: 10:00 – 15:30\nVenue: Amex Stadium, Brighton\n\n"
+        "Peer Review\n\nEach authority sends two reviewers.\n"
+    )
+    u = parse_text(text, "auto", "labelled.txt")
+    (event,) = u.events
+    assert (event.title, event.location, event.featured) == (
+        "South East Fostering Summit",
+        "Amex Stadium, Brighton",
+        True,
+    )
+    assert iso(event) == "2023-05-18T10:00:00+01:00"
+    assert event.end is not None and event.end.isoformat() == "2023-05-18T15:30:00+01:00"
+    assert headings(u) == ["Peer Review"]
+    assert "Venue:" not in "\n".join(str(b) for s in u.sections for b in s.blocks)
+
+
+def test_a_span_of_days_with_a_time_range_runs_from_the_first_start_to_the_last_end() -> None:
+    text = (
+        "SE Regional Update June 2023\n\nPeer Review\n\n"
+        "The peer review residential runs 6-7 June, 9am to 5pm,"
+        " at the Ashford International Hotel.\n"
+    )
+    (event,) = parse_text(text, "auto", "span.txt").events
+    assert (iso(event), event.all_day) == ("2023-06-06T09:00:00+01:00", False)
+    assert event.end is not None and event.end.isoformat() == "2023-06-07T17:00:00+01:00"

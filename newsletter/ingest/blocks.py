@@ -30,6 +30,10 @@ paragraphs separated by blank lines — one or more):
   heading when the update heads sections that way — at least two such lines
   directly followed by a paragraph — and the colon is dropped; otherwise
   ("Summary:" once, or "Our priorities are:" before a list) it stays text.
+* a numbered line alone between blank lines ("1. Workforce", "2) Funding")
+  whose text is heading shaped is a heading, its number dropped, when the
+  update numbers its sections that way — at least two such lines directly
+  followed by a paragraph; otherwise it stays a list item.
 * a run of two or more lines that split at tabs into the same number of
   cells is a table (as copied from a web page or a document); each row
   becomes a list item of its cells joined by " – " ("Tue 5 Apr – WM DCS
@@ -58,7 +62,8 @@ _MAX_LABEL_WORDS = 6
 _RULE_RE = re.compile(r"^(?:={3,}|-{3,}|~{3,}|_{3,})$")
 _ANY_RULE_RE = re.compile(r"(?m)^(?:={3,}|-{3,}|~{3,}|_{3,})$")
 
-Kind = Literal["candidate", "label", "paragraph", "item", "heading"]
+Kind = Literal["candidate", "label", "numbered", "paragraph", "item", "heading"]
+_NUMBERED_RE = re.compile(r"^\d{1,2}[.)]\s+(?P<text>.*)$")
 
 
 def chunks(lines: Sequence[str]) -> list[list[str]]:
@@ -107,20 +112,26 @@ def units(chunk_list: Sequence[Sequence[str]]) -> list[tuple[Kind, str]]:
                 raw.append(("candidate", part[0]))
             elif len(part) == 1 and _is_label(part[0]):
                 raw.append(("label", part[0]))
+            elif len(part) == 1 and _numbered_heading(part[0]):
+                raw.append(("numbered", part[0]))
             else:
                 raw.extend(_chunk_units(_join_lone_markers(part)))
 
     def followed_by_body(index: int) -> bool:
         return index + 1 < len(raw) and raw[index + 1][0] in ("paragraph", "item")
 
-    labels_heading = (
-        sum(
-            1
-            for index, (kind, _) in enumerate(raw)
-            if kind == "label" and index + 1 < len(raw) and raw[index + 1][0] == "paragraph"
+    def heads_paragraphs(of: Kind) -> bool:
+        return (
+            sum(
+                1
+                for index, (kind, _) in enumerate(raw)
+                if kind == of and index + 1 < len(raw) and raw[index + 1][0] == "paragraph"
+            )
+            >= 2
         )
-        >= 2
-    )
+
+    labels_heading = heads_paragraphs("label")
+    numbers_heading = heads_paragraphs("numbered")
     resolved: list[tuple[Kind, str]] = []
     for index, (kind, text) in enumerate(raw):
         if kind == "candidate":
@@ -130,6 +141,9 @@ def units(chunk_list: Sequence[Sequence[str]]) -> list[tuple[Kind, str]]:
                 kind, text = "heading", text[:-1].rstrip()
             else:
                 kind = "paragraph"
+        elif kind == "numbered":
+            kind = "heading" if numbers_heading and followed_by_body(index) else "item"
+            text = _item_text(text)
         resolved.append((kind, text))
     return resolved
 
@@ -167,6 +181,12 @@ def _is_label(line: str) -> bool:
         return False
     core = line[:-1].rstrip()
     return bool(core) and not core.endswith(_CLOSING) and is_heading_shaped(core)
+
+
+def _numbered_heading(line: str) -> bool:
+    """ "1. Workforce" — heading shaped but for its number (see the module docstring)."""
+    m = _NUMBERED_RE.match(line)
+    return m is not None and is_heading_shaped(m.group("text").strip())
 
 
 def sections(unit_list: Sequence[tuple[Kind, str]]) -> list[Section]:

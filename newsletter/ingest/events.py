@@ -2,7 +2,7 @@
 
 Contract of :func:`find_events`: every date with a day and a month ("23
 January 2017", "Tuesday 5th March", "12-13 March", "March 5th, 2019",
-"05/03/2019", "Thurs 24/03/22", "2022-03-24") in a paragraph or bullet item
+"05/03/2019", "Thurs 24/03/22", "6.3.23", "2022-03-24") in a paragraph or bullet item
 becomes one :class:`Event`, except dates that are not occasions: deadlines
 and markers ("by 5 March", "since 1 April 2017", "from 1 April the
 service…") and things that merely happened, came into effect or went out
@@ -12,7 +12,8 @@ July"), occasions the clause calls off ("has been postponed", "is
 cancelled"; a warning names each) unless the date is the new one
 ("postponed to 14 May"), and occasions reported in the past tense and dated
 before the update's period ("our conference on 14 November 2019 was
-attended by…" in a 2020 update).  Month-only mentions ("in May") are not
+attended by…" in a 2020 update, "the pledge was refreshed on 1 February" in
+a March one).  Month-only mentions ("in May") are not
 events: there is nothing to put in a calendar.
 
 Each date is read with the sentence around it — the part of the sentence
@@ -30,7 +31,9 @@ between it and its neighbouring dates, split at "and"/","/";" so that "at
   midnight"); without a time the event is all-day (start at local midnight);
 * day ranges ("12-13 March", "between 10 and 12 June", "from 8 to 12 July",
   "30 April – 2 May", "Wednesday 9th and Thursday 10th June") are one
-  all-day event whose end is the last day; "5 and 12 March" are two; two
+  all-day event whose end is the last day, or with a time range just after
+  them ("6-7 June, 9am to 5pm") one event from the first day's start to the
+  last day's end; "5 and 12 March" are two; two
   dates joined by "to" or a dash are one event, timed when each has its
   time ("from 9am on 4 November to 1pm on 5 November") and all-day when
   neither has and they are at most a week apart ("Monday 30 March –
@@ -111,8 +114,8 @@ DATE_RE = re.compile(
     # March 5th · March 5, 2019 (US order needs an ordinal or a year: "May 23 people")
     rf"|(?P<umonth>{MONTH_PATTERN})\s+(?P<uday>\d{{1,2}})(?P<uord>st|nd|rd|th)?"
     rf"(?:,?\s+(?P<uyear>{_YEAR}))?"
-    # 05/03/2019 — UK order
-    rf"|(?P<nday>\d{{1,2}})/(?P<nmonth>\d{{1,2}})/(?P<nyear>\d{{4}}|\d{{2}})"
+    # 05/03/2019, 6.3.23 — UK order, the same separator twice
+    rf"|(?P<nday>\d{{1,2}})(?P<nsep>[/.])(?P<nmonth>\d{{1,2}})(?P=nsep)(?P<nyear>\d{{4}}|\d{{2}})"
     # 2022-03-24 — ISO 8601
     rf"|(?P<iyear>{_YEAR})-(?P<imonth>\d\d)-(?P<iday>\d\d))(?![\w/])"
 )
@@ -175,13 +178,16 @@ _RESCHEDULED = re.compile(
 )
 # An occasion reported in the past tense: its date followed by the verb of
 # its report ("on 14 November 2019 was attended", "…, found"), or preceded
-# by "took place"/"held" ("which took place on", "the briefing held on").
+# by "took place"/"held" or a past passive ("which took place on", "the
+# briefing held on", "the pledge was refreshed on").
 _PAST_AFTER = re.compile(
     r"(?i)[^.;]{0,60}?\b(?:was|were|took\s+place|had|attended|ran|met|covered|found|welcomed"
     r"|celebrated|considered|heard|showed|agreed|discussed|reported|concluded|focused)\b"
 )
 _PAST_BEFORE = re.compile(
-    r"(?i)\b(?:took\s+place|happened|(?<!be\s)(?<!been\s)(?<!being\s)(?:held|ran))"
+    r"(?i)\b(?:took\s+place|happened|(?<!be\s)(?<!been\s)(?<!being\s)(?:held|ran)"
+    # a past passive: "the pledge was refreshed on", "were reviewed on"
+    r"|(?:was|were|has\s+been|have\s+been|had\s+been)\s+[a-z]+ed)"
     r"\s+(?:on\s+)?(?:the\s+)?$"
 )
 # The future, which outweighs a past verb nearby ("will", "is scheduled").
@@ -189,6 +195,8 @@ _FUTURE = re.compile(
     r"(?i)\b(?:will|shall|going\s+to|(?:is|are)\s+(?:due|planned|scheduled|expected|being))\b"
     r"|’ll\b|'ll\b"
 )
+#: How far after a span of days ("6-7 June") its times may stand ("…, 9am to 5pm").
+_SPAN_TIMES_REACH = 24
 #: Most days between two dates joined by "to" without times that still make
 #: one occasion (a conference week, not a season).
 MAX_JOINED_DAYS = 7
@@ -266,7 +274,8 @@ _VENUE_NOUN = (
     r"(?:offices?|headquarters|hall|centre|center|building|campus|library|hotel|rooms?|suite"
     r"|house|park|stadium|theatre|museum|chambers?|auditorium)"
 )
-_CAP = r"(?:[A-Z][\w’'&.\-]*|\d+[A-Za-z]?(?=\s+[A-Z]))"
+# A capitalised word, or a street number ("59a", "59½") before one.
+_CAP = r"(?:[A-Z][\w’'&.\-]*|\d+[A-Za-z½¼¾]?(?=\s+[A-Z]))"
 _NAME = rf"{_CAP}(?:\s+(?:(?:of|and|&|upon|on|under|le|de|la|the)\s+)?{_CAP})*"
 _VENUE_RE = re.compile(
     rf"(?<![\w])(?:[Ii]n|[Aa]t|[Vv]enue:)\s+(?P<place>(?:the\s+)?{_NAME}(?:\s+{_VENUE_NOUN})?"
@@ -306,8 +315,8 @@ _PRONOUNS = frozenset(["it", "this", "that", "they", "we", "which", "there", "he
 # where a sentence can end: ~10 times faster on long text.
 _SENTENCE_END = re.compile(r"[.!?…][\"”’)]*\s+(?=[\"“‘(]?[A-Z0-9])")
 # Where a date can be: a month name beside a number ("5 March", "5th of
-# March", "March 5"), a "/" between digits, or the first "-" of "2022-03-24";
-# every DATE_RE form has one.
+# March", "March 5"), a "/" between digits (or the first "." of "6.3.23"),
+# or the first "-" of "2022-03-24"; every DATE_RE form has one.
 # Both patterns start with literals, so the engine skips ahead to the next
 # candidate instead of trying every position (~20 ms per MB of text without
 # dates; the checks around a month name are fixed-width look-arounds, which
@@ -319,7 +328,7 @@ _MONTH_ANCHOR = re.compile(
     rf"{_MONTH_START}(?:(?<=\d {_THREE})|(?<=\d{_ORDS} {_THREE})|(?<=\d of {_THREE})"
     rf"|(?<=\d{_ORDS} of {_THREE})|(?=[a-z]{{0,6}}\.? \d))"
 )
-_SLASH_ANCHOR = re.compile(r"/(?=\d)(?<=\d/)")
+_SLASH_ANCHOR = re.compile(r"/(?=\d)(?<=\d/)|\.(?=\d{1,2}\.\d\d)(?<=\d\.)")
 _ISO_ANCHOR = re.compile(r"-(?=\d\d-\d\d)(?<=\d\d\d\d-)")
 # How far before and after a month name a date may reach: "Wednesday the
 # 12th – Thursday 13th of March" before, "March 5th, 2019" after.
@@ -913,6 +922,14 @@ def _when(
     first: date, last: date | None, after: str, before: str
 ) -> tuple[datetime, datetime | None, bool]:
     if last is not None:
+        # "6-7 June, 9am to 5pm": from the first day's start to the last day's end.
+        for t in list(TIME_RE.finditer(after[:_SPAN_TIMES_REACH]))[:1]:
+            times = time_range(t)
+            if times is None:
+                continue
+            start_time, end_time = times
+            if end_time is not None and not overnight(start_time, end_time):
+                return local(first, start_time), local(last, end_time), False
         return local(first), local(last), True
     found = [t for t in TIME_RE.finditer(after)][:1] or list(TIME_RE.finditer(before))[-1:]
     for t in found:

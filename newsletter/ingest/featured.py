@@ -15,7 +15,9 @@ brackets: "(online)"), on the label's line ("Featured event: …") or after
 it.  On the label's line the name, date and place may also be parts joined
 by spaced dashes or bars ("FEATURED EVENT – Regional fostering conference –
 Wednesday 2 March 2022, 09:30 to 15:00 – Amex Stadium, Brighton", "Featured
-event | Lead Member briefing | 2/3/2020 at 2pm | Online").  The
+event | Lead Member briefing | 2/3/2020 at 2pm | Online"), or on labelled
+lines ("Date: …", "Time: …", "Venue: …", "Title: …"; also "When:", "Where:",
+"Location:", "Event:").  The
 title is a short line (or part) beside the date when there is one, the next
 is its place; else the title of an event the text mentions on the same day
 (the two are merged); else one made from the update ("North East Region
@@ -45,6 +47,18 @@ _MAX_INLINE_PARTS_CHARS = 200
 _PART_SEPARATOR = re.compile(r"\s+[–—|-]\s+")
 # Lines after a "Featured Event" label that may still belong to its block.
 _FEATURED_SPAN = 5
+# A block written as labelled lines: "Date: Thursday 18 May 2023", "Time:
+# 10:00 – 15:30", "Venue: Amex Stadium, Brighton", "Title: …".
+_FIELD_RE = re.compile(
+    r"(?i)^(?P<label>title|event|name|what|date|when|day|times?|venue|where|location|place)"
+    r"\s*:\s*(?P<value>\S.*)$"
+)
+_FIELD_KINDS = {
+    **dict.fromkeys(("title", "event", "name", "what"), "title"),
+    **dict.fromkeys(("date", "when", "day"), "date"),
+    **dict.fromkeys(("time", "times"), "time"),
+    **dict.fromkeys(("venue", "where", "location", "place"), "place"),
+}
 
 Stamp = tuple[datetime, datetime | None, bool, str | None]
 
@@ -94,6 +108,7 @@ def featured_block(
             stamp, others = _parts(inline, label_at, hints, warnings)
     window = range(label_at + 1, min(end, label_at + 1 + _FEATURED_SPAN * 2))
     stop = window.stop
+    fields: dict[str, str] = {}
     for index in window:
         line = lines[index]
         if index == title_at or featured_label(line) is not None or TAGS_LABEL.match(line):
@@ -103,6 +118,18 @@ def featured_block(
             if stamp is not None and title_at < label_at:
                 stop = index
                 break
+            continue
+        field = _FIELD_RE.match(line)
+        if field is not None and _FIELD_KINDS[field.group("label").lower()] not in fields:
+            kind = _FIELD_KINDS[field.group("label").lower()]
+            fields[kind] = field.group("value").strip()
+            used.add(index)
+            from_fields = stamp is None or stamp[0] > label_at
+            if kind in ("date", "time") and "date" in fields and from_fields:
+                when = ", ".join(fields[k] for k in ("date", "time") if k in fields)
+                parsed = _stamp(when, hints, warnings)
+                if parsed is not None:
+                    stamp = (index, parsed)
             continue
         if stamp is None:
             parsed = _stamp(line, hints, warnings)
@@ -128,6 +155,11 @@ def featured_block(
             return {label_at}, None, None
         return used, None, others[0]
     start, end_time, all_day, place = stamp[1]
+    if "title" in fields:
+        others.insert(0, fields["title"])
+    if "place" in fields:
+        others[1:] = []
+        place = fields["place"]
     return (
         used,
         Event(
@@ -136,7 +168,7 @@ def featured_block(
             end=end_time,
             all_day=all_day,
             timezone=UK_TIMEZONE,
-            location=others[1] if len(others) > 1 else place,
+            location=others[1] if len(others) > 1 and "place" not in fields else place,
             featured=True,
             source="\n".join([inline, *(lines[i] for i in sorted(used - {label_at}))]).strip(),
             needs_title=not others,

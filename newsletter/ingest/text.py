@@ -10,7 +10,8 @@ What is read, beyond :mod:`newsletter.ingest.blocks`' section rules:
 * the title: the first title-shaped line (:func:`~newsletter.ingest.titles.
   looks_like_title`: the update word with a region or period, in any order)
   anywhere before "Related Articles"; failing that, the first real line,
-  whatever it says;
+  whatever it says; a title naming no period goes on to the next line when
+  that line (directly below it) names a period and nothing else;
 * website chrome is never content: "Featured Event" blocks (with or without
   a date; :mod:`newsletter.ingest.featured` reads them and their event),
   "Tags assigned to this article:" (or "Tags:", "Keywords -") with its tag
@@ -81,6 +82,9 @@ def parse_plain_text(
     skip, tag_lines = tag_blocks(lines)
     skip.update(i for i in range(end) if is_chrome(lines[i]))
     title_at, title = _find_title(lines, end, skip, regions)
+    title, continued = _continued_title(lines, title_at, end, skip, title, regions)
+    if continued:
+        skip.add(title_at + 1)
     period = title.period
     if period is None and title.yearless is not None:
         period = _place_yearless(title.yearless, lines, end, title_at, warnings)
@@ -153,6 +157,24 @@ def _find_title(lines: list[str], end: int, skip: set[int], regions: Regions) ->
         return index, read_title(line, regions)
     first = next((i for i, line in enumerate(lines) if line), 0)
     return first, read_title(lines[first] or "Untitled update", regions)
+
+
+def _continued_title(
+    lines: list[str], at: int, end: int, skip: set[int], title: Title, regions: Regions
+) -> tuple[Title, bool]:
+    """The title and whether it goes on to the next line, which names only its period.
+
+    A title naming no period, directly followed (no blank line) by a line that
+    is a period and nothing else ("SE Regional Update" then "Apr-Jun 2023"),
+    is one title over two lines.
+    """
+    nxt = at + 1
+    if title.period is not None or title.yearless is not None or nxt >= end or nxt in skip:
+        return title, False
+    second = read_title(lines[nxt], regions)
+    if second.period is None or second.region or second.has_update_word or second.unplaced:
+        return title, False
+    return read_title(f"{lines[at]} {lines[nxt]}", regions), True
 
 
 def _warn_about_title(title: Title, at: int, period: Period | None, warnings: list[str]) -> None:
