@@ -39,6 +39,7 @@ from newsletter import display, sends
 from newsletter.bounces.models import BounceEvent
 from newsletter.errors import UserError
 from newsletter.models import Delivery, StatusChange, Subscriber
+from newsletter.subscriber_csv import neutralise
 
 # The report's statuses, in the order filters offer them; "not_delivered" is a
 # filter only (failed, skipped and bounced: everyone whom the email did not reach).
@@ -323,16 +324,27 @@ CSV_COLUMNS = (
 
 
 def write_csv(rows: Iterator[ReportRow], out: IO[str]) -> int:
-    """Write the report as CSV (a header row, then one row per recipient); returns the rows."""
+    """Write the report as CSV (a header row, then one row per recipient); returns the rows.
+
+    Text cells that start like a formula are neutralised
+    (:func:`newsletter.subscriber_csv.neutralise`): names come from the public
+    subscribe form and replies from other people's mail servers.
+    """
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     n = 0
     for row in rows:
         data = row.to_json()
         data["smtp_reply"] = row.raw
-        writer.writerow(["" if data[c] is None else data[c] for c in CSV_COLUMNS])
+        writer.writerow([_csv_cell(data[c]) for c in CSV_COLUMNS])
         n += 1
     return n
+
+
+def _csv_cell(value: object) -> object:
+    if value is None:
+        return ""
+    return neutralise(value) if isinstance(value, str) else value
 
 
 @dataclass(frozen=True)

