@@ -60,6 +60,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def column_width(table: Any, column: str) -> int | None:
+    """The most characters ``table``'s ``column`` holds (a ``String(n)``), None if unbounded.
+
+    PostgreSQL refuses a longer value and SQLite would keep it, so inputs are
+    checked against this before they are stored.
+    """
+    length = getattr(table.c[column].type, "length", None)
+    return length if isinstance(length, int) else None
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored as UTC and always read back timezone-aware.
 

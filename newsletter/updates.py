@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from newsletter.content import Update
 from newsletter.errors import Conflict, NotFound
 from newsletter.events.queries import event_from_record, new_uid
-from newsletter.models import EventRecord, Send, UpdateRecord
+from newsletter.models import EventRecord, Send, UpdateRecord, column_width
 
 
 class UpdateNotFoundError(NotFound, LookupError):
@@ -93,11 +93,6 @@ def ingest(
     return record, list(result.warnings)
 
 
-def _width(table: Any, column: str) -> int | None:
-    length = getattr(table.c[column].type, "length", None)
-    return length if isinstance(length, int) else None
-
-
 def overlong_field(update: Update, source_name: str = "") -> str | None:
     """Why ``update`` (or its file name) does not fit its columns, or None when it does.
 
@@ -120,7 +115,7 @@ def overlong_field(update: Update, source_name: str = "") -> str | None:
             (f"event {n} uid", event.uid, events_table, "uid"),
         ]
     for label, value, table, column in fields:
-        width = _width(table, column)
+        width = column_width(table, column)
         if value and width is not None and len(value) > width:
             return f"{label}: at most {width} characters (it has {len(value)})"
     return None

@@ -34,8 +34,9 @@ from newsletter.events.queries import (
     notice_audience,
     recipient_count,
 )
-from newsletter.models import EventRecord, Send, Subscriber, utcnow
+from newsletter.models import EventRecord, Send, Subscriber, column_width, utcnow
 from newsletter.sends import create_send
+from newsletter.subscribers import SubscriberError, check_text
 
 # Fields whose change matters to someone who has the event in their calendar.
 NOTIFIABLE = ("start", "end", "location", "title", "all_day")
@@ -121,21 +122,23 @@ def _wanted(
     }
 
 
-# Titles and venues go into notice subjects and calendar lines: one line each.
-MAX_LINE = 300
-
-
 def _one_line(field: str, value: str | None, *, allow_empty: bool) -> str | None:
-    """``value`` stripped; raises EventChangeError for a line break, an empty title, or too long."""
+    """``value`` stripped, one line that fits its column; raises EventChangeError otherwise.
+
+    Titles and venues go into notice subjects and calendar lines: the same
+    rule as every one-line field (``subscribers.check_text``: no line breaks
+    or other control characters), at most the column's width, and a title
+    is never empty.
+    """
     if value is None:
         return None
-    if "\r" in value or "\n" in value:
-        raise EventChangeError(f"{field}: must be one line")
-    value = value.strip()
+    width = column_width(EventRecord.__table__, field)
+    try:
+        value = check_text(field, value, max_length=width or len(value))
+    except SubscriberError as exc:
+        raise EventChangeError(str(exc)) from exc
     if not value and not allow_empty:
         raise EventChangeError(f"{field}: must not be empty")
-    if len(value) > MAX_LINE:
-        raise EventChangeError(f"{field}: at most {MAX_LINE} characters, got {len(value)}")
     return value
 
 
