@@ -44,7 +44,13 @@ class Throttle(Protocol):
         """Count one event for ``key``."""
 
     def hit(self, key: str) -> float | None:
-        """Count one event if under the limit; returns None if counted, else seconds to wait."""
+        """Count one event if under the limit; returns None if counted, else seconds to wait.
+
+        Atomic: of any number of concurrent hits at the limit, only the
+        remaining allowance is counted."""
+
+    def refund(self, key: str) -> None:
+        """Take back the latest count of ``key`` (a hit that turned out not to count)."""
 
     def clear(self, key: str | None = None) -> None:
         """Forget ``key`` (every key when None)."""
@@ -97,6 +103,13 @@ class MemoryThrottle:
                 hits.append(now)
             return wait
 
+    def refund(self, key: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            hits = self._recent(key, now)
+            if hits:
+                hits.pop()
+
     def clear(self, key: str | None = None) -> None:
         with self._lock:
             if key is None:
@@ -108,48 +121,73 @@ class MemoryThrottle:
         return len(self._hits)
 
 
+# One script does a throttle's read and write inside Redis, so concurrent
+# clients cannot both pass the check before either counts (checking from the
+# client and then counting let 50 simultaneous sign-in attempts through a
+# limit of 5).  Times come from the Redis server's clock, so processes on
+# machines with skewed clocks share one window.
+#   KEYS[1] the sorted set; ARGV: window seconds, limit, mode, member
+#   mode "hit": count if under the limit; "count": count regardless;
+#   "peek": count nothing; "refund": take back the latest count.  Returns nil
+#   when under the limit (and counted unless peeking), else the seconds to
+#   wait as a string (Lua numbers become integers on the way out).
+_SCRIPT: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local mode = ARGV[3]
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if mode == 'refund' then
+    redis.call('ZPOPMAX', KEYS[1])
+    return false
+end
+if mode ~= 'count' and redis.call('ZCARD', KEYS[1]) >= limit then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    return tostring(math.max(0, tonumber(oldest[2]) + window - now))
+end
+if mode ~= 'peek' then
+    redis.call('ZADD', KEYS[1], now, ARGV[4])
+    redis.call('EXPIRE', KEYS[1], math.ceil(window) + 1)
+end
+return false
+"""
+
+
 class RedisThrottle:
-    """A :class:`Throttle` in Redis: a sorted set of hit times per key, expiring with the window."""
+    """A :class:`Throttle` in Redis: a sorted set of hit times per key, expiring with the window.
+
+    Every operation is one script run inside Redis (:data:`_SCRIPT`), so
+    ``hit`` is atomic: however many processes race at the limit, exactly
+    ``limit`` are counted per window.
+    """
 
     def __init__(self, client: Any, name: str, limit: int, window: float) -> None:
         self.client = client
         self.name = name
         self.limit = limit
         self.window = window
+        self._script = client.register_script(_SCRIPT)
 
     def _key(self, key: str) -> str:
         return f"{_PREFIX}{self.name}:{key}"
 
-    def _state(self, key: str, now: float) -> tuple[int, float | None]:
-        pipe = self.client.pipeline()
-        pipe.zremrangebyscore(self._key(key), 0, now - self.window)
-        pipe.zcard(self._key(key))
-        pipe.zrange(self._key(key), 0, 0, withscores=True)
-        _, size, oldest = pipe.execute()
-        first = float(oldest[0][1]) if oldest else None
-        return int(size), first
+    def _run(self, key: str, mode: str) -> float | None:
+        member = uuid.uuid4().hex
+        wait = self._script(keys=[self._key(key)], args=[self.window, self.limit, mode, member])
+        return None if wait is None else float(wait)
 
     def retry_after(self, key: str) -> float | None:
-        now = time.time()
-        size, first = self._state(key, now)
-        if size >= self.limit and first is not None:
-            return max(0.0, first + self.window - now)
-        return None
+        return self._run(key, "peek")
 
     def count(self, key: str) -> None:
-        now = time.time()
-        pipe = self.client.pipeline()
-        pipe.zadd(self._key(key), {f"{now}:{uuid.uuid4().hex[:8]}": now})
-        pipe.expire(self._key(key), int(self.window) + 1)
-        pipe.execute()
+        self._run(key, "count")
 
     def hit(self, key: str) -> float | None:
-        # Check then count: two clients may both slip in at the limit, which
-        # over-counts by at most the number of concurrent requests (a bound still).
-        wait = self.retry_after(key)
-        if wait is None:
-            self.count(key)
-        return wait
+        return self._run(key, "hit")
+
+    def refund(self, key: str) -> None:
+        self._run(key, "refund")
 
     def clear(self, key: str | None = None) -> None:
         if key is not None:

@@ -577,6 +577,35 @@ def test_login_throttle_counts_failures_per_account_not_successes(
     assert attempt("colleague@example.org", "y" * 12) == 303  # the same address does not
 
 
+def test_login_throttle_holds_against_a_burst_of_concurrent_guesses(
+    client: TestClient, organiser: str
+) -> None:
+    """30 wrong guesses at once: the account's 10 are tried, the rest wait (429)."""
+    import threading
+
+    token = csrf(client, "/login")
+    start = threading.Barrier(30)
+    codes: list[int] = []
+    lock = threading.Lock()
+
+    def guess() -> None:
+        start.wait()
+        status = client.post(
+            "/login",
+            data={"email": ORGANISER, "password": "wrong password", "csrf_token": token},
+            follow_redirects=False,
+        ).status_code
+        with lock:
+            codes.append(status)
+
+    threads = [threading.Thread(target=guess) for _ in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(codes) == [401] * 10 + [429] * 20
+
+
 def test_memory_throttle_is_bounded() -> None:
     throttle = MemoryThrottle(limit=5, window=60.0, max_keys=1000)
     for n in range(60_000):
@@ -593,6 +622,40 @@ def test_redis_throttle_is_shared_between_processes(redis_server: RedisServer) -
         one.count("lead@example.org")
     assert two.retry_after("lead@example.org") is not None
     assert two.retry_after("other@example.org") is None
+
+
+def test_redis_throttle_admits_exactly_the_limit_under_a_race(redis_server: RedisServer) -> None:
+    """40 clients hit one key at the same instant; exactly ``limit`` get through."""
+    import threading
+
+    import redis
+
+    clients = [redis.Redis.from_url(redis_server.url) for _ in range(40)]
+    throttles = [RedisThrottle(c, "subscribe-race", 5, 60.0) for c in clients]
+    for connection in clients:
+        connection.ping()  # connect before the race, so the hits start together
+    start = threading.Barrier(len(throttles))
+    waits: list[float | None] = []
+    lock = threading.Lock()
+
+    def attempt(throttle: RedisThrottle) -> None:
+        start.wait()
+        wait = throttle.hit("198.51.100.7")
+        with lock:
+            waits.append(wait)
+
+    threads = [threading.Thread(target=attempt, args=(t,)) for t in throttles]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    admitted = [w for w in waits if w is None]
+    refused = [w for w in waits if w is not None]
+    assert len(admitted) == 5
+    assert len(refused) == 35
+    assert all(0.0 < w <= 60.0 for w in refused)
+    assert throttles[0].retry_after("198.51.100.7") is not None
+    assert throttles[0].retry_after("198.51.100.8") is None
 
 
 # 8. Bad input is 4xx, never 500; headers on every response ----------------------------

@@ -49,12 +49,17 @@ def login(
     state = request.app.state
     address = client_address(request)
     account = email.strip().lower()[:320]
-    waits = [
-        state.login_address_limiter.retry_after(address),
-        state.login_account_limiter.retry_after(account),
-    ]
+    # Each attempt takes its place in both throttles before the password is
+    # checked, and gives it back if it succeeds (successes are not counted):
+    # checking first and counting afterwards let a burst of concurrent wrong
+    # guesses all pass the check before any was counted.
+    limiters = [(state.login_address_limiter, address), (state.login_account_limiter, account)]
+    waits = [limiter.hit(key) for limiter, key in limiters]
     retry = max((w for w in waits if w is not None), default=None)
     if retry is not None:
+        for (limiter, key), wait in zip(limiters, waits, strict=True):
+            if wait is None:
+                limiter.refund(key)  # a refused attempt is not counted anywhere
         raise TooManyRequests(retry)
     with store(request) as db:
         organiser = authenticate(db, email, password)
@@ -64,10 +69,10 @@ def login(
             else None
         )
     if session is None:
-        state.login_address_limiter.count(address)
-        state.login_account_limiter.count(account)
         context = {"next": safe_next(next), "error": "Wrong email address or password."}
         return page(request, "login.html", context, status_code=401)
+    for limiter, key in limiters:
+        limiter.refund(key)
     response = RedirectResponse(safe_next(next), status_code=303)
     set_session_cookie(request, response, session)
     return response
