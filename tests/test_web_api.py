@@ -142,7 +142,10 @@ def test_subscribers_segments_suppressions(client: TestClient, api_token: str) -
     assert [s["email"] for s in rest["items"]] == ["bob@example.org"]
     assert rest["next_after"] is None
 
-    exported = client.get("/api/v1/subscribers/export", headers=headers).text
+    response = client.get("/api/v1/subscribers/export", headers=headers)
+    assert response.headers["cache-control"] == "no-store"  # personal data: no cache keeps it
+    assert client.get("/api/v1/sends", headers=headers).headers["cache-control"] == "no-store"
+    exported = response.text
     assert {r["email"] for r in csv.DictReader(io.StringIO(exported))} == {
         "Ann@example.org",  # email-validator lower-cases the domain
         "bob@example.org",

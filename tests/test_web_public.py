@@ -22,6 +22,8 @@ from web_fixtures import (
     client,
     csrf,
     future_update_md,
+    login,
+    organiser,
     send_now,
     store_update,
     transport,
@@ -41,7 +43,7 @@ from newsletter.tokens import (
 )
 from newsletter.transports.memory import InMemoryTransport
 
-__all__ = ["app", "client", "transport"]  # fixtures, imported for pytest
+__all__ = ["app", "client", "organiser", "transport"]  # fixtures, imported for pytest
 
 
 def _subscriber(email: str) -> Subscriber:
@@ -319,6 +321,38 @@ def test_event_pages_ics_and_feeds(client: TestClient, transport: InMemoryTransp
     other = icalendar.Calendar.from_ical(client.get("/calendar/lead-member.ics").content)
     assert other.walk("VEVENT") == []  # that update was not sent to lead members
     assert client.get("/calendar/nonexistent.ics").status_code == 404
+
+
+def test_a_private_event_reaches_only_organisers_and_no_cache(
+    client: TestClient, organiser: str
+) -> None:
+    update_id = store_update(future_update_md())
+    with session_scope() as session:
+        event_id = session.scalars(
+            select(EventRecord.id).where(EventRecord.update_id == update_id)
+        ).one()
+    assert client.get(f"/events/{event_id}.ics").status_code == 404  # not sent: private
+    login(client)
+    ics = client.get(f"/events/{event_id}.ics")
+    assert ics.status_code == 200 and ics.headers["cache-control"] == "no-store"
+
+
+def test_feeds_are_named_after_the_network_that_sends_them(
+    client: TestClient, transport: InMemoryTransport
+) -> None:
+    add_subscribers(1)
+    send_now(store_update(future_update_md()), ["dcs"])
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    network = settings.from_address.split("<")[0].strip()
+    feed = icalendar.Calendar.from_ical(client.get("/calendar/dcs.ics").content)
+    assert str(feed["X-WR-CALNAME"]) == f"{network}: Directors of children's services"
+    public_ics = client.get("/events/" + _first_event_id() + ".ics")
+    assert "cache-control" not in public_ics.headers  # a published event may be cached
+
+
+def _first_event_id() -> str:
+    with session_scope() as session:
+        return str(session.scalars(select(EventRecord.id)).first())
 
 
 @pytest.mark.parametrize(

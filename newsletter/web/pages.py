@@ -8,6 +8,7 @@ so a client that has an event from both shows it once.
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -61,33 +62,35 @@ def archive_update(request: Request, update_id: int) -> Response:
     return HTMLResponse(html, headers={"Content-Security-Policy": EMAIL_CSP})
 
 
-def _public_event(request: Request, event_id: int) -> EventRecord:
+def _public_event(request: Request, event_id: int) -> tuple[EventRecord, bool]:
+    """The event and whether it is public; a private one only for a signed-in organiser."""
     with store(request) as db:
         record = db.get(EventRecord, event_id)
-        if record is None or not (event_is_public(db, record) or current_organiser(request)):
+        public = record is not None and event_is_public(db, record)
+        if record is None or not (public or current_organiser(request)):
             raise HTTPException(404, "There is no published event with this number.")
         # Touch what the callers read so it is loaded before the session closes.
         _ = record.update.title
-        return record
+        return record, public
 
 
 @router.get("/events/{event_id}.ics")
 def event_ics(request: Request, event_id: int) -> Response:
     """The event as a METHOD:PUBLISH iCalendar file (same UID as in the emails)."""
-    record = _public_event(request, event_id)
+    record, public = _public_event(request, event_id)
     event = event_from_record(record)
     part = publish_part(event, update_url=archive_url(record.update_id))
-    return Response(
-        part.ics,
-        media_type=ICS_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{ics_filename(event.title)}"'},
-    )
+    headers = {"Content-Disposition": f'attachment; filename="{ics_filename(event.title)}"'}
+    if not public:
+        # Only an organiser sees a private event: keep it out of shared caches.
+        headers["Cache-Control"] = "no-store"
+    return Response(part.ics, media_type=ICS_TYPE, headers=headers)
 
 
 @router.get("/events/{event_id}", response_class=HTMLResponse)
 def event_page(request: Request, event_id: int) -> Response:
     """The event with add-to-calendar links (Google, Outlook.com, Office 365, .ics)."""
-    record = _public_event(request, event_id)
+    record, _ = _public_event(request, event_id)
     event = event_from_record(record)
     base = settings_of(request).base_url
     context = {
@@ -108,7 +111,10 @@ def calendar_feed(request: Request, segment: str) -> Response:
             raise HTTPException(404, "There is no calendar for this segment.")
         # "all" is everyone subscribed: every public event, whatever role it went to.
         events = feed_events(db, None if segment == ALL_SEGMENT else segment)
-    body = feed(events, f"North East updates: {segment_name(segment)}")
+    # The feed is named after the network that sends it (the From display name).
+    settings = settings_of(request)
+    network = parseaddr(settings.from_address)[0] or settings.list_id
+    body = feed(events, f"{network}: {segment_name(segment)}")
     # Calendar clients poll feeds; let caches keep a copy for a few minutes.
     return Response(body, media_type=ICS_TYPE, headers={"Cache-Control": "public, max-age=300"})
 

@@ -223,6 +223,10 @@ class SecurityHeadersMiddleware:
                 }
                 if self.hsts:
                     defaults[b"strict-transport-security"] = b"max-age=31536000"
+                if scope.get("path", "").startswith("/api/"):
+                    # API answers carry subscribers' data: no cache keeps a copy
+                    # unless a route says otherwise.
+                    defaults[b"cache-control"] = b"no-store"
                 for name, value in defaults.items():
                     if name not in present:
                         headers.append((name, value))
