@@ -47,9 +47,9 @@ sys.exit(code or 0)
 """
 
 # Never needed by `send` or by `--help`: the web app, the renderer (premailer
-# and its lxml/cssutils), the calendar writer, Celery and Kombu (on a Redis
-# broker the planning task is written there directly, as a Celery message:
-# newsletter.dispatch.task_message), the project's task modules, Alembic.
+# and its lxml/cssutils), the calendar writer, Celery, Kombu and redis-py (on a
+# Redis broker the planning task is written there directly, as a Celery
+# message: newsletter.dispatch.task_message), the project's task modules, Alembic.
 HEAVY = (
     "fastapi",
     "starlette",
@@ -61,6 +61,7 @@ HEAVY = (
     "icalendar",
     "celery",
     "kombu",
+    "redis",
     "workers",
     "alembic",
     "newsletter.render",

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from celery_harness import RedisServer, redis_server
 from redis import Redis
+from smtp_server import free_port
 
 from newsletter.config import reset_settings
 from newsletter.dispatch import task_message
@@ -98,12 +99,38 @@ def test_a_task_with_a_countdown_goes_through_celery_with_its_eta(redis_broker: 
     assert queued["headers"]["eta"] is not None, "Celery writes the due time"
 
 
+def test_a_broker_url_with_a_password_and_a_database_is_honoured(
+    redis_server: RedisServer,
+) -> None:
+    port = redis_server.port
+    Redis(port=port).config_set("requirepass", "s3cret/pass")
+    try:
+        url = f"redis://:s3cret%2Fpass@127.0.0.1:{port}/3"
+        task_id = task_message.publish(url, "newsletter.recover", [], "maintenance")
+        (raw,) = Redis(port=port, password="s3cret/pass", db=3).lrange("maintenance", 0, -1)
+        assert json.loads(raw)["headers"]["id"] == task_id
+        assert Redis(port=port, password="s3cret/pass", db=0).llen("maintenance") == 0
+        with pytest.raises(task_message.BrokerError, match="refused"):
+            task_message.publish(
+                f"redis://:wrong@127.0.0.1:{port}/3", "newsletter.recover", [], "maintenance"
+            )
+    finally:
+        Redis(port=port, password="s3cret/pass").config_set("requirepass", "")
+
+
+def test_an_unreachable_broker_is_a_clear_error() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    with pytest.raises(task_message.BrokerError, match=r"could not publish newsletter\.recover"):
+        task_message.publish(url, "newsletter.recover", [], "maintenance")
+
+
 def test_another_broker_is_sent_to_through_celery(monkeypatch: pytest.MonkeyPatch) -> None:
     # Kombu's in-memory transport: a real Celery publish and a real consumer, one process.
     monkeypatch.setenv("NEWSLETTER_BROKER_URL", "memory://")
     reset_settings()
     try:
         assert not task_message.accepts("memory://")
+        assert not task_message.accepts("rediss://127.0.0.1:6380/0")
         CeleryQueue().enqueue("plan_send", 12, task_id="via-celery")
         with app_for_settings().connection_for_read() as connection:
             received = connection.SimpleQueue("plan").get(timeout=5)
