@@ -10,6 +10,7 @@ of its start-up, docs/performance.md "Time to first message").
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
@@ -43,37 +44,39 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class LazyCommands(TyperGroup):
-    """The top-level group: builds a command from its module only when it is asked for."""
+    """The top-level group: builds a command from its module only when it is asked for.
 
-    def list_commands(self, ctx: typer.Context) -> list[str]:
+    The context and command types are those of the Click that Typer uses
+    (its own copy in recent versions), hence ``Any`` here.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
         return list(COMMANDS)
 
-    def resolve_command(
-        self, ctx: typer.Context, args: list[str]
-    ) -> tuple[str | None, typer.core.TyperCommand | None, list[str]]:
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         if args and args[0] not in COMMANDS:
             # A typo: build every command, so that the error suggests the nearest names.
             for name in COMMANDS:
                 self.get_command(ctx, name)
-        return super().resolve_command(ctx, args)  # type: ignore[return-value]
+        return super().resolve_command(ctx, args)
 
-    def get_command(self, ctx: typer.Context, cmd_name: str) -> typer.core.TyperCommand | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         built = self.commands.get(cmd_name)
         if built is not None or cmd_name not in COMMANDS:
-            return built  # type: ignore[return-value]
+            return built
         module, attribute = COMMANDS[cmd_name]
         target = getattr(importlib.import_module(f"newsletter.cli.{module}"), attribute)
         if isinstance(target, typer.Typer):
-            command = get_group(target)
-            command.name = cmd_name
+            group = get_group(target)
+            group.name = cmd_name
+            self.commands[cmd_name] = group
         else:
-            command = get_command_from_info(
+            self.commands[cmd_name] = get_command_from_info(
                 CommandInfo(name=cmd_name, callback=target),
                 pretty_exceptions_short=True,
                 rich_markup_mode=self.rich_markup_mode,
             )
-        self.commands[cmd_name] = command
-        return command  # type: ignore[return-value]
+        return self.commands[cmd_name]
 
 
 app = typer.Typer(
@@ -87,3 +90,6 @@ app = typer.Typer(
 @app.callback()
 def main() -> None:
     """Newsletter and event notifications for regional children's services networks."""
+    from newsletter.cli.common import forget_prepared_stores
+
+    forget_prepared_stores()
