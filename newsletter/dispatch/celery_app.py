@@ -88,7 +88,7 @@ def make_app() -> Celery:
 
 
 @worker_process_init.connect
-def _own_database_connections(**_: Any) -> None:
+def _own_connections(**_: Any) -> None:
     """Give each pool process its own database and Redis connections, opened now.
 
     ``newsletter worker`` opens the store (to migrate or check it) before
