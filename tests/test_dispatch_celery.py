@@ -45,7 +45,7 @@ from sqlalchemy import func, select
 from newsletter import sends
 from newsletter.config import reset_settings
 from newsletter.db import session_scope
-from newsletter.dispatch import control
+from newsletter.dispatch import control, task_message
 from newsletter.dispatch.leases import DONE, RUNNING, task_key
 from newsletter.dispatch.queue import QUEUE_OF, get_queue
 from newsletter.dispatch.recording import UNRECORDED_LIMIT
@@ -438,6 +438,27 @@ def test_two_thousand_in_overlapping_segments_get_one_message_each(stack: Stack)
         seen_segments[segment] += 1
     # Every edition was really used (the role mix puts people first in each).
     assert set(seen_segments) == set(SEGMENT_ORDER)
+
+
+def test_planning_published_without_celery_is_run_by_a_celery_worker_once(stack: Stack) -> None:
+    """A plan task written straight to Redis (no Celery client) is a Celery task like any.
+
+    The message is published before any worker is up, as ``newsletter send``
+    does; the worker started afterwards runs it under the id it was given, and
+    every batch it enqueues (published the same way) delivers each message once.
+    """
+    add_subscribers(stack, 300)
+    send_id = create_send()
+    task_id = task_message.publish(
+        stack.redis.url, "newsletter.plan_send", [send_id], QUEUE_OF["plan_send"]
+    )
+    stack.workers.start(CONCURRENCY)
+    wait_finished(stack, send_id, timeout=60)
+
+    assert_exactly_once(stack)
+    assert assert_finished_counts(send_id, 300).sent == 300
+    assert f"newsletter.plan_send[{task_id}] succeeded" in stack.workers.logs()
+    wait_for(lambda: dispatch_idle(stack), timeout=30, what="every task acknowledged")
 
 
 def test_451_to_one_message_in_five_still_delivers_each_once(stack: Stack) -> None:

@@ -64,24 +64,41 @@ def user_errors() -> Iterator[None]:
         fail(str(exc))
 
 
+# Stores already checked by the running command (a command opens the store
+# several times; ``newsletter send`` three times before its task is published).
+# Emptied when a command starts (``newsletter.cli.main``), so that commands run
+# one after another in one process (tests) each check again.
+_prepared: set[str] = set()
+
+
 def prepare_store() -> Engine:
     """Return the engine, migrating an empty database; refuse a stale schema.
 
     An empty database is initialised on first use (nothing can be lost); a
     database at an older revision is left for ``newsletter init`` so that a
     production upgrade is always a deliberate step.  Alembic is imported only
-    when there is something to migrate (it costs ~0.1 s of start-up).
+    when there is something to migrate (it costs ~0.1 s of start-up).  Checked
+    once per store and command.
     """
     from newsletter.db import get_engine
     from newsletter.migrate import current_revision, head_revision
 
     engine = get_engine()
+    key = engine.url.render_as_string(hide_password=False)
+    if key in _prepared:
+        return engine
     revision = current_revision(engine)
     if revision is None:
         initialise(engine)
     elif revision != head_revision():
         fail(f"the store is at schema {revision}, not {head_revision()}: run `newsletter init`")
+    _prepared.add(key)
     return engine
+
+
+def forget_prepared_stores() -> None:
+    """Check every store again on its next use (a new command starts)."""
+    _prepared.clear()
 
 
 def require_secret() -> None:

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from newsletter.cli.common import (
@@ -24,6 +23,8 @@ from newsletter.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from newsletter.send_review import SendReview
 
 # What ``sends recipients --status`` accepts: newsletter.delivery_report.FILTERS,
@@ -78,6 +79,8 @@ def start_and_report(send_id: int) -> None:
 
 
 def _progress() -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),

@@ -199,16 +199,27 @@ class CeleryQueue:
 
     Only the name is checked here, not the task's module: importing the
     planner would pull the renderer (premailer, lxml) into every process
-    that merely enqueues, the CLI included (docs/performance.md).
+    that merely enqueues, the CLI included (docs/performance.md).  A task due
+    at once on a Redis broker is written there directly, as a Celery task
+    message (``newsletter.dispatch.task_message``), without loading Celery;
+    the rest goes through Celery's client.
     """
 
     def enqueue(
         self, name: str, *args: Any, countdown: float | None = None, task_id: str | None = None
     ) -> None:
-        from newsletter.dispatch.celery_app import app_for_settings
-
         if name not in TASKS:
             raise KeyError(name)
+        from newsletter.dispatch import task_message
+
+        broker_url = get_settings().broker_url or ""
+        if countdown is None and task_message.accepts(broker_url):
+            task_message.publish(
+                broker_url, f"newsletter.{name}", list(args), QUEUE_OF[name], task_id
+            )
+            return
+        from newsletter.dispatch.celery_app import app_for_settings
+
         app_for_settings().send_task(
             f"newsletter.{name}",
             args=list(args),
