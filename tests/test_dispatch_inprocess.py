@@ -17,12 +17,12 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from newsletter.cli import app as cli_app
-from newsletter.db import session_scope
+from newsletter.db import get_engine, session_scope
 from newsletter.dispatch import control
 from newsletter.dispatch.batches import enqueue_pending
 from newsletter.dispatch.embedded import run_until_idle
@@ -510,3 +510,29 @@ def test_a_message_sent_again_carries_its_first_message_id(
     assert str(resent["Message-ID"]) == first[again]
     with session_scope() as s:
         assert s.scalar(select(Delivery.message_id).where(Delivery.id == again)) == first[again]
+
+
+def test_a_send_where_all_goes_well_never_writes_the_send_row_per_group(
+    session: Session, transport: InMemoryTransport
+) -> None:
+    """The failure streak is only read while messages go out: no worker locks the send's row.
+
+    100 messages make four full groups, the last written in the background, so
+    the batch ends with nothing left to record, and records nothing more.
+    """
+    upsert(session, _people(100), default_status="active", consent_source="t")
+    session.commit()
+    streak_writes: list[str] = []
+
+    def watch(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE SENDS SET CONSECUTIVE_FAILURES"):
+            streak_writes.append(statement)
+
+    engine = get_engine()
+    event.listen(engine, "before_cursor_execute", watch)
+    try:
+        send_id = _send(_update(), ["workforce-lead", "dcs", "lead-member"])
+    finally:
+        event.remove(engine, "before_cursor_execute", watch)
+    assert _status(send_id) == ("finished", 100, 100, 0, 0, 0)
+    assert streak_writes == []
