@@ -1,6 +1,6 @@
 """The engine's rate and CPU per message: this checkout against a git ref, alternated.
 
-Run: ``python benchmarks/engine_ab.py --before main [--n 20000] [--rounds 3]``
+Run: ``python benchmarks/engine_ab.py --before main [--after REF] [--n 20000] [--rounds 3]``
 (``NEWSLETTER_DATABASE_URL=postgresql://…`` for PostgreSQL, as for
 benchmarks/dispatch.py).  ``--env NAME=VALUE`` sets a setting for the
 ``after`` variant only (with ``--before`` omitted, the two variants are the
@@ -11,7 +11,8 @@ One store of N subscribers, one redis-server and one SMTP sink serve every
 run.  Each round sends the stored update to all N through a fresh Celery
 worker (benchmarks/dispatch_engine.py) once per variant, in alternating
 order, so this machine's drift falls on both alike.  ``before`` is the code
-of ``REF`` exported with ``git archive`` and put first on ``PYTHONPATH`` for
+of ``REF`` (and ``after`` that of ``--after``, else this checkout) exported
+with ``git archive`` and put first on ``PYTHONPATH`` for
 the command and its workers (same interpreter, packages and store).  Per run
 it prints the end-to-end and steady rates and the CPU per message of each
 process group; at the end the medians and the after/before ratios.  Nothing
@@ -46,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=20_000, help="messages per engine run")
     parser.add_argument("--rounds", type=int, default=3, help="engine runs per variant")
     parser.add_argument("--before", metavar="REF", help="git ref of the 'before' code")
+    parser.add_argument("--after", metavar="REF", help="git ref of the 'after' code (default: this checkout)")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for 'after'")
     parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args(argv)
@@ -56,10 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="engine-ab-") as tmp:
         folder = Path(tmp)
         variants: dict[str, dict[str, str]] = {"before": {}, "after": after_env}
-        if args.before:
-            tree = export_tree(args.before, folder)
-            path = os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")]))
-            variants["before"] = {"PYTHONPATH": path}
+        for variant, ref in (("before", args.before), ("after", args.after)):
+            if ref:
+                (folder / variant).mkdir()
+                tree = export_tree(ref, folder / variant)
+                path = os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")]))
+                variants[variant] = variants[variant] | {"PYTHONPATH": path}
         redis_port, sink_port = free_port(), free_port()
         redis_service = start_redis(redis_port, folder)
         sink = SmtpSink(sink_port)
