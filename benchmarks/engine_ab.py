@@ -47,7 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=20_000, help="messages per engine run")
     parser.add_argument("--rounds", type=int, default=3, help="engine runs per variant")
     parser.add_argument("--before", metavar="REF", help="git ref of the 'before' code")
-    parser.add_argument("--after", metavar="REF", help="git ref of the 'after' code (default: this checkout)")
+    parser.add_argument(
+        "--after", metavar="REF", help="git ref of the 'after' code (default: this checkout)"
+    )
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for 'after'")
     parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args(argv)

@@ -578,7 +578,7 @@ def test_an_all_sent_group_records_rows_events_and_clears_another_workers_failur
         invited = s.scalars(
             select(EventRecipient.first_delivery_id).where(EventRecipient.event_id == event_id)
         ).all()
-        assert sorted(invited) == [d for d, _ in ids]
+        assert sorted(d or 0 for d in invited) == [d for d, _ in ids]
         assert s.scalar(select(Send.consecutive_failures).where(Send.id == send_id)) == 0
     # Written again (a commit whose answer was lost), nothing changes twice.
     write_group(send_id, group)

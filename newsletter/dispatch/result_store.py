@@ -102,6 +102,7 @@ def write_group(send_id: int, group: ResultGroup) -> WriteOutcome:
 
 def _write_once(send_id: int, group: ResultGroup) -> WriteOutcome:
     engine = get_engine()
+    status: str | None
     if engine.dialect.name == "postgresql" and _all_sent(group):
         status = _write_sent_group(engine, send_id, group)
     else:
