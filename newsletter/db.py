@@ -48,6 +48,7 @@ def normalise_url(url: str) -> str:
 
 
 _engines: dict[str, Engine] = {}
+_session_factories: dict[Engine, sessionmaker[Session]] = {}
 
 
 def engine_for(url: str) -> Engine:
@@ -74,6 +75,7 @@ def reset_engines() -> None:
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
+    _session_factories.clear()
 
 
 @contextmanager
@@ -82,7 +84,13 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 
     Everything done inside one ``with`` block is stored whole or not at all.
     """
-    factory = sessionmaker(bind=engine or get_engine(), expire_on_commit=False)
+    bind = engine or get_engine()
+    factory = _session_factories.get(bind)
+    if factory is None:
+        # One factory per engine: a sessionmaker makes a Session subclass and
+        # copies the event listeners onto it, about half a millisecond of CPU,
+        # which every delivery batch paid several times (docs/performance.md).
+        factory = _session_factories[bind] = sessionmaker(bind=bind, expire_on_commit=False)
     session = factory()
     try:
         yield session

@@ -43,6 +43,7 @@ __all__ = [
     "MARK_SENT",
     "MARK_SKIPPED",
     "PG_MARK_SENT",
+    "PG_MARK_SENT_SQL",
     "TRANSITIONS",
     "DeliveryStatus",
     "IllegalDeliveryTransition",
@@ -136,13 +137,14 @@ MARK_RETRY = (
 # PostgreSQL: the common outcome of a whole group in one statement, the rows
 # passed as arrays and unnested, rather than one statement per message
 # (executemany): PostgreSQL's CPU per message fell by about a third.
-PG_MARK_SENT = text(
+PG_MARK_SENT_SQL: Final = (
     # The status is this module's own constant, checked by move(): nothing to inject.
     f"UPDATE deliveries SET status = '{move([CLAIMED], SENT)}', message_id = v.mid, "  # noqa: S608
     "finished_at = :at, error = NULL "
     "FROM unnest(CAST(:dids AS integer[]), CAST(:mids AS varchar[])) AS v(did, mid) "
     "WHERE deliveries.id = v.did"
 )
+PG_MARK_SENT = text(PG_MARK_SENT_SQL)
 
 
 def claim(session: Session, send_id: int, ids: Sequence[int], task_id: str) -> list[int]:

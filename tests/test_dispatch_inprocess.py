@@ -17,17 +17,18 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from newsletter.cli import app as cli_app
-from newsletter.db import session_scope
+from newsletter.db import get_engine, session_scope
 from newsletter.dispatch import control
 from newsletter.dispatch.batches import enqueue_pending
 from newsletter.dispatch.embedded import run_until_idle
 from newsletter.dispatch.maintenance import send_reminders
 from newsletter.dispatch.queue import in_process_queue
+from newsletter.dispatch.result_store import ResultGroup, write_group
 from newsletter.dispatch.runtime import Runtime, set_runtime
 from newsletter.events.changes import cancel_event, edit_event
 from newsletter.events.reminders import due_reminder_offset
@@ -510,3 +511,77 @@ def test_a_message_sent_again_carries_its_first_message_id(
     assert str(resent["Message-ID"]) == first[again]
     with session_scope() as s:
         assert s.scalar(select(Delivery.message_id).where(Delivery.id == again)) == first[again]
+
+
+def test_a_send_where_all_goes_well_never_writes_the_send_row_per_group(
+    session: Session, transport: InMemoryTransport
+) -> None:
+    """The failure streak is only read while messages go out: no worker locks the send's row.
+
+    100 messages make four full groups, the last written in the background, so
+    the batch ends with nothing left to record, and records nothing more.
+    """
+    upsert(session, _people(100), default_status="active", consent_source="t")
+    session.commit()
+    streak_writes: list[str] = []
+
+    def watch(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE SENDS SET CONSECUTIVE_FAILURES"):
+            streak_writes.append(statement)
+
+    engine = get_engine()
+    event.listen(engine, "before_cursor_execute", watch)
+    try:
+        send_id = _send(_update(), ["workforce-lead", "dcs", "lead-member"])
+    finally:
+        event.remove(engine, "before_cursor_execute", watch)
+    assert _status(send_id) == ("finished", 100, 100, 0, 0, 0)
+    assert streak_writes == []
+
+
+def test_an_all_sent_group_records_rows_events_and_clears_another_workers_failures(
+    session: Session, transport: InMemoryTransport
+) -> None:
+    """The usual group (every message sent) is written whole, on SQLite and PostgreSQL alike."""
+    upsert(session, _people(3), default_status="active", consent_source="t")
+    session.commit()
+    with session_scope() as s:
+        send = create_send(s, update_id=_update(), segments=["all"])
+        send_id = send.id
+        event_id = s.scalars(select(EventRecord.id)).first()
+        assert event_id is not None
+        subscribers = [find(s, f"person{i}@council{i}.gov.uk") for i in range(3)]
+        rows = [
+            Delivery(send_id=send_id, subscriber_id=p.id, segment="all", status="claimed")
+            for p in subscribers
+        ]
+        s.add_all(rows)
+        s.flush()
+        ids = [(row.id, row.subscriber_id) for row in rows]
+        # Another worker's run of failures, which a success ends.
+        s.execute(update(Send).where(Send.id == send_id).values(consecutive_failures=3))
+    group = ResultGroup(had_success=True, size=len(ids))
+    for delivery_id, subscriber_id in ids:
+        group.sent.append({"did": delivery_id, "mid": f"<{delivery_id}@example.org>"})
+        group.event_recipients.append(
+            {"event_id": event_id, "subscriber_id": subscriber_id, "first_delivery_id": delivery_id}
+        )
+    outcome = write_group(send_id, group)
+    assert outcome.sent_ids == [d for d, _ in ids]
+    with session_scope() as s:
+        stored = s.execute(
+            select(Delivery.id, Delivery.status, Delivery.message_id).where(
+                Delivery.send_id == send_id
+            )
+        ).all()
+        assert sorted(stored) == [(d, "sent", f"<{d}@example.org>") for d, _ in ids]
+        invited = s.scalars(
+            select(EventRecipient.first_delivery_id).where(EventRecipient.event_id == event_id)
+        ).all()
+        assert sorted(d or 0 for d in invited) == [d for d, _ in ids]
+        assert s.scalar(select(Send.consecutive_failures).where(Send.id == send_id)) == 0
+    # Written again (a commit whose answer was lost), nothing changes twice.
+    write_group(send_id, group)
+    with session_scope() as s:
+        count = s.scalar(select(func.count()).select_from(EventRecipient))
+        assert count == len(ids)

@@ -173,6 +173,8 @@ def test_dual_signature_and_signing_transport(tmp_path: Path) -> None:
             transport.send(template.outgoing(recipient))
     assert len(inner.messages) == 2
     for sent in inner.messages:
+        # The template's no-leading-dot promise does not cover the signature.
+        assert not sent.dot_free
         assert sent.data.count(b"DKIM-Signature:") == 2
         assert dkimpy_verify(sent.data, keys)
         results = sorted(opendkim_verify(sent.data, keys, tmp_path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.policy
 import re
@@ -23,6 +24,7 @@ from newsletter.message import (
     Recipient,
     RecipientSuppressedError,
 )
+from newsletter.message.bodies import encode_qp
 from newsletter.parts import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, CalendarPart
 from newsletter.parts import RenderedEdition as Edition
 from newsletter.tokens import UNSUBSCRIBE, read_token
@@ -453,8 +455,31 @@ def test_splicing_round_trips_any_text(pieces: list[str], name: str) -> None:
     r = recipient(name=name)
     data = template.personalise(r)
     assert_wire_format(data)
+    assert template.outgoing(r).dot_free
+    assert b"\n." not in data and not data.startswith(b".")
     greeting = f"Dear {' '.join(name.split())}," if name.strip() else "Hello,"
     values = {GREETING: greeting, UNSUBSCRIBE_URL: r.unsubscribe_url}
     values[PREFERENCES_URL] = r.preferences_url
     expected = "".join(values.get(p, p) for p in pieces)
     assert text_of(parse(data), "plain") == expected
+
+
+def test_no_line_begins_with_a_dot_so_smtp_needs_no_dot_stuffing() -> None:
+    """Dots that would begin a line, in the text, after a soft break or in a value, are =2E."""
+    long_line = "x" * 75 + ".after a soft break"
+    text = f"{GREETING}\n.dot line\n..two dots\n.\n{long_line}\n"
+    template = MessageTemplate.build(edition(html=text, text=text), [], settings=SETTINGS)
+    r = recipient(name=".Dot")
+    message = template.outgoing(r)
+    assert message.dot_free
+    assert b"\n." not in message.data
+    assert b"=2E" in message.data
+    expected = f"Dear .Dot,\n.dot line\n..two dots\n.\n{long_line}\n"
+    assert text_of(parse(message.data), "plain") == expected
+
+
+@given(st.binary().map(lambda b: b.translate(bytes.maketrans(b"\x00\x01\x02", b".\n."))))
+def test_quoted_printable_never_begins_a_line_with_a_dot(data: bytes) -> None:
+    encoded = encode_qp(data)
+    assert b"\n." not in encoded and not encoded.startswith(b".")
+    assert binascii.a2b_qp(encoded).replace(b"\r\n", b"\n") == data

@@ -213,3 +213,14 @@ def test_dot_stuffing_doubles_every_line_starting_dot(data: bytes) -> None:
     if not expected.endswith(b"\r\n"):
         expected += b"\r\n"
     assert dot_stuffed(data) == expected + b".\r\n"
+
+
+def test_a_dot_free_message_goes_out_as_it_is(smtp_server: SMTPTestServer) -> None:
+    """A message promising no line-leading dot is sent unstuffed, and arrives unchanged."""
+    data = b"Subject: dot free\r\n\r\nno =2Edots here\r\n=2E\r\n"
+    assert dot_stuffed(data, dot_free=True) == data + b".\r\n"
+    with SMTPTransport(smtp_server.url) as transport:
+        transport.send(
+            OutgoingMessage(SENDER, ("a@example.org",), data, "<free@mail.example.org>", None, True)
+        )
+    assert [m.data for m in smtp_server.messages] == [data]

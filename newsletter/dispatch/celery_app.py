@@ -16,6 +16,7 @@ pointed at.  Start with ``newsletter worker`` and ``newsletter beat`` (or
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -112,6 +113,18 @@ def _own_connections(**_: Any) -> None:
             book.client.ping()
     except Exception as exc:
         log.warning("could not open the connections of a new worker process: %s", exc)
+
+
+@worker_process_init.connect
+def _freeze_long_lived_objects(**_: Any) -> None:
+    """Take what a pool process starts with out of the garbage collector's sight.
+
+    The modules, the renderer and the app live as long as the process; a
+    full collection would otherwise walk all of them every few thousand
+    messages.  Frozen objects are still freed by reference counting, only
+    never scanned for cycles (docs/performance.md has the measured gain).
+    """
+    gc.freeze()
 
 
 @worker_init.connect

@@ -152,8 +152,16 @@ class Recorder:
         return status
 
     def flush(self) -> str | None:
-        """Write everything collected and wait; returns the send's status afterwards."""
+        """Write everything collected and wait; returns the send's status afterwards.
+
+        With nothing collected (a batch whose last group went to the writer)
+        there is nothing to write: the status is the one the last write saw.
+        """
         self._collect()
+        if not self.group.size:
+            # An empty group would still cost a transaction that locks the
+            # send's row (the failure streak): four statements per batch.
+            return self.last_status
         outcome = write_group(self.send_id, self._take())
         self.journal.forget(self.send_id, outcome.sent_ids)
         if outcome.retry_ids:

@@ -37,9 +37,17 @@ def encode_qp(data: bytes) -> bytes:
     the input is normalised to LF and the output's LFs (which are only ever
     line breaks: a literal LF in the data is a line break in text mode) become
     CRLF.  If the data does not end a line, a soft line break is added.
+
+    A "." that would begin a line is written ``=2E`` (RFC 2045 section 6.7
+    allows any octet encoded), so no line of the result begins with a dot:
+    a message made of such bodies needs no SMTP dot-stuffing (see
+    ``OutgoingMessage.dot_free``), which spares the transport a scan of every
+    message for dots to double.
     """
     encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
-    encoded = encoded.replace(b"\n", b"\r\n")
+    encoded = encoded.replace(b"\n", b"\r\n").replace(b"\n.", b"\n=2E")
+    if encoded.startswith(b"."):
+        encoded = b"=2E" + encoded[1:]
     if encoded and not encoded.endswith(b"\r\n"):
         encoded += _SOFT_BREAK
     return encoded

@@ -221,6 +221,10 @@ class MessageTemplate:
             data=data,
             message_id=draft.message_id,
             delivery_id=recipient.delivery_id,
+            # Header lines begin with a name or (folded) with white space,
+            # boundaries with "--", base64 has no dot and every quoted-printable
+            # part comes from encode_qp, which encodes a line's leading dot.
+            dot_free=True,
         )
 
     def personalise(self, recipient: Recipient) -> bytes:

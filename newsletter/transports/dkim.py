@@ -182,7 +182,10 @@ class SigningTransport(Transport):
 
     def send(self, message: OutgoingMessage) -> None:
         """Sign ``message.data`` and send it through the inner transport."""
-        self.inner.send(dataclasses.replace(message, data=self.signer.sign(message.data)))
+        # The signature is new text: the unsigned message's dot_free promise
+        # does not cover it, so the transport dot-stuffs as usual.
+        signed = self.signer.sign(message.data)
+        self.inner.send(dataclasses.replace(message, data=signed, dot_free=False))
 
     def close(self) -> None:
         """Close the inner transport."""

@@ -237,7 +237,13 @@ def _check_envelope(message: OutgoingMessage) -> None:
 def _sendmail(smtp: smtplib.SMTP, message: OutgoingMessage) -> dict[str, Reply]:
     """One transaction, pipelined where the server allows it; smtplib's errors."""
     if smtp.has_extn("pipelining"):
-        return pipelined_sendmail(smtp, message.envelope_from, message.recipients, message.data)
+        return pipelined_sendmail(
+            smtp,
+            message.envelope_from,
+            message.recipients,
+            message.data,
+            dot_free=message.dot_free,
+        )
     return smtp.sendmail(message.envelope_from, list(message.recipients), message.data)
 
 

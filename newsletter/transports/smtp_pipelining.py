@@ -29,25 +29,34 @@ _ACCEPTED_RCPT: Final = (250, 251)
 Reply = tuple[int, bytes]
 
 
-def dot_stuffed(data: bytes) -> bytes:
+def dot_stuffed(data: bytes, *, dot_free: bool = False) -> bytes:
     """``data`` ready for the wire after a 354: dots doubled, CRLF, then ".CRLF".
 
     RFC 5321 section 4.5.2: a line of the message that starts with "." gets a
     second one, which the server removes.  Lines are found as smtplib finds
     them (after any LF), so both paths put the same bytes on the wire.
+    ``dot_free`` says no line of ``data`` begins with a dot (the sender's
+    promise, ``OutgoingMessage.dot_free``): then nothing is looked for.
     """
-    # A dot starts a line where it follows LF (or opens the message); "\n."
-    # cannot overlap itself, so one replace doubles every such dot.
-    data = data.replace(b"\n.", b"\n..")
-    if data.startswith(b"."):
-        data = b"." + data
+    if not dot_free:
+        # A dot starts a line where it follows LF (or opens the message);
+        # "\n." cannot overlap itself, so one replace doubles every such dot.
+        # The search reads the whole message: about 25 µs for 25 KB.
+        data = data.replace(b"\n.", b"\n..")
+        if data.startswith(b"."):
+            data = b"." + data
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data + b".\r\n"
 
 
 def pipelined_sendmail(
-    smtp: smtplib.SMTP, from_addr: str, to_addrs: Sequence[str], data: bytes
+    smtp: smtplib.SMTP,
+    from_addr: str,
+    to_addrs: Sequence[str],
+    data: bytes,
+    *,
+    dot_free: bool = False,
 ) -> dict[str, Reply]:
     """Send ``data`` to ``to_addrs`` in one pipelined transaction; see the module docstring.
 
@@ -57,7 +66,8 @@ def pipelined_sendmail(
     ``SMTPDataError`` (DATA or the message refused) and
     ``SMTPServerDisconnected``.  After a refusal the session is reset with
     RSET, or closed when the server said 421; either way every reply to the
-    group has been read, so the connection stays in step.
+    group has been read, so the connection stays in step.  ``dot_free``: see
+    :func:`dot_stuffed`.
     """
     size = f" SIZE={len(data)}" if smtp.has_extn("size") else ""
     commands = [f"MAIL FROM:<{from_addr}>{size}\r\n"]
@@ -88,7 +98,7 @@ def pipelined_sendmail(
         _reset(smtp, replies)
         raise smtplib.SMTPDataError(*data_reply)
 
-    smtp.send(dot_stuffed(data))
+    smtp.send(dot_stuffed(data, dot_free=dot_free))
     final = smtp.getreply()
     if final[0] != 250:
         _reset(smtp, [final])
