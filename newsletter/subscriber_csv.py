@@ -340,9 +340,10 @@ def _store(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-store") as worker:
         stored: Future[None] | None = None
         for batch in batches:
+            prepared = None if refused() else store.prepare(batch)
             if stored is not None:
                 stored.result()  # raises the worker's error, if any
-            stored = None if refused() else worker.submit(store.store, store.prepare(batch))
+            stored = None if prepared is None else worker.submit(store.store, prepared)
         if stored is not None:
             stored.result()
 
