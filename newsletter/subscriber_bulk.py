@@ -19,7 +19,10 @@ The rule that matters most holds here as everywhere: an opted-out address
 By default its row is skipped entirely (its details are left as they are);
 with ``update_opted_out`` its profile is updated, never its opt-out.
 
-Everything runs in the caller's transaction: nothing is half-stored.
+Rows may come in batches (:class:`BulkImport`): each batch goes through the
+same steps, and a CSV import on PostgreSQL reads the next batch meanwhile
+(:mod:`newsletter.subscriber_csv`).  Everything runs in the caller's
+transaction: nothing is half-stored.
 """
 
 from __future__ import annotations
@@ -190,23 +193,23 @@ class BulkImport:
             # sees them): without these the planner guesses their size for the
             # joins with subscribers below.  Once is enough: the planner scales
             # the row count by the table's size, and later batches are alike
-            # (an ANALYZE per batch cost 0.1 s per 100,000 rows for nothing).
+            # (one per batch cost about 0.15 s more over 100,000 rows in ten).
             conn.execute(text("ANALYZE subscriber_import_rows, subscriber_import_roles"))
         existing = _existing(conn, postgres)
-        batch = UpsertResult()
-        updates = _decide(rows, existing, self._update_opted_out, batch)
-        batch.created = _insert_new(
+        counts = UpsertResult()  # this batch's, its indexes counted from 0
+        updates = _decide(rows, existing, self._update_opted_out, counts)
+        counts.created = _insert_new(
             conn, postgres, self._default_status, self._consent_source, self._now
         )
         if updates:
             _stage(conn, postgres, _UPDATES, _UPDATE_COLUMNS, updates)
             _apply_updates(conn, self._now, self._consent_source)
         result, offset = self.result, self._offset
-        result.created += batch.created
-        result.updated += batch.updated
-        result.unchanged += batch.unchanged
-        result.kept_opted_out.extend(offset + index for index in batch.kept_opted_out)
-        result.skipped_opted_out.extend(offset + index for index in batch.skipped_opted_out)
+        result.created += counts.created
+        result.updated += counts.updated
+        result.unchanged += counts.unchanged
+        result.kept_opted_out.extend(offset + index for index in counts.kept_opted_out)
+        result.skipped_opted_out.extend(offset + index for index in counts.skipped_opted_out)
         self._offset += len(rows)
 
     def _begin(self) -> Connection:
