@@ -114,8 +114,11 @@ class BulkImport:
     stores each batch as :func:`bulk_import` stores its rows; the result's
     indexes count across batches, in the order the rows were added.  The
     batches must name distinct addresses (a CSV import rejects repeats while
-    reading).  :meth:`add` may run in another thread than the one that made
-    the object, one call at a time: it only uses the connection taken here.
+    reading).  :meth:`add` is :meth:`prepare` then :meth:`store`; the two
+    may run in different threads, :meth:`prepare` (no database) for the next
+    batch while :meth:`store` runs for the last, one :meth:`store` at a time.
+    The first :meth:`store` flushes the session and takes its connection:
+    nothing else may use the session until the ``with`` block ends.
     Nothing is committed: the caller commits or rolls back the whole import.
     """
 
@@ -135,7 +138,7 @@ class BulkImport:
         self._now = utcnow()
         self._offset = 0  # rows added so far: the next batch's first index
         self._conn: Connection | None = None  # taken by the first non-empty batch
-        self._postgres = False
+        self._postgres = session.get_bind().dialect.name == "postgresql"
 
     def __enter__(self) -> BulkImport:
         return self
@@ -169,7 +172,7 @@ class BulkImport:
             raise ValueError("import rows must have distinct addresses")
         values = list(_row_values(rows))
         roles = [(index, role) for index, row in enumerate(rows) for role in row.roles]
-        if self._session.get_bind().dialect.name == "postgresql":
+        if self._postgres:
             return Batch(rows, _copy_text(values), _copy_text(roles))
         return Batch(rows, values, roles)
 
@@ -216,7 +219,7 @@ class BulkImport:
         """Lock out other writers of subscribers and make the staging tables."""
         self._session.flush()
         conn = self._session.connection()
-        self._postgres = postgres = conn.dialect.name == "postgresql"
+        postgres = self._postgres
         if postgres:
             # Imports run one at a time, and nothing else adds or changes a
             # subscriber while one runs (readers are not held up): two imports
