@@ -102,8 +102,14 @@ def main() -> int:
             ok &= result.created == n
             engine.dispose()
         for round_ in range(args.rounds):
-            for way, batch_rows in (("one batch", n), ("pipelined", IMPORT_BATCH_ROWS)):
-                with scratch_store(folder, "import_after", configured) as (url, kind):
+            for label, way, batch_rows in (
+                ("one", "one batch", n),
+                ("piped", "pipelined", IMPORT_BATCH_ROWS),
+            ):
+                with scratch_store(folder, f"import_{label}_{round_}", configured) as (
+                    url,
+                    kind,
+                ):
                     engine = engine_for(url)
                     upgrade_to_head(engine)
                     started = time.perf_counter()
