@@ -177,10 +177,19 @@ class BulkImport:
         return Batch(rows, values, roles)
 
     def store(self, batch: Batch) -> None:
-        """Store a prepared batch (see :func:`bulk_import`)."""
+        """Store a prepared batch (see :func:`bulk_import`): :meth:`stage`, then :meth:`write`."""
+        self.write(self.stage(batch))
+
+    def stage(self, batch: Batch) -> Staged:
+        """Copy a prepared batch into the staging tables and decide each existing row.
+
+        Quick statements only (about 0.06 s per 25,000 rows): a pipelined
+        import runs them in its own thread while no :meth:`write` runs.
+        """
         rows = batch.rows
+        counts = UpsertResult()  # this batch's, its indexes counted from 0
         if not rows:
-            return
+            return Staged(0, counts, [])
         conn = self._conn if self._conn is not None else self._begin()
         postgres = self._postgres
         if self._offset:  # the staging tables still hold the previous batch
@@ -199,13 +208,25 @@ class BulkImport:
             # (one per batch cost about 0.15 s more over 100,000 rows in ten).
             conn.execute(text("ANALYZE subscriber_import_rows, subscriber_import_roles"))
         existing = _existing(conn, postgres)
-        counts = UpsertResult()  # this batch's, its indexes counted from 0
         updates = _decide(rows, existing, self._update_opted_out, counts)
+        return Staged(len(rows), counts, updates)
+
+    def write(self, staged: Staged) -> None:
+        """Create the staged batch's new subscribers and apply its updates.
+
+        The long statements (about 0.5 s per 25,000 new subscribers): a
+        pipelined import runs them in a worker thread while it reads on.
+        """
+        if not staged.rows:
+            return
+        conn = self._conn
+        assert conn is not None  # stage() took it
+        postgres, counts = self._postgres, staged.counts
         counts.created = _insert_new(
             conn, postgres, self._default_status, self._consent_source, self._now
         )
-        if updates:
-            _stage(conn, postgres, _UPDATES, _UPDATE_COLUMNS, updates)
+        if staged.updates:
+            _stage(conn, postgres, _UPDATES, _UPDATE_COLUMNS, staged.updates)
             _apply_updates(conn, self._now, self._consent_source)
         result, offset = self.result, self._offset
         result.created += counts.created
@@ -213,7 +234,7 @@ class BulkImport:
         result.unchanged += counts.unchanged
         result.kept_opted_out.extend(offset + index for index in counts.kept_opted_out)
         result.skipped_opted_out.extend(offset + index for index in counts.skipped_opted_out)
-        self._offset += len(rows)
+        self._offset += staged.rows
 
     def _begin(self) -> Connection:
         """Lock out other writers of subscribers and make the staging tables."""
@@ -249,6 +270,15 @@ class Batch:
     rows: Sequence[SubscriberInput]
     staged_rows: str | list[tuple[Any, ...]]
     staged_roles: str | list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A batch in the staging tables (:meth:`BulkImport.stage`), ready to write."""
+
+    rows: int
+    counts: UpsertResult  # the batch's unchanged, skipped and kept rows so far
+    updates: list[tuple[Any, ...]]  # the staged values of each update
 
 
 def _create_staging(conn: Connection, postgres: bool) -> None:

@@ -343,7 +343,12 @@ def _store(
             prepared = None if refused() else store.prepare(batch)
             if stored is not None:
                 stored.result()  # raises the worker's error, if any
-            stored = None if prepared is None else worker.submit(store.store, prepared)
+                stored = None
+            if prepared is not None:
+                # The staging COPY runs here, while the worker is idle: run
+                # beside this thread's reading it took 0.14 s per 25,000 rows
+                # instead of 0.04 s, waiting for the interpreter at each flush.
+                stored = worker.submit(store.write, store.stage(prepared))
         if stored is not None:
             stored.result()
 
