@@ -114,10 +114,11 @@ class BulkImport:
     stores each batch as :func:`bulk_import` stores its rows; the result's
     indexes count across batches, in the order the rows were added.  The
     batches must name distinct addresses (a CSV import rejects repeats while
-    reading).  :meth:`add` is :meth:`prepare` then :meth:`store`; the two
-    may run in different threads, :meth:`prepare` (no database) for the next
-    batch while :meth:`store` runs for the last, one :meth:`store` at a time.
-    The first :meth:`store` flushes the session and takes its connection:
+    reading).  :meth:`add` is :meth:`prepare`, :meth:`stage`, :meth:`write`.
+    They may run in different threads: :meth:`prepare` (no database) for the
+    next batch while :meth:`write` runs for the last; :meth:`stage` and
+    :meth:`write` use the connection, one call at a time, in batch order.
+    The first :meth:`stage` flushes the session and takes its connection:
     nothing else may use the session until the ``with`` block ends.
     Nothing is committed: the caller commits or rolls back the whole import.
     """
@@ -163,10 +164,10 @@ class BulkImport:
         self.store(self.prepare(rows))
 
     def prepare(self, rows: Sequence[SubscriberInput]) -> Batch:
-        """``rows`` with their staging data, for :meth:`store`; raises ValueError on repeats.
+        """``rows`` with their staging data, for :meth:`stage`; raises ValueError on repeats.
 
         Pure Python, no database: a pipelined import prepares the next batch
-        in its own thread while :meth:`store` waits on PostgreSQL.
+        in its own thread while :meth:`write` waits on PostgreSQL.
         """
         if len({row.email_key for row in rows}) != len(rows):
             raise ValueError("import rows must have distinct addresses")

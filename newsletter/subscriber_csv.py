@@ -325,12 +325,15 @@ def _store(
 ) -> None:
     """Store each batch unless ``refused()``; if ``pipelined``, read the next one meanwhile.
 
-    Reading and checking rows is Python work (about 1 s per 100,000 rows) and
-    storing a batch is mostly PostgreSQL's (about 2 s per 100,000 rows, in
-    another process, on another core; psycopg lets go of the interpreter
-    while it waits): a worker thread stores batch k while this thread reads
-    batch k + 1, and at most one batch waits.  A failure of either stops
-    both and is raised here; the caller's rollback then undoes every batch.
+    Reading and checking rows is Python work (about 1.1 s of CPU per 100,000
+    rows) and storing them is mostly PostgreSQL's (about 2.2 s, in another
+    process, on another core; psycopg lets go of the interpreter while it
+    waits).  So a worker thread writes batch k (:meth:`BulkImport.write`, the
+    long inserts) while this thread reads and prepares batch k + 1; then,
+    with the worker idle, this thread stages it (:meth:`BulkImport.stage`)
+    and hands it over.  The connection is used by one thread at a time, the
+    handover ordered by the future.  A failure of either thread stops both
+    and is raised here; the caller's rollback then undoes every batch.
     """
     if not pipelined:
         for batch in batches:
