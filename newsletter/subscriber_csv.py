@@ -35,9 +35,9 @@ EXPORT_COLUMNS = (*PROFILE_COLUMNS, "status")
 # Rows per chunk of a streamed export: a few hundred kilobytes at a time.
 EXPORT_CHUNK_ROWS = 1000
 # Valid rows stored per batch of a PostgreSQL import while the next batch is
-# read; the first batch is smaller so that PostgreSQL starts work sooner
-# (benchmarks/import.py, 100,000 rows: 5,000 then 25,000 did best of the
-# schedules tried, see docs/performance.md).
+# read; the first batches are smaller (5,000, then doubling) so that
+# PostgreSQL starts work sooner (benchmarks/import.py, 100,000 rows: see
+# docs/performance.md for the schedules tried).
 IMPORT_BATCH_ROWS = 25_000
 FIRST_BATCH_ROWS = 5_000
 
@@ -117,9 +117,9 @@ def _batches(
     """Read ``text`` into ``parsed`` row by row; yield its valid rows ``size`` at a time.
 
     The first batch is at most :data:`FIRST_BATCH_ROWS`, so that storing
-    starts early.  Every row read so far is in ``parsed`` when a batch is
-    yielded (its rejections too); ``size`` None yields all valid rows once,
-    at the end.
+    starts early, and each next one twice the last, up to ``size``.  Every
+    row read so far is in ``parsed`` when a batch is yielded (its rejections
+    too); ``size`` None yields all valid rows once, at the end.
     Raises CsvFormatError, before anything is yielded, when the header is
     unusable.
     """
@@ -137,7 +137,7 @@ def _batches(
         raise CsvFormatError(f"{source}: line 1: repeated columns {', '.join(duplicates)}")
 
     layout = _Layout.of(header)
-    wanted = min(size, FIRST_BATCH_ROWS) if size is not None else None
+    wanted = min(size, FIRST_BATCH_ROWS) if size is not None else 0
     batch: list[SubscriberInput] = []
     first_line_of: dict[str, int] = {}
     for cells, line in _rows_with_lines(reader):
@@ -162,10 +162,10 @@ def _batches(
         parsed.inputs.append(row)
         parsed.lines.append(line)
         batch.append(row)
-        if len(batch) == wanted:
+        if size is not None and len(batch) == wanted:
             yield batch
             batch = []
-            wanted = size
+            wanted = min(2 * wanted, size)
     if batch:
         yield batch
 
