@@ -103,7 +103,7 @@ def main() -> int:
             engine.dispose()
         for round_ in range(args.rounds):
             for label, way, batch_rows in (
-                ("one", "one batch", n),
+                ("one", "one batch", None),
                 ("piped", "pipelined", IMPORT_BATCH_ROWS),
             ):
                 with scratch_store(folder, f"import_{label}_{round_}", configured) as (

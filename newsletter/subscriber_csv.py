@@ -258,7 +258,7 @@ def import_csv(
     strict: bool = False,
     update_opted_out: bool = False,
     progress: Callable[[int], None] | None = None,
-    batch_rows: int = IMPORT_BATCH_ROWS,
+    batch_rows: int | None = IMPORT_BATCH_ROWS,
 ) -> ImportReport:
     """Validate and upsert the rows of a CSV text; the caller commits.
 
@@ -269,16 +269,18 @@ def import_csv(
     unless ``update_opted_out``; an opted-out address is never resubscribed.
     Stored with set-based statements (see :mod:`newsletter.subscriber_bulk`).
 
-    On PostgreSQL the valid rows are stored ``batch_rows`` at a time while the
-    next batch is read and checked (see :func:`_store`), all in the caller's
-    transaction; under ``strict`` in a savepoint, rolled back when a bad row
-    turns up after rows were stored.  On SQLite every row is read first.
+    On PostgreSQL the valid rows are stored in batches of up to
+    ``batch_rows`` while the next batch is read and checked (see
+    :func:`_store`), all in the caller's transaction; under ``strict`` in a
+    savepoint, rolled back when a bad row turns up after rows were stored.
+    On SQLite, or with ``batch_rows`` None, every row is read first.
     """
     parsed = _ParsedFile()
     postgres = session.get_bind().dialect.name == "postgresql"
-    batches = _batches(parsed, text, source, progress, batch_rows if postgres else None)
+    pipelined = postgres and batch_rows is not None
+    batches = _batches(parsed, text, source, progress, batch_rows if pipelined else None)
     report = ImportReport()
-    savepoint = session.begin_nested() if strict and postgres else nullcontext()
+    savepoint = session.begin_nested() if strict and pipelined else nullcontext()
     try:
         with (
             savepoint,
@@ -289,7 +291,7 @@ def import_csv(
                 update_opted_out=update_opted_out,
             ) as store,
         ):
-            _store(store, batches, postgres, refused=lambda: strict and bool(parsed.rejected))
+            _store(store, batches, pipelined, refused=lambda: strict and bool(parsed.rejected))
             if strict and parsed.rejected:
                 raise _RefusedError  # rolls the savepoint back
     except _RefusedError:
