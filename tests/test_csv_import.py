@@ -9,14 +9,14 @@ import threading
 from pathlib import Path
 
 from celery_harness import wait_for
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from newsletter import subscribers
 from newsletter.cli import app
 from newsletter.db import engine_for, session_scope
-from newsletter.models import Subscriber
+from newsletter.models import StatusChange, Subscriber, SubscriberRole
 from newsletter.subscriber_csv import import_csv
 from newsletter.subscribers import UpsertResult
 
@@ -303,3 +303,89 @@ def test_concurrent_imports_of_the_same_new_addresses_both_succeed(postgres_url:
         assert session.scalar(select(func.count()).select_from(Subscriber)) == 75
         updated = subscribers.find(session, "p30@durham.gov.uk")
         assert (updated.name, updated.role_names) == ("Person 30", ["lead-member"])
+
+
+# Imports on PostgreSQL store batches while reading the next; batch_rows=2 makes
+# several batches of a short file.  On SQLite the same calls read every row first.
+
+
+def _count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(Subscriber)) or 0)
+
+
+def test_strict_import_with_a_bad_row_in_the_last_batch_stores_nothing(engine: Engine) -> None:
+    good = "".join(f"p{i}@b.org,P {i},DCS\n" for i in range(7))
+    text_ = "email,name,roles\n" + good + "bad-address,Bad,DCS\n"
+    with session_scope(engine) as session:
+        report = import_csv(session, text_, source="t.csv", strict=True, batch_rows=2)
+        assert not report.stored and report.rows == 8
+        assert [str(r) for r in report.rejected] == [
+            "line 9: email: 'bad-address' is not a valid address: "
+            "An email address must have an @-sign."
+        ]
+    with session_scope(engine) as session:
+        assert _count(session) == 0
+        assert session.scalar(select(func.count()).select_from(StatusChange)) == 0
+        assert session.scalar(select(func.count()).select_from(SubscriberRole)) == 0
+
+
+def test_batches_store_every_good_row_with_roles_history_and_line_numbers(
+    engine: Engine,
+) -> None:
+    with session_scope(engine) as session:
+        session.add(Subscriber(email="gone@b.org", email_key="gone@b.org", status="unsubscribed"))
+    rows = [f"p{i}@b.org,P {i},DCS;Lead Member,\n" for i in range(5)]
+    rows.insert(1, "not-an-address,X,DCS,\n")  # line 3, in the first batch
+    rows.insert(4, "gone@b.org,Back,DCS,active\n")  # line 6, in the second batch
+    text_ = "email,name,roles,status\n" + "".join(rows)
+    with session_scope(engine) as session:
+        report = import_csv(session, text_, source="t.csv", batch_rows=2)
+        assert report.stored and report.rows == 7
+        assert [r.line for r in report.rejected] == [3]
+        assert report.result.created == 5
+        assert report.warnings == [
+            "line 6: gone@b.org has opted out; row skipped and their details left as they are"
+        ]
+    with session_scope(engine) as session:
+        gone = subscribers.find(session, "gone@b.org")
+        assert (gone.status, gone.name, gone.role_names) == ("unsubscribed", "", [])
+        people = {s.email: s for s in subscribers.iter_all(session)}
+        assert sorted(people) == ["gone@b.org"] + [f"p{i}@b.org" for i in range(5)]
+        for i in range(5):
+            assert people[f"p{i}@b.org"].role_names == ["dcs", "lead-member"]
+        history = session.execute(
+            select(Subscriber.email, StatusChange.status, StatusChange.consent_source).join(
+                StatusChange, StatusChange.subscriber_id == Subscriber.id
+            )
+        ).all()
+        assert sorted(history) == [(f"p{i}@b.org", "active", "import:t.csv") for i in range(5)]
+
+
+def test_opted_out_address_in_a_later_batch_is_not_resubscribed(engine: Engine) -> None:
+    first = "email,status\n" + "".join(f"p{i}@b.org,\n" for i in range(4))
+    first += "late@b.org,unsubscribed\n"
+    with session_scope(engine) as session:
+        assert import_csv(session, first, source="t.csv").result.created == 5
+    again = "email,name,status\n" + "".join(f"p{i}@b.org,P {i},active\n" for i in range(4))
+    again += "late@b.org,Late,active\n"  # line 6: the third batch of two rows
+    with session_scope(engine) as session:
+        report = import_csv(session, again, source="t.csv", update_opted_out=True, batch_rows=2)
+        assert (report.result.updated, report.result.kept_opted_out) == (5, [4])
+        assert report.warnings == [
+            "line 6: late@b.org has opted out; import does not resubscribe (status kept)"
+        ]
+    with session_scope(engine) as session:
+        late = subscribers.find(session, "late@b.org")
+        assert (late.status, late.name) == ("unsubscribed", "Late")
+
+
+def test_values_with_backslashes_tabs_and_line_breaks_are_stored_as_written(
+    session: Session,
+) -> None:
+    text_ = 'email,name,notes\na@b.org,Back\\slash,"tab\there\nand a line\\n"\n'
+    report = import_csv(session, text_, source="t.csv")
+    assert report.ok and report.result.created == 1
+    session.commit()
+    stored = subscribers.find(session, "a@b.org")
+    assert stored.name == "Back\\slash"
+    assert stored.attributes == {"notes": "tab\there\nand a line\\n"}
