@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from newsletter import segments
 from newsletter.segment_rules import And, Match, Not, Or, RuleError, parse_rule
 from newsletter.subscribers import SubscriberInput, upsert
+from newsletter.suppressions import add_suppression
 
 
 def _people(session: Session) -> None:
@@ -144,3 +145,79 @@ def test_builtin_segment_labels_have_one_definition() -> None:
     for slug, label in BUILTIN_ROLES.items():
         assert BUILTIN_SEGMENTS[slug][1] == label
         assert segment_name(slug) == label
+
+
+def _first_match_people(session: Session) -> None:
+    """People in several segments, out of the audience, and without roles or attributes."""
+    _people(session)
+    rows = [
+        # In all three role segments.
+        SubscriberInput.build(
+            "fay@durham.gov.uk",
+            organisation="Durham",
+            region="North East",
+            roles=["DCS", "Lead Member", "Workforce Lead"],
+        ),
+        # Matched by several segments but not active: never counted.
+        SubscriberInput.build(
+            "gus@durham.gov.uk",
+            organisation="Durham",
+            roles=["DCS", "Lead Member"],
+            status="unsubscribed",
+        ),
+        SubscriberInput.build("hal@leeds.gov.uk", roles=["Lead Member"], status="bounced"),
+        # Active, no roles, no attributes: only rules without role terms can match.
+        SubscriberInput.build("ida@york.gov.uk", organisation="York", region="Yorkshire"),
+        # Active and suppressed: the review counts who planning will list; the
+        # suppression skips the address when its turn comes.
+        SubscriberInput.build("jon@durham.gov.uk", organisation="Durham", roles=["Lead Member"]),
+    ]
+    upsert(session, rows, default_status="active", consent_source="test")
+    add_suppression(session, "jon@durham.gov.uk", "manual", "asked by phone")
+
+
+def _one_by_one(session: Session, rules: list[str]) -> list[int]:
+    """The counts one query per rule, each excluding the earlier rules (as planning does)."""
+    return [
+        segments.count_rule(session, f"({rule})" + "".join(f" and not ({r})" for r in rules[:i]))
+        for i, rule in enumerate(rules)
+    ]
+
+
+def test_first_matches_count_each_active_subscriber_once(session: Session) -> None:
+    _first_match_people(session)
+    rules = ["role:dcs", "role:lead-member", "role:workforce-lead"]
+    # ann, cat, fay | bob, jon | nobody (bob is a lead member first).
+    assert segments.count_first_matches(session, rules) == [3, 2, 0]
+    # bob, fay | jon | ann, cat
+    assert segments.count_first_matches(session, rules[::-1]) == [2, 1, 2]
+    assert segments.count_first_matches(session, rules) == _one_by_one(session, rules)
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        ["status:active"],
+        ["not role:dcs", "role:dcs"],
+        ["role:lead* or attr.team:education", 'region:"North East"', "not organisation:durham"],
+        ["not attr.team:education", "attr.team:education"],  # missing attribute: neither
+        ["role:dcs and not role:lead-member", "organisation:durham and role:workforce-lead"],
+        ['(role:dcs or role:lead-member) and region:"North East"', "role:dcs", "role:dcs"],
+        ["region:x*", "organisation:york"],
+    ],
+)
+def test_first_matches_agree_with_one_query_per_rule(session: Session, rules: list[str]) -> None:
+    _first_match_people(session)
+    assert segments.count_first_matches(session, rules) == _one_by_one(session, rules)
+
+
+def test_first_matches_add_up_to_everyone_active_once(session: Session) -> None:
+    _first_match_people(session)
+    rules = ["role:dcs", "role:lead-member", "role:workforce-lead", "status:active"]
+    # ann cat fay | bob jon | - | eve ida: the seven active people, once each.
+    assert segments.count_first_matches(session, rules) == [3, 2, 0, 2]
+
+
+def test_first_matches_refuse_a_bad_rule(session: Session) -> None:
+    with pytest.raises(RuleError):
+        segments.count_first_matches(session, ["role:dcs", "colour:red"])
