@@ -6,9 +6,15 @@ import pytest
 from sqlalchemy.orm import Session
 
 from newsletter import segments
+from newsletter.ingest import parse_file
+from newsletter.paths import SAMPLES_DIR
 from newsletter.segment_rules import And, Match, Not, Or, RuleError, parse_rule
+from newsletter.send_review import review
 from newsletter.subscribers import SubscriberInput, upsert
 from newsletter.suppressions import add_suppression
+from newsletter.updates import store_update
+
+SAMPLE = SAMPLES_DIR / "north-east-2017-04.txt"
 
 
 def _people(session: Session) -> None:
@@ -221,3 +227,18 @@ def test_first_matches_add_up_to_everyone_active_once(session: Session) -> None:
 def test_first_matches_refuse_a_bad_rule(session: Session) -> None:
     with pytest.raises(RuleError):
         segments.count_first_matches(session, ["role:dcs", "colour:red"])
+
+
+def test_send_review_shows_each_editions_first_matches(session: Session) -> None:
+    _first_match_people(session)
+    segments.add(session, "durham", "organisation:durham")
+    update_id = store_update(session, parse_file(SAMPLE).update, source_name=SAMPLE.name).id
+    chosen = ["lead-member", "durham", "dcs", "durham"]  # a repeat counts once
+    shown = review(session, update_id, chosen)
+    # bob fay jon | ann | cat
+    assert [(e.segment, e.recipients) for e in shown.editions] == [
+        ("lead-member", 3),
+        ("durham", 1),
+        ("dcs", 1),
+    ]
+    assert shown.total == 5
