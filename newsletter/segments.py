@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, not_, select
 from sqlalchemy.orm import Session
 
 from newsletter.errors import Conflict, NotFound, UserError
-from newsletter.models import Segment, Subscriber
+from newsletter.models import Segment, Subscriber, SubscriberRole
 from newsletter.roles import BUILTIN_ROLES
-from newsletter.segment_rules import RuleError, parse_rule, to_sql
+from newsletter.segment_rules import (
+    Match,
+    RuleError,
+    parse_rule,
+    role_condition,
+    role_matches,
+    to_sql,
+)
 
 BUILTIN_SEGMENTS: dict[str, tuple[str, str]] = {
     **{slug: (f"role:{slug}", label) for slug, label in BUILTIN_ROLES.items()},
@@ -187,6 +194,51 @@ def count_rule(session: Session, rule: str) -> int:
     return int(session.scalar(query) or 0)
 
 
+def count_first_matches(session: Session, rules: list[str]) -> list[int]:
+    """Active subscribers per rule, each counted once: for the first rule they match.
+
+    These are the numbers planning gives the segments of a send, which puts a
+    person in several segments in the first listed: rule ``i`` counts whoever
+    matches it and none of the rules before it, so the counts add up to the
+    send's recipients.  Raises RuleError.
+
+    One statement and one pass over the subscribers: each subscriber's roles
+    are gathered once (joined and grouped by subscriber) and every rule is
+    evaluated on them, rather than one query per rule with an ``EXISTS`` per
+    ``role:`` term.  Measured on PostgreSQL with 1,000,000 subscribers
+    (docs/performance.md): the three role segments' counts took 2.0 s one
+    query each and take 0.57 s this way.
+    """
+    trees = [parse_rule(rule) for rule in rules]
+    matches = list(dict.fromkeys(m for tree in trees for m in role_matches(tree)))
+    # Per subscriber: 1 if any of their roles matches the term, else 0 (also
+    # with no roles at all), as the EXISTS of :func:`to_sql` would say.
+    has_role: dict[Match, ColumnElement[bool]] = {
+        m: func.coalesce(func.max(case((role_condition(m), 1), else_=0)), 0) == 1 for m in matches
+    }
+    firsts = [
+        and_(
+            to_sql(tree, has_role.__getitem__),
+            *(not_(to_sql(earlier, has_role.__getitem__)) for earlier in trees[:index]),
+        )
+        for index, tree in enumerate(trees)
+    ]
+    per_subscriber = (
+        select(*(first.label(f"rule_{index}") for index, first in enumerate(firsts)))
+        .select_from(Subscriber)
+        .where(Subscriber.status == "active")
+    )
+    if matches:
+        # Grouped by the primary key, the subscriber's own columns may appear
+        # beside the aggregates (organisation, region, attributes terms).
+        per_subscriber = per_subscriber.outerjoin(
+            SubscriberRole, SubscriberRole.subscriber_id == Subscriber.id
+        ).group_by(Subscriber.id)
+    rows = per_subscriber.subquery()
+    counts = session.execute(select(*(func.count().filter(column) for column in rows.c))).one()
+    return [int(n) for n in counts]
+
+
 __all__ = [
     "BUILTIN_SEGMENTS",
     "RuleError",
@@ -195,6 +247,7 @@ __all__ = [
     "audience",
     "audience_condition",
     "count",
+    "count_first_matches",
     "count_rule",
     "ensure_builtins",
     "get",

@@ -125,20 +125,18 @@ def review(
     check_time(at)
     update = load_update(session, update_id)
     check_content(update)
+    chosen = [segment_store.get(session, name) for name in dict.fromkeys(segments)]
+    counts = segment_store.count_first_matches(session, [segment.rule for segment in chosen])
     editions: list[EditionReview] = []
-    earlier_rules: list[str] = []
-    for name in dict.fromkeys(segments):
-        segment = segment_store.get(session, name)
-        combined = f"({segment.rule})" + "".join(f" and not ({r})" for r in earlier_rules)
-        earlier_rules.append(segment.rule)
+    for segment, recipients in zip(chosen, counts, strict=True):
         label = segment_store.display_name(segment)
         editions.append(
             EditionReview(
-                segment=name,
+                segment=segment.name,
                 label=label,
                 description=segment.description,
-                subject=render_subject(update, name, segment_name=label, subject=subject),
-                recipients=segment_store.count_rule(session, combined),
+                subject=render_subject(update, segment.name, segment_name=label, subject=subject),
+                recipients=recipients,
             )
         )
     return SendReview(update_id=update_id, title=record.title, editions=editions, at=at)

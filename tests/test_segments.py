@@ -6,8 +6,15 @@ import pytest
 from sqlalchemy.orm import Session
 
 from newsletter import segments
+from newsletter.ingest import parse_file
+from newsletter.paths import SAMPLES_DIR
 from newsletter.segment_rules import And, Match, Not, Or, RuleError, parse_rule
+from newsletter.send_review import review
 from newsletter.subscribers import SubscriberInput, upsert
+from newsletter.suppressions import add_suppression
+from newsletter.updates import store_update
+
+SAMPLE = SAMPLES_DIR / "north-east-2017-04.txt"
 
 
 def _people(session: Session) -> None:
@@ -144,3 +151,94 @@ def test_builtin_segment_labels_have_one_definition() -> None:
     for slug, label in BUILTIN_ROLES.items():
         assert BUILTIN_SEGMENTS[slug][1] == label
         assert segment_name(slug) == label
+
+
+def _first_match_people(session: Session) -> None:
+    """People in several segments, out of the audience, and without roles or attributes."""
+    _people(session)
+    rows = [
+        # In all three role segments.
+        SubscriberInput.build(
+            "fay@durham.gov.uk",
+            organisation="Durham",
+            region="North East",
+            roles=["DCS", "Lead Member", "Workforce Lead"],
+        ),
+        # Matched by several segments but not active: never counted.
+        SubscriberInput.build(
+            "gus@durham.gov.uk",
+            organisation="Durham",
+            roles=["DCS", "Lead Member"],
+            status="unsubscribed",
+        ),
+        SubscriberInput.build("hal@leeds.gov.uk", roles=["Lead Member"], status="bounced"),
+        # Active, no roles, no attributes: only rules without role terms can match.
+        SubscriberInput.build("ida@york.gov.uk", organisation="York", region="Yorkshire"),
+        # Active and suppressed: the review counts who planning will list; the
+        # suppression skips the address when its turn comes.
+        SubscriberInput.build("jon@durham.gov.uk", organisation="Durham", roles=["Lead Member"]),
+    ]
+    upsert(session, rows, default_status="active", consent_source="test")
+    add_suppression(session, "jon@durham.gov.uk", "manual", "asked by phone")
+
+
+def _one_by_one(session: Session, rules: list[str]) -> list[int]:
+    """The counts one query per rule, each excluding the earlier rules (as planning does)."""
+    return [
+        segments.count_rule(session, f"({rule})" + "".join(f" and not ({r})" for r in rules[:i]))
+        for i, rule in enumerate(rules)
+    ]
+
+
+def test_first_matches_count_each_active_subscriber_once(session: Session) -> None:
+    _first_match_people(session)
+    rules = ["role:dcs", "role:lead-member", "role:workforce-lead"]
+    # ann, cat, fay | bob, jon | nobody (bob is a lead member first).
+    assert segments.count_first_matches(session, rules) == [3, 2, 0]
+    # bob, fay | jon | ann, cat
+    assert segments.count_first_matches(session, rules[::-1]) == [2, 1, 2]
+    assert segments.count_first_matches(session, rules) == _one_by_one(session, rules)
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        ["status:active"],
+        ["not role:dcs", "role:dcs"],
+        ["role:lead* or attr.team:education", 'region:"North East"', "not organisation:durham"],
+        ["not attr.team:education", "attr.team:education"],  # missing attribute: neither
+        ["role:dcs and not role:lead-member", "organisation:durham and role:workforce-lead"],
+        ['(role:dcs or role:lead-member) and region:"North East"', "role:dcs", "role:dcs"],
+        ["region:x*", "organisation:york"],
+    ],
+)
+def test_first_matches_agree_with_one_query_per_rule(session: Session, rules: list[str]) -> None:
+    _first_match_people(session)
+    assert segments.count_first_matches(session, rules) == _one_by_one(session, rules)
+
+
+def test_first_matches_add_up_to_everyone_active_once(session: Session) -> None:
+    _first_match_people(session)
+    rules = ["role:dcs", "role:lead-member", "role:workforce-lead", "status:active"]
+    # ann cat fay | bob jon | - | eve ida: the seven active people, once each.
+    assert segments.count_first_matches(session, rules) == [3, 2, 0, 2]
+
+
+def test_first_matches_refuse_a_bad_rule(session: Session) -> None:
+    with pytest.raises(RuleError):
+        segments.count_first_matches(session, ["role:dcs", "colour:red"])
+
+
+def test_send_review_shows_each_editions_first_matches(session: Session) -> None:
+    _first_match_people(session)
+    segments.add(session, "durham", "organisation:durham")
+    update_id = store_update(session, parse_file(SAMPLE).update, source_name=SAMPLE.name).id
+    chosen = ["lead-member", "durham", "dcs", "durham"]  # a repeat counts once
+    shown = review(session, update_id, chosen)
+    # bob fay jon | ann | cat
+    assert [(e.segment, e.recipients) for e in shown.editions] == [
+        ("lead-member", 3),
+        ("durham", 1),
+        ("dcs", 1),
+    ]
+    assert shown.total == 5
