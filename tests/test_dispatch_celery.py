@@ -633,3 +633,36 @@ def test_redis_restart_mid_send_still_finishes(stack: Stack, pacing: str) -> Non
     wait_finished(stack, send_id, timeout=120, recover_every=2.0)
     assert_exactly_once(stack)
     assert assert_finished_counts(send_id, 600).sent == 600
+
+
+def deliveries_of_each_task(stack: Stack) -> Counter[str]:
+    """How many times the workers were handed each batch task (by task id), from their logs."""
+    logs = "\n".join(w.log_path.read_text(errors="replace") for w in stack.workers.workers)
+    return Counter(re.findall(r"Task newsletter\.deliver_batch\[([0-9a-f-]+)\] received", logs))
+
+
+def test_a_batch_outliving_the_visibility_timeout_sends_each_message_once(stack: Stack) -> None:
+    """The broker hands a task unacknowledged longer than its visibility timeout to
+    another worker, under the same id, while the first copy still sends it: the
+    copy finds the lease held and ends; the first copy sends every row, once."""
+    # Two batches of 60 sharing 10 messages a second: each runs about 12 s, four
+    # times the visibility timeout, so the broker hands out copies of both.
+    stack.workers.env.update(
+        NEWSLETTER_BROKER_VISIBILITY_TIMEOUT_SECONDS="3",
+        NEWSLETTER_RATE_PER_SECOND="10",
+        NEWSLETTER_BATCH_SIZE="60",
+    )
+    send_id = start_send(stack, 120)
+    stack.workers.start(CONCURRENCY)
+    wait_finished(stack, send_id, timeout=120)
+    wait_for(
+        lambda: dispatch_idle(stack),
+        timeout=60,
+        what="every task acknowledged",
+        on_timeout=lambda: stack.diagnostics(send_id),
+    )
+
+    redelivered = {task for task, n in deliveries_of_each_task(stack).items() if n > 1}
+    assert redelivered, "no batch was handed out twice: make the batches slower"
+    assert_exactly_once(stack)
+    assert assert_finished_counts(send_id, 120).sent == 120
