@@ -1,8 +1,9 @@
 """The Celery application, built from settings.
 
 JSON only (never pickle); ``acks_late`` with ``reject_on_worker_lost`` so a
-task whose worker dies is redelivered (its rows are claimed by task id, so
-the redelivery takes them back at once); prefetch 1 so a busy worker does
+task whose worker dies is redelivered (a batch's copy that finds its killed
+run's lease not yet lapsed ends, and recovery takes the rows back once it
+lapses: ``newsletter.dispatch.leases``); prefetch 1 so a busy worker does
 not hoard batches; separate queues for planning, delivery and maintenance;
 beat runs due sends, reminders, recovery and the bounce mailbox poll.
 
