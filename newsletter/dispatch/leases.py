@@ -37,7 +37,9 @@ heartbeat's key lives a whole lease from the moment Redis wrote it, which is
 after the heartbeat started; so the key outlives the first run's last
 possible check by a quarter of a lease (5 s by default), time for the message
 then on the wire to be accepted and noted in the result journal, which the
-second run settles right after it claims.
+second run settles right after it claims.  A mail server slower than that to
+answer one message can make that one message go twice, with the same
+Message-ID: the bound recovery has always had when it takes rows back.
 
 Recovery (``newsletter.dispatch.maintenance``) reads these: rows claimed by a
 task that is not ``running`` are taken back (after the journal is settled);
