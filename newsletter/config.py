@@ -131,6 +131,13 @@ class Settings(BaseSettings):
         description="A batch's claim lapses this long after its worker's last heartbeat "
         "(every quarter of it); recovery then takes the rows back.",
     )
+    broker_visibility_timeout_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="A batch task not acknowledged this long after a worker took it is put "
+        "back in the queue (its worker is presumed dead); a copy finding the first still "
+        "running ends without sending.",
+    )
     result_journal: bool = Field(
         default=True,
         description="Journal each accepted message in Redis until the store has it, so a "

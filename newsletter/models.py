@@ -380,7 +380,8 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
     claimed_at: Mapped[datetime | None] = mapped_column(default=None)
     # The task that claimed the row: a task redelivered after its worker died
-    # (acks_late) has the same id and takes its own rows back at once.
+    # (acks_late) has the same id and takes its own rows back, once the dead
+    # run's lease has lapsed (newsletter.dispatch.leases).
     claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)
     # When a task for this row was last enqueued: recovery re-enqueues rows
     # whose task was lost (a broker restart) only after a quiet period.

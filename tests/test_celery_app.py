@@ -8,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from celery_harness import RedisServer, redis_server, wait_for, worker_environment
 
+from newsletter.config import reset_settings
+from newsletter.dispatch.celery_app import make_app
 from newsletter.dispatch.queue import QUEUE_OF, TASKS, task_function
 from workers.celery_app import QUEUES, app
 
@@ -22,6 +25,23 @@ def test_json_only_late_acks_and_no_prefetch_hoarding() -> None:
     assert conf.task_acks_late is True and conf.task_reject_on_worker_lost is True
     assert conf.worker_prefetch_multiplier == 1
     assert {q.name for q in conf.task_queues} == set(QUEUES) == {"plan", "deliver", "maintenance"}
+
+
+def test_the_visibility_timeout_comes_from_the_settings_and_is_swept_in_proportion(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert app.conf.broker_transport_options["visibility_timeout"] == 600  # the default
+    monkeypatch.setenv("NEWSLETTER_BROKER_VISIBILITY_TIMEOUT_SECONDS", "3")
+    reset_settings()
+    try:
+        options = make_app().conf.broker_transport_options
+    finally:
+        monkeypatch.delenv("NEWSLETTER_BROKER_VISIBILITY_TIMEOUT_SECONDS")
+        reset_settings()
+    assert options["visibility_timeout"] == 3
+    # Looked for every second, each look a real scan: a copy comes within 4 s.
+    assert options["unacked_restore_interval"] == 1
+    assert options["unacked_restore_throttle"] == 1
 
 
 def test_every_task_is_registered_routed_and_runnable_in_process() -> None:

@@ -46,7 +46,7 @@ from newsletter import sends
 from newsletter.config import reset_settings
 from newsletter.db import session_scope
 from newsletter.dispatch import control, task_message
-from newsletter.dispatch.leases import DONE, RUNNING, task_key
+from newsletter.dispatch.leases import DONE, RUNNING, state_of, task_key
 from newsletter.dispatch.queue import QUEUE_OF, get_queue
 from newsletter.dispatch.recording import UNRECORDED_LIMIT
 from newsletter.ingest import parse_file
@@ -248,7 +248,9 @@ def task_states(stack: Stack) -> dict[str, str]:
     finally:
         client.close()
     prefix = len(task_key(""))
-    return {key[prefix:]: str(value) for key, value in zip(keys, values, strict=True) if value}
+    return {
+        key[prefix:]: str(state_of(value)) for key, value in zip(keys, values, strict=True) if value
+    }
 
 
 def dispatch_idle(stack: Stack) -> bool:
@@ -582,8 +584,10 @@ def test_sigkill_of_the_worker_mid_send_misses_nobody(stack: Stack) -> None:
 
 def test_sigkill_of_pool_processes_is_redelivered_and_resumed(stack: Stack) -> None:
     """The main process lives: acks_late + reject_on_worker_lost put each lost task
-    back, and its redelivery (same task id) takes its own claimed rows back at
-    once, with no recovery run."""
+    back at once, under the same id.  Its killed run's lease is still in Redis
+    until it lapses, and a lease is exclusive (a live run and a dead one look
+    alike to the copy), so the copy ends without sending; recovery then takes
+    the rows back once the lease lapsed, as for a whole worker killed."""
     stack.script.delay = 0.004
     send_id = start_send(stack, 600)
     worker = stack.workers.workers[0]
@@ -598,7 +602,7 @@ def test_sigkill_of_pool_processes_is_redelivered_and_resumed(stack: Stack) -> N
     assert len(sent_unrecorded) <= CONCURRENCY * UNRECORDED_LIMIT
     assert counts_of(send_id).pending > 0, "the send finished before the kill: make it slower"
 
-    wait_finished(stack, send_id, timeout=90)  # no recover(): redelivery alone
+    wait_finished(stack, send_id, timeout=90, recover_every=2.0)
     accepted = stack.accepted()
     assert set(accepted) == set(stack.emails), "somebody was missed"
     twice = {a for a, n in accepted.items() if n > 1}
@@ -633,3 +637,36 @@ def test_redis_restart_mid_send_still_finishes(stack: Stack, pacing: str) -> Non
     wait_finished(stack, send_id, timeout=120, recover_every=2.0)
     assert_exactly_once(stack)
     assert assert_finished_counts(send_id, 600).sent == 600
+
+
+def deliveries_of_each_task(stack: Stack) -> Counter[str]:
+    """How many times the workers were handed each batch task (by task id), from their logs."""
+    logs = "\n".join(w.log_path.read_text(errors="replace") for w in stack.workers.workers)
+    return Counter(re.findall(r"Task newsletter\.deliver_batch\[([0-9a-f-]+)\] received", logs))
+
+
+def test_a_batch_outliving_the_visibility_timeout_sends_each_message_once(stack: Stack) -> None:
+    """The broker hands a task unacknowledged longer than its visibility timeout to
+    another worker, under the same id, while the first copy still sends it: the
+    copy finds the lease held and ends; the first copy sends every row, once."""
+    # Two batches of 60 sharing 10 messages a second: each runs about 12 s, four
+    # times the visibility timeout, so the broker hands out copies of both.
+    stack.workers.env.update(
+        NEWSLETTER_BROKER_VISIBILITY_TIMEOUT_SECONDS="3",
+        NEWSLETTER_RATE_PER_SECOND="10",
+        NEWSLETTER_BATCH_SIZE="60",
+    )
+    send_id = start_send(stack, 120)
+    stack.workers.start(CONCURRENCY)
+    wait_finished(stack, send_id, timeout=120)
+    wait_for(
+        lambda: dispatch_idle(stack),
+        timeout=60,
+        what="every task acknowledged",
+        on_timeout=lambda: stack.diagnostics(send_id),
+    )
+
+    redelivered = {task for task, n in deliveries_of_each_task(stack).items() if n > 1}
+    assert redelivered, "no batch was handed out twice: make the batches slower"
+    assert_exactly_once(stack)
+    assert assert_finished_counts(send_id, 120).sent == 120

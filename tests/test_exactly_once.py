@@ -24,7 +24,7 @@ from sqlalchemy import func, select, update
 from newsletter.config import reset_settings
 from newsletter.db import session_scope
 from newsletter.dispatch import journal
-from newsletter.dispatch.leases import QUEUED, RUNNING, Lease, task_book, task_key
+from newsletter.dispatch.leases import DONE, QUEUED, RUNNING, Lease, task_book, task_key
 from newsletter.dispatch.maintenance import recover
 from newsletter.dispatch.planning import plan_send
 from newsletter.ingest import parse_file
@@ -177,10 +177,10 @@ def test_a_dead_holders_claims_come_back_after_its_lease_and_a_live_ones_do_not(
                     .values(status="claimed", claimed_by=task, claimed_at=utcnow())
                 )
         # The dead task's lease: written once, never renewed (its holder was killed).
-        book.running(dead, 5.0)
+        assert book.acquire(dead, "killed-run", 5.0)
         wait_for(lambda: book.uptime() >= 5, timeout=30, what="Redis up for a lease")
         wait_for(lambda: broker.get(task_key(dead)) is None, timeout=30, what="the lease to lapse")
-        assert broker.get(task_key(live)) == RUNNING.encode()
+        assert book.states([live]) == {live: RUNNING}
         result = recover_later(10)  # claims older than a lease
         assert result["reclaimed"] == 5
         with session_scope() as session:
@@ -195,3 +195,42 @@ def test_a_dead_holders_claims_come_back_after_its_lease_and_a_live_ones_do_not(
     finally:
         holder.end()
     assert broker.get(task_key(live)) == b"done"
+
+
+def test_a_lease_is_exclusive_until_it_lapses_or_ends(broker: redis.Redis) -> None:
+    """A second run of a task cannot take its lease while the first holds it."""
+    book = task_book()
+    assert book is not None
+    task = uuid.uuid4().hex
+    book.queued([task])
+    first = Lease(book, task, 5.0)
+    assert first.start()  # a queued task is free to take
+    try:
+        copy = Lease(book, task, 5.0)
+        assert not copy.start()
+        assert not copy.valid()
+        copy.end()  # a refused run leaves the holder's state alone
+        assert book.states([task]) == {task: RUNNING}
+        # The holder's heartbeat renews its own key and nobody else's.
+        assert book.renew(task, first.holder, 5.0)
+        assert not book.renew(task, copy.holder, 5.0)
+    finally:
+        first.end()
+    assert book.states([task]) == {task: DONE}
+    after_done = Lease(book, task, 5.0)
+    assert after_done.start()
+    after_done.end()
+
+    # A holder that died: its key stays until it lapses, then the task is free again.
+    dead = uuid.uuid4().hex
+    assert book.acquire(dead, "killed-run", 1.0)
+    redelivered = Lease(book, dead, 5.0)
+    assert not redelivered.start()
+    wait_for(lambda: broker.get(task_key(dead)) is None, timeout=10, what="the lease to lapse")
+    assert redelivered.start()
+    try:
+        assert redelivered.valid()
+        assert book.states([dead]) == {dead: RUNNING}
+    finally:
+        redelivered.end()
+    assert book.states([dead]) == {dead: DONE}

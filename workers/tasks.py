@@ -21,7 +21,10 @@ def plan_send(self: Any, send_id: int) -> None:
 
 @app.task(name="newsletter.deliver_batch", bind=True)
 def deliver_batch(self: Any, send_id: int, delivery_ids: list[int]) -> None:
-    """Deliver one batch; the Celery task id names the claim so a redelivery resumes it.
+    """Deliver one batch; the Celery task id names the claim and the lease.
+
+    A copy of the task run while another run holds its lease sends nothing
+    and ends (``newsletter.dispatch.leases``).
 
     Without a heartbeat (Redis unreachable for a moment) the task is retried
     under the same id, so its rows stay known as queued.

@@ -1,8 +1,9 @@
 """The Celery application, built from settings.
 
 JSON only (never pickle); ``acks_late`` with ``reject_on_worker_lost`` so a
-task whose worker dies is redelivered (its rows are claimed by task id, so
-the redelivery takes them back at once); prefetch 1 so a busy worker does
+task whose worker dies is redelivered (a batch's copy that finds its killed
+run's lease not yet lapsed ends, and recovery takes the rows back once it
+lapses: ``newsletter.dispatch.leases``); prefetch 1 so a busy worker does
 not hoard batches; separate queues for planning, delivery and maintenance;
 beat runs due sends, reminders, recovery and the bounce mailbox poll.
 
@@ -43,6 +44,25 @@ RECOVER_EVERY = 15.0
 BOUNCES_EVERY = 300.0
 
 
+def transport_options(visibility_timeout: float) -> dict[str, float]:
+    """The Redis transport's options for a visibility timeout (seconds).
+
+    A task not acknowledged ``visibility_timeout`` after a worker took it is
+    put back in the queue under the same id; a redelivered task must not wait
+    the transport's default hour after a worker dies or a broker restarts.
+    A batch may run longer than the timeout (a rate limit, a slow server):
+    its copy then finds the lease held and ends without sending
+    (``newsletter.dispatch.leases``).  The transport looks for such tasks
+    every tenth of the timeout, between one and ten seconds, rather than its
+    default of every hundred seconds, so a short timeout means what it says.
+    """
+    return {
+        "visibility_timeout": visibility_timeout,
+        "unacked_restore_interval": min(max(visibility_timeout / 10, 1.0), 10.0),
+        "unacked_restore_throttle": 1,
+    }
+
+
 def make_app() -> Celery:
     """A Celery app configured from ``NEWSLETTER_*`` settings."""
     settings = get_settings()
@@ -68,9 +88,7 @@ def make_app() -> Celery:
         task_queues=[Queue(name) for name in QUEUES],
         task_default_queue="deliver",
         task_routes={f"newsletter.{name}": {"queue": queue} for name, queue in QUEUE_OF.items()},
-        # A redelivered task must not wait the default hour after a worker
-        # dies or a broker restarts; batches take seconds, so ten minutes is ample.
-        broker_transport_options={"visibility_timeout": 600},
+        broker_transport_options=transport_options(settings.broker_visibility_timeout_seconds),
         broker_connection_retry_on_startup=True,
         worker_cancel_long_running_tasks_on_connection_loss=False,
         timezone="UTC",

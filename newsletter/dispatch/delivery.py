@@ -3,13 +3,16 @@
 The contract (docs/architecture.md, "Rows before tasks"): a batch claims its
 rows with one conditional UPDATE (``pending`` → ``claimed``, or rows this
 very task claimed before its worker died; ``newsletter.deliveries.claim``),
-so a row is only ever in one batch; results are recorded in groups
-(``newsletter.dispatch.recording``), and each accepted message is noted at
-once in the result journal (``newsletter.dispatch.journal``), so a worker
-killed mid-batch can cause at most the message on its SMTP connection at
-that instant to be sent twice, with the same Message-ID.  Per recipient
-the work is a token signature and a splice: the message template is built
-once per (send, segment) per process.
+so a row is only ever in one batch, and only the run holding the task's
+exclusive lease claims (``newsletter.dispatch.leases``: a copy of a task
+that the broker hands out while its first run still sends ends at once);
+results are recorded in groups (``newsletter.dispatch.recording``), and
+each accepted message is noted at once in the result journal
+(``newsletter.dispatch.journal``), so a worker killed mid-batch can cause
+at most the message on its SMTP connection at that instant to be sent
+twice, with the same Message-ID.  Per recipient the work is a token
+signature and a splice: the message template is built once per (send,
+segment) per process.
 
 Outcomes: sent; skipped (unsubscribed or suppressed by now, or the send was
 cancelled); failed (5xx, or retries exhausted); or back to pending with an
@@ -90,14 +93,20 @@ def deliver_batch(send_id: int, delivery_ids: list[int], task_id: str | None = N
     """Send the batch's messages and record every outcome (see the module docstring).
 
     The batch holds a lease (``newsletter.dispatch.leases``) from before it
-    claims until it ends, and sends only while the lease is fresh.  Rows the
-    result journal names went out already (this task ran before and its
-    worker died): they are recorded as sent, not sent again.
+    claims until it ends, and sends only while the lease is fresh; a run that
+    finds another run of the same task holding the lease returns at once,
+    claiming and sending nothing.  Rows the result journal names went out
+    already (this task ran before and its worker died): they are recorded as
+    sent, not sent again.
     """
     runtime = get_runtime()
     task_id = task_id or uuid.uuid4().hex
     lease = Lease(task_book(), task_id, get_settings().lease_seconds)
-    lease.start()
+    if not lease.start():
+        # Another run of this task holds its lease (the broker handed out a copy
+        # while the first still runs): its rows are that run's, or recovery's
+        # once its lease lapses.  This copy sends nothing.
+        return
     try:
         with session_scope() as session:
             status = session.scalar(select(Send.status).where(Send.id == send_id))
@@ -148,6 +157,12 @@ def _send_rows(runtime: Runtime, send_id: int, claimed: list[int], lease: Lease)
                     deliveries.release(send_id, later, DeliveryStatus.PENDING)
                     recorder.flush()
                     enqueue_batch(send_id, later, countdown=exc.retry_after)
+                    return
+                if not lease.valid():
+                    # The wait for the rate limit outlasted the lease: checked
+                    # again so that nothing is sent after the last check a
+                    # second run's claim is timed against (leases module).
+                    recorder.flush()
                     return
                 _send_one(
                     runtime,

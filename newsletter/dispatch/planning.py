@@ -61,7 +61,8 @@ def plan_send(send_id: int, task_id: str | None = None) -> None:
     task_id = task_id or uuid.uuid4().hex
     book = task_book()
     lease = Lease(book, task_id, get_settings().lease_seconds)
-    lease.start()
+    if not lease.start():
+        return  # another run of this task plans the send (or recovery will, if it died)
     try:
         outcome = _take_and_snapshot(send_id, task_id)
         if outcome == "planned" or (outcome == "sending" and book is None):
