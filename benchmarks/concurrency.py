@@ -21,13 +21,9 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from dispatch_engine import PROBE_ORGANISER, EngineRun, run_engine
+from dispatch_engine import EngineRun, run_engine
 from dispatch_procs import SmtpSink, free_port, start_redis
 from dispatch_store import ensure_secret_key, fill_store, scratch_store
-from sqlalchemy import delete
-
-from newsletter.db import engine_for, session_scope
-from newsletter.models import Organiser
 
 
 def steady_rate(run: EngineRun) -> float:
@@ -66,11 +62,6 @@ def main() -> None:
                     shift = r % len(args.concurrency)
                     order = args.concurrency[shift:] + args.concurrency[:shift]
                     for p in order:
-                        # Each run signs in a console probe as a fresh organiser.
-                        with session_scope(engine_for(url)) as session:
-                            session.execute(
-                                delete(Organiser).where(Organiser.email == PROBE_ORGANISER[0])
-                            )
                         run = run_engine(
                             store,
                             broker_url=f"redis://127.0.0.1:{redis_port}/0",

@@ -33,11 +33,8 @@ from dispatch_engine import run_engine
 from dispatch_procs import SmtpSink, free_port, start_redis
 from dispatch_store import ensure_secret_key, fill_store, scratch_store
 from first_message import export_tree
-from sqlalchemy import delete
 
 from newsletter.config import reset_settings
-from newsletter.db import engine_for, session_scope
-from newsletter.models import Organiser
 
 GROUPS = ("workers", "postgres (this database)", "redis", "sink", "send command")
 
@@ -81,9 +78,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                         os.environ.update(saved | {"NEWSLETTER_DATABASE_URL": url})
                         os.environ.update(variants[variant])
                         reset_settings()
-                        # Each engine run signs in its own probe organiser: one at a time.
-                        with session_scope(engine_for(url)) as session:
-                            session.execute(delete(Organiser))
                         run = run_engine(
                             store,
                             broker_url=f"redis://127.0.0.1:{redis_port}/0",

@@ -29,12 +29,9 @@ from pathlib import Path
 
 import redis
 from dispatch_procs import SmtpSink, free_port, start_redis
-from sqlalchemy import delete
 
 from newsletter.config import reset_settings
-from newsletter.db import engine_for, session_scope
 from newsletter.dispatch.journal import RedisJournal
-from newsletter.models import Organiser
 
 
 def write_cost(port: int, calls: int) -> dict[str, float]:
@@ -84,9 +81,6 @@ def engine_ab(n: int, rounds: int, folder: Path) -> dict[str, list[float]]:
                 for mode in ("off", "on"):
                     os.environ["NEWSLETTER_RESULT_JOURNAL"] = "true" if mode == "on" else "false"
                     reset_settings()
-                    # Each engine run signs in its own probe organiser: one at a time.
-                    with session_scope(engine_for(url)) as session:
-                        session.execute(delete(Organiser))
                     run = run_engine(
                         store,
                         broker_url=f"redis://127.0.0.1:{redis_port}/0",
